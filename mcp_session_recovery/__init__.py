@@ -1,0 +1,16 @@
+"""mcp-session-recovery: keep MCP clients working across server restarts, lost sessions and
+protocol-era changes.
+
+The package root re-exports the sans-IO model (:mod:`mcp_session_recovery.model`). The anyio
+runtime and the transport adapters live in :mod:`.runtime` and :mod:`.adapters` and are imported
+explicitly, so importing the package loads no I/O library.
+"""
+
+from __future__ import annotations
+
+from .model import *  # noqa: F403 - the root's public API is exactly the model's
+from .model import __all__ as _model_all
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", *_model_all]

@@ -1,0 +1,228 @@
+"""The classifier: what one failed (or answered) exchange means for the session.
+
+Pure: it looks at what was sent (era, method, whether a session id went with it) and at what came
+back (a transport failure and how far the request got, or an HTTP status with its headers and a
+small body), and names one :class:`Signal`. It never reads a streamed body; callers pass at most
+the first :data:`BODY_LIMIT` bytes of a JSON body.
+
+What real servers send for a lost session varies (404 with -32600, -32001 or -32603, 404 plain
+text, 404 ``{"error": ...}``, older Python servers 400 "No valid session ID"), so the primary rule
+keys on the status alone: a legacy 404 to a request that carried the session id is SESSION_GONE,
+whatever the body. The 400 and 410 variants are opt-in.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .states import Era, Signal
+
+__all__ = [
+    "BODY_LIMIT",
+    "Classification",
+    "ClassifierOptions",
+    "Exchange",
+    "HttpAnswer",
+    "Progress",
+    "TransportFailure",
+    "TransportFailureKind",
+    "classify",
+]
+
+#: The most body bytes the classifier looks at.
+BODY_LIMIT = 65536
+
+#: JSON-RPC codes the 2026-07-28 specification reserves: only a modern server sends them.
+_UNSUPPORTED_PROTOCOL_VERSION = -32022
+_HEADER_MISMATCH = -32020
+_METHOD_NOT_FOUND = -32601
+_MODERN_CODES = range(-32099, -32019)
+
+#: Wording that servers use when they want a session we do not have.
+_SESSION_WORDING = re.compile(r"session|not initiali[sz]ed", re.IGNORECASE)
+
+
+class Progress(enum.Enum):
+    """How far a request got before its transport failed."""
+
+    #: Nothing was written: the connection was never made.
+    NOT_SENT = "not_sent"
+    #: The request was (or may have been) written; no response headers arrived.
+    SENT = "sent"
+    #: Response headers arrived, then the body stream broke.
+    STREAMING = "streaming"
+
+
+class TransportFailureKind(enum.Enum):
+    """The transport errors the classifier tells apart."""
+
+    CONNECT_REFUSED = "connect_refused"
+    NAME_RESOLUTION = "name_resolution"
+    CONNECT_TIMEOUT = "connect_timeout"
+    WRITE_TIMEOUT = "write_timeout"
+    READ_TIMEOUT = "read_timeout"
+    CONNECTION_RESET = "connection_reset"
+    STREAM_CUT = "stream_cut"
+    PROTOCOL_ERROR = "protocol_error"
+
+
+_CONNECT_PHASE = frozenset(
+    {TransportFailureKind.CONNECT_REFUSED, TransportFailureKind.NAME_RESOLUTION, TransportFailureKind.CONNECT_TIMEOUT}
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Exchange:
+    """What was sent."""
+
+    era: Era
+    method: str
+    carried_session_id: bool = False
+
+    def __post_init__(self) -> None:
+        if self.era is Era.MODERN and self.carried_session_id:
+            raise ValueError("a modern request never carries a session id")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransportFailure:
+    """No HTTP answer: the transport failed after the request got as far as ``progress``."""
+
+    kind: TransportFailureKind
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpAnswer:
+    """An HTTP answer: status, headers, and the first bytes of a non-streamed body."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    body: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not 100 <= self.status <= 599:
+            raise ValueError(f"not an HTTP status: {self.status}")
+        object.__setattr__(self, "body", bytes(self.body[:BODY_LIMIT]))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassifierOptions:
+    """Opt-in signals some servers send for a lost session."""
+
+    #: Treat 400 "no valid session / not initialized" to a request that carried an id as
+    #: SESSION_GONE (mcp <= 1.25 servers and some proxies answer that way).
+    session_gone_on_400: bool = False
+    #: Treat 410 Gone to a request that carried an id as SESSION_GONE.
+    session_gone_on_410: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """The signal, why it was chosen, and the JSON-RPC error code seen (if any)."""
+
+    signal: Signal
+    reason: str
+    jsonrpc_code: int | None = None
+
+
+def classify(
+    exchange: Exchange,
+    answer: HttpAnswer | TransportFailure,
+    options: ClassifierOptions = ClassifierOptions(),
+) -> Classification:
+    """Name the signal for one exchange's answer."""
+    if isinstance(answer, TransportFailure):
+        return _classify_failure(answer)
+    code, message = _jsonrpc_error(answer.body)
+    return _classify_status(exchange, answer.status, code, message, options)
+
+
+def _classify_failure(failure: TransportFailure) -> Classification:
+    if failure.kind in _CONNECT_PHASE or failure.progress is Progress.NOT_SENT:
+        return Classification(Signal.UNREACHABLE, f"{failure.kind.value} before the request was sent")
+    return Classification(
+        Signal.OUTCOME_UNKNOWN, f"{failure.kind.value} after the request was sent ({failure.progress.value})"
+    )
+
+
+def _classify_status(
+    exchange: Exchange, status: int, code: int | None, message: str, options: ClassifierOptions
+) -> Classification:
+    legacy_with_id = exchange.era is Era.LEGACY and exchange.carried_session_id
+    wants_session = bool(_SESSION_WORDING.search(message))
+    probing = exchange.era is Era.MODERN and exchange.method == "server/discover"
+
+    def signal(sig: Signal, reason: str) -> Classification:
+        return Classification(sig, reason, code)
+
+    if 200 <= status < 300:
+        if probing and code is not None:
+            return signal(Signal.ERA_CHANGED, "server/discover answered with an error: not a modern server")
+        return signal(Signal.PASS_THROUGH, f"HTTP {status}")
+    if code == _UNSUPPORTED_PROTOCOL_VERSION:
+        return signal(Signal.ERA_CHANGED, "the server does not support our protocol version")
+    if status == 404:
+        if legacy_with_id:
+            return signal(Signal.SESSION_GONE, "404 to a request that carried the session id")
+        if code == _METHOD_NOT_FOUND:
+            if exchange.era is Era.LEGACY and exchange.method == "initialize":
+                return signal(Signal.ERA_CHANGED, "the server does not know initialize: not a legacy server")
+            return signal(Signal.PASS_THROUGH, "unknown method")
+        if exchange.era is Era.MODERN and wants_session:
+            return signal(Signal.ERA_CHANGED, "the server wants a session: it speaks the legacy era")
+        if code is None:
+            return signal(Signal.UNREACHABLE, "404 with no sign that an MCP server answered")
+        if probing:
+            return signal(Signal.ERA_CHANGED, "server/discover refused: not a modern server")
+        return signal(Signal.PASS_THROUGH, "404 from an MCP server")
+    if status == 400:
+        if code == _HEADER_MISMATCH:
+            return signal(Signal.PASS_THROUGH, "header mismatch: a bug in the request, not the session")
+        if wants_session:
+            if exchange.era is Era.MODERN:
+                return signal(Signal.ERA_CHANGED, "the server wants a session: it speaks the legacy era")
+            if not exchange.carried_session_id:
+                return signal(Signal.SESSION_GONE, "the server now requires a session the binding lacks")
+            if options.session_gone_on_400:
+                return signal(Signal.SESSION_GONE, "400 naming the session to a request that carried the id")
+        if probing and (code is None or code not in _MODERN_CODES):
+            return signal(Signal.ERA_CHANGED, "server/discover refused without a modern error: not a modern server")
+        return signal(Signal.PASS_THROUGH, "400 Bad Request")
+    if status == 410 and legacy_with_id and options.session_gone_on_410:
+        return signal(Signal.SESSION_GONE, "410 Gone to a request that carried the session id")
+    if status in (502, 503):
+        return signal(Signal.UNREACHABLE, f"HTTP {status}: the server behind the gateway is not answering")
+    if status == 504:
+        return signal(Signal.OUTCOME_UNKNOWN, "HTTP 504: the gateway gave up waiting; the server may have acted")
+    return signal(Signal.PASS_THROUGH, f"HTTP {status}")
+
+
+def _jsonrpc_error(body: bytes) -> tuple[int | None, str]:
+    """The JSON-RPC error code and message in ``body``; ``(None, text)`` when there is none.
+
+    Tolerates anything: plain text, invalid UTF-8, ``{"error": "text"}``, non-object JSON.
+    """
+    text = body.decode("utf-8", errors="replace").strip()
+    if not text.startswith("{"):
+        return None, text
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None, text
+    error = document.get("error") if isinstance(document, dict) else None
+    if isinstance(error, dict):
+        code = error.get("code")
+        message = error.get("message")
+        return (
+            code if isinstance(code, int) and not isinstance(code, bool) else None,
+            message if isinstance(message, str) else "",
+        )
+    if isinstance(error, str):
+        return None, error
+    return None, text

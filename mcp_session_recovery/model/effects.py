@@ -1,0 +1,114 @@
+"""Effects: the model's instructions to the runtime (outputs). The model never performs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .binding import Binding
+from .errors import McpSessionError
+
+__all__ = [
+    "DeliverResponse",
+    "Effect",
+    "FailRequest",
+    "NotifyBindingChanged",
+    "ReplayRequest",
+    "RestoreSessionState",
+    "ScheduleRecovery",
+    "SendDelete",
+    "SendDiscover",
+    "SendInitialize",
+    "SendInitialized",
+    "SendRequest",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """Base of every effect."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendDiscover(Effect):
+    """Negotiate in the sessionless era: send ``server/discover`` (this is also the era probe)."""
+
+    generation: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendInitialize(Effect):
+    """Negotiate in the legacy era: send ``initialize`` carrying no session id."""
+
+    generation: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendInitialized(Effect):
+    """Send ``notifications/initialized`` for the session that negotiation ``generation`` opened."""
+
+    generation: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendRequest(Effect):
+    """Send a request for the first time, under the binding of ``generation``."""
+
+    request_id: int
+    generation: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayRequest(Effect):
+    """Send a request again under the binding of ``generation``; this is re-send number ``replay``.
+
+    A replay uses a fresh JSON-RPC id: ids are unique only within a session.
+    """
+
+    request_id: int
+    generation: int
+    replay: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreSessionState(Effect):
+    """Re-establish what the lost binding held (log level, subscriptions, the GET stream)."""
+
+    generation: int
+    previous: Binding
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyBindingChanged(Effect):
+    """Tell observers the server now offers other terms (era, version or capabilities)."""
+
+    previous: Binding
+    current: Binding
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleRecovery(Effect):
+    """Start the backoff before recovery attempt number ``attempt`` (0: no delay)."""
+
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverResponse(Effect):
+    """Hand the answer that arrived for a request to its caller."""
+
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailRequest(Effect):
+    """Resolve a request with a typed error."""
+
+    request_id: int
+    error: McpSessionError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendDelete(Effect):
+    """Best-effort HTTP DELETE of the live legacy session opened by negotiation ``generation``."""
+
+    generation: int

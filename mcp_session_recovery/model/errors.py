@@ -1,0 +1,223 @@
+"""The library's errors.
+
+::
+
+    McpSessionError                   abstract: catch this for everything the library raises
+    ├── IllegalTransition             the table has no row for this event in this state (.state, .event)
+    ├── MalformedSessionId            a server sent an id outside visible ASCII (also a ValueError)
+    ├── SessionClosed                 the session was closed by its owner
+    ├── RecoveryFailed                recovery gave up for now (.attempts, .last_signal, .hint)
+    ├── RequestFailed                 abstract: one request could not be completed (.request_id, .method)
+    │   ├── OutcomeUnknown            its answer was lost and replaying it is not safe (.signal)
+    │   ├── ReplayForbidden           lost unprocessed, but the policy never re-sends it (.signal)
+    │   ├── ReplayLimitExceeded       lost again after max_replays re-sends (.replays, .last_signal, .hint)
+    │   ├── DeadlineExceeded          its deadline passed while it was in .state
+    │   └── RequestCancelled          its caller gave up
+    └── SessionUnusable               abstract: the session is FAILED; no retry can fix it
+        ├── NoCommonProtocolVersion   (.offered, .supported)
+        └── InitializeRejected        the server refused our ``initialize`` (.code, .detail)
+
+No message ever contains a session id or a credential.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .states import Signal, State
+
+__all__ = [
+    "DeadlineExceeded",
+    "IllegalTransition",
+    "InitializeRejected",
+    "MalformedSessionId",
+    "McpSessionError",
+    "NoCommonProtocolVersion",
+    "OutcomeUnknown",
+    "RecoveryFailed",
+    "ReplayForbidden",
+    "ReplayLimitExceeded",
+    "RequestCancelled",
+    "RequestFailed",
+    "SessionClosed",
+    "SessionUnusable",
+    "likely_cause",
+]
+
+_ABSTRACT: set[type[Exception]] = set()
+
+
+class McpSessionError(Exception):
+    """Base of every error the library raises. Abstract: raise a subclass."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> McpSessionError:
+        if cls in _ABSTRACT:
+            raise TypeError(f"{cls.__name__} is abstract; raise one of its subclasses")
+        return super().__new__(cls, *args, **kwargs)
+
+
+_ABSTRACT.add(McpSessionError)
+
+
+def likely_cause(signal: Signal | None) -> str:
+    """A human sentence naming what most often produces repeated ``signal`` failures."""
+    if signal is Signal.SESSION_GONE:
+        return (
+            "the server dropped each new session at once: a load balancer without session "
+            "affinity, or a server that reaps sessions immediately"
+        )
+    if signal is Signal.UNREACHABLE:
+        return "the server, or a proxy in front of it, did not answer: it is down or restarting"
+    if signal is Signal.ERA_CHANGED:
+        return "the server keeps changing protocol era: a rolling deploy mixing versions?"
+    if signal is Signal.OUTCOME_UNKNOWN:
+        return "answers were lost in transit: connections reset or streams cut"
+    return "no failure was recorded"
+
+
+class IllegalTransition(McpSessionError):
+    """An event arrived that the transition table does not accept in the current state.
+
+    This is a bug in the caller of the model (the runtime or an adapter), not a remote failure.
+    The model is left exactly as it was.
+    """
+
+    def __init__(self, state: State, event: object, reason: str = "") -> None:
+        self.state = state
+        self.event = event
+        self.reason = reason
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"event {type(event).__name__} is not accepted in state {state.name}{detail}")
+
+
+class MalformedSessionId(McpSessionError, ValueError):
+    """A session id that is empty or holds a character outside visible ASCII (0x21-0x7E).
+
+    The offending value is not kept: only its length and the first bad position.
+    """
+
+    def __init__(self, length: int, position: int | None) -> None:
+        self.length = length
+        self.position = position
+        where = "it is empty" if position is None else f"character {position} is not visible ASCII"
+        super().__init__(f"malformed session id ({length} characters): {where}")
+
+
+class SessionClosed(McpSessionError):
+    """The session was closed by its owner; nothing more is sent."""
+
+    def __init__(self) -> None:
+        super().__init__("the session is closed")
+
+
+class RecoveryFailed(McpSessionError):
+    """Recovery gave up after ``attempts`` failed negotiations.
+
+    The session is not dead: the next request starts a new round of recovery.
+    """
+
+    def __init__(self, attempts: int, last_signal: Signal | None) -> None:
+        self.attempts = attempts
+        self.last_signal = last_signal
+        self.hint = likely_cause(last_signal)
+        name = last_signal.name if last_signal else "none"
+        super().__init__(
+            f"recovery failed after {attempts} attempt(s), last signal {name}; likely cause: {self.hint}"
+        )
+
+
+class RequestFailed(McpSessionError):
+    """One request could not be completed. Abstract."""
+
+    def __init__(self, request_id: int, method: str, message: str) -> None:
+        self.request_id = request_id
+        self.method = method
+        super().__init__(f"request {request_id} ({method}): {message}")
+
+
+_ABSTRACT.add(RequestFailed)
+
+
+class OutcomeUnknown(RequestFailed):
+    """The request was sent, its answer was lost, and the replay policy forbids sending it again.
+
+    The server may or may not have acted on it.
+    """
+
+    def __init__(self, request_id: int, method: str) -> None:
+        self.signal = Signal.OUTCOME_UNKNOWN
+        super().__init__(
+            request_id,
+            method,
+            "the answer was lost after sending and the replay policy does not allow sending it "
+            "again; the server may or may not have processed it",
+        )
+
+
+class ReplayForbidden(RequestFailed):
+    """The request was lost without being processed, but the replay policy never re-sends it.
+
+    This is what ``notifications/initialized`` and ``notifications/cancelled`` get after a lost
+    session: a new session sends its own handshake, and a cancellation for the old one is moot.
+    """
+
+    def __init__(self, request_id: int, method: str, signal: Signal) -> None:
+        self.signal = signal
+        super().__init__(request_id, method, f"lost ({signal.name}); the replay policy never re-sends it")
+
+
+class ReplayLimitExceeded(RequestFailed):
+    """The request was lost again after ``replays`` re-sends."""
+
+    def __init__(self, request_id: int, method: str, replays: int, last_signal: Signal) -> None:
+        self.replays = replays
+        self.last_signal = last_signal
+        self.hint = likely_cause(last_signal)
+        super().__init__(
+            request_id,
+            method,
+            f"lost after {replays} re-send(s), last signal {last_signal.name}; likely cause: {self.hint}",
+        )
+
+
+class DeadlineExceeded(RequestFailed):
+    """The request's deadline passed while the session was in ``state``."""
+
+    def __init__(self, request_id: int, method: str, state: State) -> None:
+        self.state = state
+        super().__init__(request_id, method, f"deadline exceeded while the session was {state.name}")
+
+
+class RequestCancelled(RequestFailed):
+    """The request's caller gave up on it."""
+
+    def __init__(self, request_id: int, method: str) -> None:
+        super().__init__(request_id, method, "cancelled by its caller")
+
+
+class SessionUnusable(McpSessionError):
+    """The session is FAILED: a condition no retry can fix. Abstract."""
+
+
+_ABSTRACT.add(SessionUnusable)
+
+
+class NoCommonProtocolVersion(SessionUnusable):
+    """The client and the server share no protocol version."""
+
+    def __init__(self, offered: tuple[str, ...], supported: tuple[str, ...]) -> None:
+        self.offered = offered
+        self.supported = supported
+        super().__init__(
+            f"no common protocol version: we offered {list(offered)}, the server supports "
+            f"{list(supported) or 'none it named'}"
+        )
+
+
+class InitializeRejected(SessionUnusable):
+    """The server answered our ``initialize`` with an error that retrying cannot fix."""
+
+    def __init__(self, code: int | None, detail: str) -> None:
+        self.code = code
+        self.detail = detail
+        super().__init__(f"the server rejected initialize (code {code}): {detail}")

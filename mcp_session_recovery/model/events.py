@@ -1,0 +1,223 @@
+"""Events: the facts the model is told (inputs). Each is frozen and cannot be built invalid."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .binding import SessionId
+from .errors import SessionUnusable
+from .states import Replayability, Signal
+
+__all__ = [
+    "Abandonment",
+    "BackoffElapsed",
+    "CloseRequested",
+    "ConnectRequested",
+    "DiscoverSucceeded",
+    "EVENT_TYPES",
+    "Event",
+    "InitializeSucceeded",
+    "InitializedDelivered",
+    "NegotiationDisrupted",
+    "NegotiationRejected",
+    "RequestAbandoned",
+    "RequestDisrupted",
+    "RequestSubmitted",
+    "ResponseReceived",
+]
+
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every event."""
+
+
+def _check_request_id(request_id: int) -> None:
+    if isinstance(request_id, bool) or not isinstance(request_id, int) or request_id < 0:
+        raise ValueError(f"request ids are non-negative integers, not {request_id!r}")
+
+
+def _check_generation(generation: int) -> None:
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 1:
+        raise ValueError(f"generations are integers from 1, not {generation!r}")
+
+
+def _check_disruption(signal: Signal) -> None:
+    if not isinstance(signal, Signal) or signal is Signal.PASS_THROUGH:
+        raise ValueError(f"a disruption needs a failure signal, not {signal!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectRequested(Event):
+    """The owner wants the session negotiated now, before any request."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestSubmitted(Event):
+    """A caller hands over a request (or a notification) to be sent.
+
+    ``replayability`` comes from the replay policy (:mod:`.policy`).
+    """
+
+    request_id: int
+    method: str
+    replayability: Replayability
+
+    def __post_init__(self) -> None:
+        _check_request_id(self.request_id)
+        if not self.method:
+            raise ValueError("a request needs a method name")
+        if not isinstance(self.replayability, Replayability):
+            raise ValueError(f"not a Replayability: {self.replayability!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseReceived(Event):
+    """A request got an answer that belongs to its caller (the classifier said PASS_THROUGH)."""
+
+    request_id: int
+
+    def __post_init__(self) -> None:
+        _check_request_id(self.request_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestDisrupted(Event):
+    """A request failed in a way that concerns the session (any signal but PASS_THROUGH)."""
+
+    request_id: int
+    signal: Signal
+
+    def __post_init__(self) -> None:
+        _check_request_id(self.request_id)
+        _check_disruption(self.signal)
+
+
+class Abandonment(enum.Enum):
+    """Why a request was given up before it resolved."""
+
+    #: Its deadline passed.
+    DEADLINE = "deadline"
+    #: Its caller went away.
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestAbandoned(Event):
+    """A request is given up: its deadline passed or its caller cancelled."""
+
+    request_id: int
+    reason: Abandonment
+
+    def __post_init__(self) -> None:
+        _check_request_id(self.request_id)
+        if not isinstance(self.reason, Abandonment):
+            raise ValueError(f"not an Abandonment: {self.reason!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiscoverSucceeded(Event):
+    """A modern ``server/discover`` of negotiation ``generation`` proved a sessionless server."""
+
+    generation: int
+    protocol_version: str
+    server_capabilities: Mapping[str, Any] = field(default_factory=_empty, hash=False)
+    server_info: Mapping[str, Any] = field(default_factory=_empty, hash=False)
+
+    def __post_init__(self) -> None:
+        _check_generation(self.generation)
+        if not self.protocol_version:
+            raise ValueError("a negotiated protocol version cannot be empty")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InitializeSucceeded(Event):
+    """The legacy ``initialize`` of negotiation ``generation`` got a result.
+
+    ``session_id`` is only ever taken from this event: a 400 may carry a throwaway id, and it must
+    never become the session's id.
+    """
+
+    generation: int
+    protocol_version: str
+    session_id: SessionId | None
+    server_capabilities: Mapping[str, Any] = field(default_factory=_empty, hash=False)
+    server_info: Mapping[str, Any] = field(default_factory=_empty, hash=False)
+
+    def __post_init__(self) -> None:
+        _check_generation(self.generation)
+        if not self.protocol_version:
+            raise ValueError("a negotiated protocol version cannot be empty")
+        if self.session_id is not None and not isinstance(self.session_id, SessionId):
+            raise ValueError("session_id must be a SessionId (built with SessionId(value))")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InitializedDelivered(Event):
+    """``notifications/initialized`` of negotiation ``generation`` was accepted by the server."""
+
+    generation: int
+
+    def __post_init__(self) -> None:
+        _check_generation(self.generation)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NegotiationDisrupted(Event):
+    """A step of negotiation ``generation`` failed with a retriable ``signal``."""
+
+    generation: int
+    signal: Signal
+
+    def __post_init__(self) -> None:
+        _check_generation(self.generation)
+        _check_disruption(self.signal)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NegotiationRejected(Event):
+    """Negotiation ``generation`` failed in a way no retry can fix (the session becomes FAILED)."""
+
+    generation: int
+    error: SessionUnusable
+
+    def __post_init__(self) -> None:
+        _check_generation(self.generation)
+        if not isinstance(self.error, SessionUnusable):
+            raise ValueError("a rejection carries a SessionUnusable error")
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffElapsed(Event):
+    """The delay of the scheduled recovery attempt is over."""
+
+
+@dataclass(frozen=True, slots=True)
+class CloseRequested(Event):
+    """The owner closes the session."""
+
+
+#: Every concrete event type, in a stable order (for strategies, totality checks and diagrams).
+EVENT_TYPES: tuple[type[Event], ...] = (
+    ConnectRequested,
+    RequestSubmitted,
+    ResponseReceived,
+    RequestDisrupted,
+    RequestAbandoned,
+    DiscoverSucceeded,
+    InitializeSucceeded,
+    InitializedDelivered,
+    NegotiationDisrupted,
+    NegotiationRejected,
+    BackoffElapsed,
+    CloseRequested,
+)

@@ -1,0 +1,115 @@
+"""``SessionMachine``: the typed facade over a ``transitions`` engine built from the table.
+
+The engine holds the current state and refuses events the table does not accept; the facade keeps
+the snapshot (the data that goes with the state) and hands back the effects. This is the only module
+that imports ``transitions``: its dynamic attributes (``to_<state>``, one method per trigger) never
+leave it, and ``auto_transitions=False`` means the table is the only way to change state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from transitions import Machine, MachineError
+
+from .effects import Effect
+from .errors import IllegalTransition
+from .events import Event
+from .rules import Outcome
+from .snapshot import ModelConfig, Snapshot, initial_snapshot
+from .states import State
+from .table import TABLE, Row
+
+__all__ = ["SessionMachine"]
+
+
+class _Holder:
+    """The object the engine writes its ``state`` attribute onto. Private: nothing else sees it."""
+
+    state: State
+
+
+class SessionMachine:
+    """One endpoint's session model, fed events one at a time.
+
+    >>> from mcp_session_recovery.model import ConnectRequested, SessionMachine, State
+    >>> machine = SessionMachine()
+    >>> machine.handle(ConnectRequested())
+    (SendDiscover(generation=1),)
+    >>> machine.state
+    <State.INITIALIZING: 'initializing'>
+    """
+
+    def __init__(self, config: ModelConfig | None = None, *, table: Sequence[Row] = TABLE) -> None:
+        self._snapshot = initial_snapshot(config)
+        self._outcome: tuple[Row, Outcome] | None = None
+        self._holder = _Holder()
+        self._engine = Machine(
+            model=self._holder,
+            states=list(State),
+            initial=self._snapshot.state,
+            auto_transitions=False,
+            ignore_invalid_triggers=False,
+            send_event=False,
+        )
+        for row in table:
+            self._engine.add_transition(
+                trigger=row.event.__name__,
+                source=row.source,
+                dest=row.target,
+                conditions=[row.guard] if row.guard is not None else [],
+                before=[self._runs(row)],
+            )
+
+    def _runs(self, row: Row) -> object:
+        # Runs the row's action once its guard has held and before the engine changes state, so an
+        # action that raises leaves both the engine and the snapshot as they were.
+        def run(snapshot: Snapshot, event: Event) -> None:
+            self._outcome = (row, row.action(snapshot, event))
+
+        return run
+
+    @property
+    def state(self) -> State:
+        """The current state, as the engine holds it."""
+        return self._holder.state
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """Everything the model knows, as one immutable value."""
+        return self._snapshot
+
+    def handle(self, event: Event) -> tuple[Effect, ...]:
+        """Apply ``event`` and return the effects to perform, in order.
+
+        Raises :class:`IllegalTransition` (and changes nothing) when the table has no row for the
+        event in the current state, or none whose guard holds.
+        """
+        state = self.state
+        self._outcome = None
+        try:
+            fired = self._holder.trigger(type(event).__name__, self._snapshot, event)  # type: ignore[attr-defined]
+        except (MachineError, AttributeError) as exc:
+            raise IllegalTransition(state, event) from exc
+        if not fired or self._outcome is None:
+            raise IllegalTransition(state, event, "no guard holds")
+        row, (changed, effects) = self._outcome
+        self._outcome = None
+        self._snapshot = replace(changed, state=self.state)
+        assert self.state is row.target
+        return effects
+
+    def allows(self, event: Event) -> bool:
+        """Whether :meth:`handle` would accept ``event`` now (no effects are computed)."""
+        state = self.state
+        for transition in self._engine.get_transitions(trigger=type(event).__name__, source=state):
+            if all(c.func(self._snapshot, event) == c.target for c in transition.conditions):
+                return True
+        return False
+
+    def __repr__(self) -> str:
+        return (
+            f"<SessionMachine {self.state.name} generation={self._snapshot.generation} "
+            f"requests={len(self._snapshot.requests)}>"
+        )

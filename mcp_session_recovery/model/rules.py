@@ -1,0 +1,410 @@
+"""The guards and actions that the transition table names.
+
+A guard is a pure predicate over (snapshot, event) that picks one of several rows for the same
+state and event. An action is a pure function that rewrites the snapshot's data (never its
+``state``: the table's row sets that) and returns the effects to perform, in order.
+Only :mod:`.table` refers to these functions; read the table first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from .binding import Binding
+from .effects import (
+    DeliverResponse,
+    Effect,
+    FailRequest,
+    NotifyBindingChanged,
+    ReplayRequest,
+    RestoreSessionState,
+    ScheduleRecovery,
+    SendDelete,
+    SendDiscover,
+    SendInitialize,
+    SendInitialized,
+    SendRequest,
+)
+from .errors import (
+    DeadlineExceeded,
+    McpSessionError,
+    OutcomeUnknown,
+    RecoveryFailed,
+    ReplayForbidden,
+    ReplayLimitExceeded,
+    RequestCancelled,
+    SessionClosed,
+)
+from .events import (
+    Abandonment,
+    DiscoverSucceeded,
+    Event,
+    InitializeSucceeded,
+    NegotiationDisrupted,
+    NegotiationRejected,
+    RequestAbandoned,
+    RequestDisrupted,
+    RequestSubmitted,
+    ResponseReceived,
+)
+from .snapshot import Snapshot, TrackedRequest
+from .states import Era, EraMode, Replayability, Signal, State
+
+__all__ = ["Action", "Guard", "Outcome"]
+
+Outcome = tuple[Snapshot, tuple[Effect, ...]]
+Guard = Callable[[Snapshot, Event], bool]
+Action = Callable[[Snapshot, Event], Outcome]
+
+#: Signals that mean the binding the request was sent under no longer serves.
+_BINDING_LOST = frozenset({Signal.SESSION_GONE, Signal.UNREACHABLE, Signal.ERA_CHANGED})
+
+
+# ---------------------------------------------------------------------------------------------
+# Guards
+
+
+def _disrupted_request(snap: Snapshot, event: Event) -> TrackedRequest | None:
+    assert isinstance(event, RequestDisrupted)
+    tracked = snap.request(event.request_id)
+    return tracked if tracked is not None and tracked.generation is not None else None
+
+
+def in_flight(snap: Snapshot, event: Event) -> bool:
+    """The event concerns a request that was sent and is not yet answered."""
+    assert isinstance(event, (ResponseReceived, RequestDisrupted))
+    tracked = snap.request(event.request_id)
+    return tracked is not None and tracked.generation is not None
+
+
+def tracked(snap: Snapshot, event: Event) -> bool:
+    """The event concerns a request the model still tracks."""
+    assert isinstance(event, RequestAbandoned)
+    return snap.request(event.request_id) is not None
+
+
+def loses_binding(snap: Snapshot, event: Event) -> bool:
+    """A request sent under the *live* binding says that binding no longer serves.
+
+    A request sent under an older generation says nothing about the live binding (invariant 3).
+    """
+    request = _disrupted_request(snap, event)
+    assert isinstance(event, RequestDisrupted)
+    return (
+        request is not None
+        and snap.binding is not None
+        and request.generation == snap.binding.generation
+        and event.signal in _BINDING_LOST
+    )
+
+
+def keeps_binding(snap: Snapshot, event: Event) -> bool:
+    """A sent request failed in a way that leaves the live binding standing.
+
+    Either it was sent under an older generation, or its answer was lost (OUTCOME_UNKNOWN).
+    """
+    return _disrupted_request(snap, event) is not None and not loses_binding(snap, event)
+
+
+def recovery_scheduled(snap: Snapshot, event: Event) -> bool:
+    """A backoff timer is running: recovery will start by itself."""
+    return snap.recovery_scheduled
+
+
+def recovery_idle(snap: Snapshot, event: Event) -> bool:
+    """Nothing will start recovery unless this event does."""
+    return not snap.recovery_scheduled
+
+
+def requeues_while_idle(snap: Snapshot, event: Event) -> bool:
+    """A lost request will wait for a binding, and nothing is scheduled to provide one."""
+    request = _disrupted_request(snap, event)
+    assert isinstance(event, RequestDisrupted)
+    return request is not None and not snap.recovery_scheduled and _resend_error(snap, request, event.signal) is None
+
+
+def current_negotiation(snap: Snapshot, event: Event) -> bool:
+    """The event reports on the latest negotiation (only one is ever in flight)."""
+    return getattr(event, "generation", None) == snap.generation and snap.generation > 0
+
+
+def modern_answer(snap: Snapshot, event: Event) -> bool:
+    """A ``server/discover`` answer to the modern negotiation in flight."""
+    return current_negotiation(snap, event) and snap.era is Era.MODERN and snap.pending is None
+
+
+def legacy_answer(snap: Snapshot, event: Event) -> bool:
+    """An ``initialize`` result to the legacy negotiation in flight."""
+    return current_negotiation(snap, event) and snap.era is Era.LEGACY and snap.pending is None
+
+
+def handshake_pending(snap: Snapshot, event: Event) -> bool:
+    """``notifications/initialized`` of the legacy negotiation in flight was delivered."""
+    return current_negotiation(snap, event) and snap.pending is not None
+
+
+def may_switch_era(snap: Snapshot, event: Event) -> bool:
+    """In AUTO mode, the other era gets one try per attempt before the attempt counts as failed."""
+    assert isinstance(event, NegotiationDisrupted)
+    return (
+        current_negotiation(snap, event)
+        and event.signal is Signal.ERA_CHANGED
+        and snap.config.mode is EraMode.AUTO
+        and not snap.era_switched
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers shared by actions
+
+
+def _negotiation(snap: Snapshot) -> Outcome:
+    """Start the next negotiation in the era ``snap.era``, under a new generation."""
+    generation = snap.generation + 1
+    effect: Effect = (
+        SendDiscover(generation=generation)
+        if snap.era is Era.MODERN
+        else SendInitialize(generation=generation)
+    )
+    return replace(snap, generation=generation, pending=None, recovery_scheduled=False), (effect,)
+
+
+def _resend_error(snap: Snapshot, request: TrackedRequest, signal: Signal) -> McpSessionError | None:
+    """Why ``request``, lost with ``signal``, may not be sent again; ``None`` if it may."""
+    if request.replayability is Replayability.NEVER:
+        return ReplayForbidden(request.request_id, request.method, signal)
+    if signal is Signal.OUTCOME_UNKNOWN and request.replayability is not Replayability.ALWAYS:
+        return OutcomeUnknown(request.request_id, request.method)
+    if request.replays >= snap.config.max_replays:
+        return ReplayLimitExceeded(request.request_id, request.method, request.replays, signal)
+    return None
+
+
+def _requeue_or_fail(snap: Snapshot, event: Event, *, send_now: bool) -> Outcome:
+    """Send a lost request again (now, or once a binding exists), or fail it if policy says no."""
+    assert isinstance(event, RequestDisrupted)
+    request = snap.request(event.request_id)
+    assert request is not None
+    error = _resend_error(snap, request, event.signal)
+    if error is not None:
+        return snap.without_request(request.request_id), (FailRequest(request_id=request.request_id, error=error),)
+    replays = request.replays + 1
+    if send_now:
+        assert snap.binding is not None
+        generation: int | None = snap.binding.generation
+        effects: tuple[Effect, ...] = (
+            ReplayRequest(request_id=request.request_id, generation=snap.binding.generation, replay=replays),
+        )
+    else:
+        generation, effects = None, ()
+    requeued = replace(request, generation=generation, replays=replays, last_signal=event.signal)
+    return snap.with_request(requeued), effects
+
+
+def _fail_all(snap: Snapshot, error_for: Callable[[TrackedRequest], McpSessionError]) -> Outcome:
+    effects = tuple(FailRequest(request_id=r.request_id, error=error_for(r)) for r in snap.requests)
+    return replace(snap, requests=()), effects
+
+
+def _enter_ready(snap: Snapshot, binding: Binding) -> Outcome:
+    """Make ``binding`` live: restore what the lost one held, then send every parked request."""
+    previous = snap.binding
+    effects: list[Effect] = []
+    if previous is not None:
+        effects.append(RestoreSessionState(generation=binding.generation, previous=previous))
+        if not previous.same_terms(binding):
+            effects.append(NotifyBindingChanged(previous=previous, current=binding))
+    requests = []
+    for request in snap.requests:
+        if request.generation is None:
+            if request.replays:
+                effects.append(
+                    ReplayRequest(request_id=request.request_id, generation=binding.generation, replay=request.replays)
+                )
+            else:
+                effects.append(SendRequest(request_id=request.request_id, generation=binding.generation))
+            request = replace(request, generation=binding.generation)
+        requests.append(request)
+    ready = replace(
+        snap,
+        binding=binding,
+        pending=None,
+        era=binding.era,
+        attempt=0,
+        era_switched=False,
+        recovery_scheduled=False,
+        requests=tuple(requests),
+    )
+    return ready, tuple(effects)
+
+
+def _track(event: Event, generation: int | None) -> TrackedRequest:
+    assert isinstance(event, RequestSubmitted)
+    return TrackedRequest(
+        request_id=event.request_id,
+        method=event.method,
+        replayability=event.replayability,
+        generation=generation,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions
+
+
+def ignore(snap: Snapshot, event: Event) -> Outcome:
+    """Nothing to do: the event changes nothing (a repeat, or a late report after the end)."""
+    return snap, ()
+
+
+def negotiate(snap: Snapshot, event: Event) -> Outcome:
+    """Start negotiating (probe or ``initialize``) under a new generation."""
+    return _negotiation(snap)
+
+
+def park(snap: Snapshot, event: Event) -> Outcome:
+    """Keep a new request until a binding is live."""
+    return snap.with_request(_track(event, None)), ()
+
+
+def park_and_negotiate(snap: Snapshot, event: Event) -> Outcome:
+    """Keep a new request and start the negotiation it needs."""
+    return _negotiation(snap.with_request(_track(event, None)))
+
+
+def send(snap: Snapshot, event: Event) -> Outcome:
+    """Send a new request under the live binding."""
+    assert isinstance(event, RequestSubmitted) and snap.binding is not None
+    generation = snap.binding.generation
+    return snap.with_request(_track(event, generation)), (
+        SendRequest(request_id=event.request_id, generation=generation),
+    )
+
+
+def refuse_closed(snap: Snapshot, event: Event) -> Outcome:
+    """A request after close fails with ``SessionClosed`` and is never sent."""
+    assert isinstance(event, RequestSubmitted)
+    return snap, (FailRequest(request_id=event.request_id, error=SessionClosed()),)
+
+
+def refuse_failed(snap: Snapshot, event: Event) -> Outcome:
+    """A request to a FAILED session fails with the reason it failed."""
+    assert isinstance(event, RequestSubmitted) and snap.failure is not None
+    return snap, (FailRequest(request_id=event.request_id, error=snap.failure),)
+
+
+def deliver(snap: Snapshot, event: Event) -> Outcome:
+    """Hand an answer to its caller and forget the request."""
+    assert isinstance(event, ResponseReceived)
+    return snap.without_request(event.request_id), (DeliverResponse(request_id=event.request_id),)
+
+
+def abandon(snap: Snapshot, event: Event) -> Outcome:
+    """Fail a request whose deadline passed or whose caller left, and forget it."""
+    assert isinstance(event, RequestAbandoned)
+    request = snap.request(event.request_id)
+    assert request is not None
+    error: McpSessionError = (
+        DeadlineExceeded(request.request_id, request.method, snap.state)
+        if event.reason is Abandonment.DEADLINE
+        else RequestCancelled(request.request_id, request.method)
+    )
+    return snap.without_request(request.request_id), (FailRequest(request_id=request.request_id, error=error),)
+
+
+def resend_or_fail(snap: Snapshot, event: Event) -> Outcome:
+    """The live binding stands: send the lost request again now, if policy allows."""
+    return _requeue_or_fail(snap, event, send_now=True)
+
+
+def requeue_or_fail(snap: Snapshot, event: Event) -> Outcome:
+    """No live binding: park the lost request for the next one, if policy allows."""
+    return _requeue_or_fail(replace(snap, last_signal=_signal(event)), event, send_now=False)
+
+
+def requeue_and_negotiate(snap: Snapshot, event: Event) -> Outcome:
+    """Park the lost request and start the negotiation that will carry it."""
+    return _negotiation(requeue_or_fail(snap, event)[0])
+
+
+def invalidate(snap: Snapshot, event: Event) -> Outcome:
+    """The live binding is lost: park the request that found out, and recover at once."""
+    assert isinstance(event, RequestDisrupted)
+    era = Era.MODERN if event.signal is Signal.ERA_CHANGED and snap.config.mode is EraMode.AUTO else snap.era
+    lost, effects = requeue_or_fail(replace(snap, era=era), event)
+    return replace(lost, recovery_scheduled=True, attempt=0), (*effects, ScheduleRecovery(attempt=0))
+
+
+def hold_pending(snap: Snapshot, event: Event) -> Outcome:
+    """``initialize`` succeeded: keep its binding and send ``notifications/initialized``."""
+    assert isinstance(event, InitializeSucceeded)
+    pending = Binding(
+        era=Era.LEGACY,
+        protocol_version=event.protocol_version,
+        generation=event.generation,
+        session_id=event.session_id,
+        server_capabilities=event.server_capabilities,
+        server_info=event.server_info,
+    )
+    return replace(snap, pending=pending), (SendInitialized(generation=event.generation),)
+
+
+def bind_modern(snap: Snapshot, event: Event) -> Outcome:
+    """``server/discover`` succeeded: the sessionless binding is live."""
+    assert isinstance(event, DiscoverSucceeded)
+    binding = Binding(
+        era=Era.MODERN,
+        protocol_version=event.protocol_version,
+        generation=event.generation,
+        server_capabilities=event.server_capabilities,
+        server_info=event.server_info,
+    )
+    return _enter_ready(snap, binding)
+
+
+def bind_pending(snap: Snapshot, event: Event) -> Outcome:
+    """The legacy handshake is complete: its binding is live."""
+    assert snap.pending is not None
+    return _enter_ready(snap, snap.pending)
+
+
+def switch_era(snap: Snapshot, event: Event) -> Outcome:
+    """The server speaks the other era: negotiate in that one instead, once per attempt."""
+    other = Era.LEGACY if snap.era is Era.MODERN else Era.MODERN
+    return _negotiation(replace(snap, era=other, era_switched=True, last_signal=_signal(event)))
+
+
+def count_failure(snap: Snapshot, event: Event) -> Outcome:
+    """A negotiation attempt failed: back off and try again, or give the waiting requests up."""
+    signal = _signal(event)
+    attempt = snap.attempt + 1
+    era = Era.MODERN if signal is Signal.ERA_CHANGED and snap.config.mode is EraMode.AUTO else snap.era
+    failed = replace(snap, pending=None, era=era, era_switched=False, last_signal=signal)
+    if attempt < snap.config.max_attempts:
+        return replace(failed, attempt=attempt, recovery_scheduled=True), (ScheduleRecovery(attempt=attempt),)
+    # The round is over: waiting requests get a typed error, and the next request starts afresh.
+    waiting = replace(failed, attempt=0, recovery_scheduled=False)
+    parked = tuple(r for r in waiting.requests if r.generation is None)
+    effects = tuple(FailRequest(request_id=r.request_id, error=RecoveryFailed(attempt, signal)) for r in parked)
+    return replace(waiting, requests=waiting.in_flight()), effects
+
+
+def fail_session(snap: Snapshot, event: Event) -> Outcome:
+    """No retry can fix this: every request fails with the reason, now and later."""
+    assert isinstance(event, NegotiationRejected)
+    failed = replace(snap, pending=None, failure=event.error, recovery_scheduled=False)
+    return _fail_all(failed, lambda request: event.error)
+
+
+def close(snap: Snapshot, event: Event) -> Outcome:
+    """Fail every request with ``SessionClosed``; DELETE the legacy session if one is live."""
+    live = snap.binding if snap.state is State.READY else snap.pending
+    closed, effects = _fail_all(snap, lambda request: SessionClosed())
+    if live is not None and live.session_id is not None:
+        effects = (*effects, SendDelete(generation=live.generation))
+    return replace(closed, binding=None, pending=None, recovery_scheduled=False), effects
+
+
+def _signal(event: Event) -> Signal | None:
+    return getattr(event, "signal", None)

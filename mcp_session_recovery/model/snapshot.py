@@ -1,0 +1,120 @@
+"""The model's whole state as one immutable value: what the transition table reads and rewrites."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .binding import Binding
+from .errors import SessionUnusable
+from .states import Era, EraMode, Replayability, Signal, State
+
+__all__ = ["ModelConfig", "Snapshot", "TrackedRequest", "initial_snapshot"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelConfig:
+    """The knobs the model's decisions depend on."""
+
+    #: Which era(s) to speak.
+    mode: EraMode = EraMode.AUTO
+    #: Failed negotiations in one round of recovery before waiting requests get ``RecoveryFailed``.
+    max_attempts: int = 5
+    #: How often one request may be sent again after it was lost.
+    max_replays: int = 2
+    #: The era this origin spoke last time (a per-origin cache), tried first in ``AUTO`` mode.
+    known_era: Era | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.max_replays < 0:
+            raise ValueError("max_replays cannot be negative")
+        pinned = {EraMode.LEGACY: Era.LEGACY, EraMode.MODERN: Era.MODERN}.get(self.mode)
+        if pinned is not None and self.known_era not in (None, pinned):
+            raise ValueError(f"known_era {self.known_era} contradicts mode {self.mode}")
+
+    def first_era(self) -> Era:
+        """The era the first negotiation tries."""
+        if self.mode is EraMode.LEGACY:
+            return Era.LEGACY
+        if self.mode is EraMode.MODERN:
+            return Era.MODERN
+        return self.known_era or Era.MODERN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackedRequest:
+    """One request the model is responsible for until it resolves."""
+
+    request_id: int
+    method: str
+    replayability: Replayability
+    #: The generation it was last sent under, or ``None`` while it is parked (waiting for READY).
+    generation: int | None = None
+    #: How often it has been re-sent (or parked to be re-sent) after being lost.
+    replays: int = 0
+    #: The signal that last disrupted it.
+    last_signal: Signal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """Everything the model knows about one endpoint."""
+
+    state: State
+    config: ModelConfig
+    #: The generation of the latest negotiation started (0: none yet).
+    generation: int = 0
+    #: The live binding in READY; in INVALIDATED and RECOVERING, the binding that was lost.
+    binding: Binding | None = None
+    #: A legacy binding whose ``notifications/initialized`` is not yet delivered.
+    pending: Binding | None = None
+    #: The era the next negotiation tries.
+    era: Era = Era.MODERN
+    #: Failed negotiations in the current round of recovery.
+    attempt: int = 0
+    #: Whether this attempt already switched era once (a second switch counts as a failure).
+    era_switched: bool = False
+    #: Whether a backoff timer is running (``BackoffElapsed`` is then expected).
+    recovery_scheduled: bool = False
+    #: Requests not yet resolved, in submission order.
+    requests: tuple[TrackedRequest, ...] = ()
+    #: The signal that last disrupted the session or a negotiation.
+    last_signal: Signal | None = None
+    #: Why the session is FAILED.
+    failure: SessionUnusable | None = None
+
+    def request(self, request_id: int) -> TrackedRequest | None:
+        """The tracked request with this id, if any."""
+        for tracked in self.requests:
+            if tracked.request_id == request_id:
+                return tracked
+        return None
+
+    def in_flight(self) -> tuple[TrackedRequest, ...]:
+        """Requests sent and not yet answered."""
+        return tuple(r for r in self.requests if r.generation is not None)
+
+    def parked(self) -> tuple[TrackedRequest, ...]:
+        """Requests waiting for a binding."""
+        return tuple(r for r in self.requests if r.generation is None)
+
+    def with_request(self, tracked: TrackedRequest) -> Snapshot:
+        """This snapshot with ``tracked`` added, or replacing the request with its id."""
+        others = tuple(r for r in self.requests if r.request_id != tracked.request_id)
+        if len(others) == len(self.requests):
+            return replace(self, requests=(*self.requests, tracked))
+        return replace(
+            self,
+            requests=tuple(tracked if r.request_id == tracked.request_id else r for r in self.requests),
+        )
+
+    def without_request(self, request_id: int) -> Snapshot:
+        """This snapshot with the request ``request_id`` forgotten."""
+        return replace(self, requests=tuple(r for r in self.requests if r.request_id != request_id))
+
+
+def initial_snapshot(config: ModelConfig | None = None) -> Snapshot:
+    """The snapshot of a session that has done nothing yet."""
+    config = config or ModelConfig()
+    return Snapshot(state=State.UNINITIALIZED, config=config, era=config.first_era())

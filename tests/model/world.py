@@ -1,0 +1,427 @@
+"""A simulated world around the pure model: a server that restarts, goes down and changes era,
+callers that submit requests and give up on them, and a checker of DESIGN §3's invariants 1-8.
+
+The checker is written from the invariants, not from the table: it watches only the events fed
+to the model and the effects that come back, and keeps its own books. Both the exhaustive explorer
+and the Hypothesis state machine drive the model through :func:`apply`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from mcp_session_recovery.model import (
+    TABLE,
+    Abandonment,
+    BackoffElapsed,
+    CloseRequested,
+    ConnectRequested,
+    DeliverResponse,
+    DiscoverSucceeded,
+    Effect,
+    Era,
+    Event,
+    FailRequest,
+    IllegalTransition,
+    InitializedDelivered,
+    InitializeSucceeded,
+    ModelConfig,
+    NegotiationDisrupted,
+    NegotiationRejected,
+    NoCommonProtocolVersion,
+    NotifyBindingChanged,
+    ReplayRequest,
+    Replayability,
+    RequestAbandoned,
+    RequestDisrupted,
+    RequestSubmitted,
+    ResponseReceived,
+    RestoreSessionState,
+    Row,
+    ScheduleRecovery,
+    SendDelete,
+    SendDiscover,
+    SendInitialize,
+    SendInitialized,
+    SendRequest,
+    SessionClosed,
+    SessionId,
+    Signal,
+    Snapshot,
+    State,
+    initial_snapshot,
+    step,
+)
+
+#: One shared rejection, so FAILED snapshots compare equal however they were reached.
+REJECTION = NoCommonProtocolVersion(offered=("2026-07-28", "2025-11-25"), supported=("1999-01-01",))
+
+#: Methods of the requests callers submit, with their replayability, in submission order.
+DEFAULT_REQUESTS: tuple[tuple[str, Replayability], ...] = (
+    ("tools/call", Replayability.IF_UNPROCESSED),
+    ("resources/read", Replayability.ALWAYS),
+    ("tools/call", Replayability.IF_UNPROCESSED),
+)
+
+
+class Violation(AssertionError):
+    """An invariant of DESIGN §3 does not hold."""
+
+    def __init__(self, invariant: int, message: str) -> None:
+        self.invariant = invariant
+        super().__init__(f"invariant {invariant}: {message}")
+
+
+class Op(NamedTuple):
+    """An exchange the model asked for that the world has not answered yet."""
+
+    kind: str  # "discover", "initialize", "initialized", "request"
+    generation: int
+    era: Era
+    request_id: int = -1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """How much the world may do in one run."""
+
+    requests: tuple[tuple[str, Replayability], ...] = DEFAULT_REQUESTS
+    faults: int = 2
+    abandons: int = 1
+    connects: int = 1
+    closes: int = 2
+
+
+class World(NamedTuple):
+    """The model's snapshot plus everything the simulated world and the checker remember."""
+
+    snap: Snapshot
+    server_era: Era = Era.LEGACY
+    server_up: bool = True
+    server_compatible: bool = True
+    sessions: frozenset[int] = frozenset()
+    ops: frozenset[Op] = frozenset()
+    submitted: int = 0
+    faults: int = 0
+    abandons: int = 0
+    connects: int = 0
+    closes: int = 0
+    closed: bool = False
+    kinds: tuple[Replayability, ...] = ()
+    # --- the checker's books ---
+    resolved: frozenset[int] = frozenset()
+    executions: tuple[int, ...] = ()
+    last_unknown: frozenset[int] = frozenset()
+    replays: tuple[int, ...] = ()
+    rejected: frozenset[int] = frozenset()
+    initialize_answered: frozenset[int] = frozenset()
+    initialized_sent: frozenset[int] = frozenset()
+    handshaken: frozenset[int] = frozenset()
+    negotiations_this_round: int = 0
+    must_back_off: bool = False
+    deletes: int = 0
+
+    def negotiating(self) -> bool:
+        return any(op.kind != "request" for op in self.ops)
+
+
+def start(config: ModelConfig, limits: Limits, server_era: Era = Era.LEGACY) -> World:
+    count = len(limits.requests)
+    return World(
+        snap=initial_snapshot(config),
+        server_era=server_era,
+        kinds=tuple(kind for _, kind in limits.requests),
+        executions=(0,) * count,
+        replays=(0,) * count,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# What can happen next
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One thing the world can do; ``name`` is for reports, ``key`` picks the op or request."""
+
+    name: str
+    key: object = None
+
+
+def possible_actions(world: World, limits: Limits) -> list[Action]:
+    """Everything that can happen next, in a stable order."""
+    actions: list[Action] = []
+    if world.submitted < len(limits.requests):
+        actions.append(Action("submit"))
+    if world.connects < limits.connects and not world.closed:
+        actions.append(Action("connect"))
+    for op in sorted(world.ops, key=lambda o: (o.kind, o.generation, o.request_id)):
+        actions.append(Action("answer", op))
+        if op.kind == "request" and world.faults < limits.faults:
+            actions.append(Action("cut_after_processing", op))
+            actions.append(Action("reset_before_processing", op))
+    if world.snap.recovery_scheduled and world.snap.state is State.INVALIDATED:
+        actions.append(Action("backoff_elapsed"))
+    if world.abandons < limits.abandons:
+        for tracked in world.snap.requests:
+            actions.append(Action("deadline", tracked.request_id))
+    if world.faults < limits.faults:
+        actions.append(Action("restart"))
+        actions.append(Action("switch_era"))
+        if world.server_up:
+            actions.append(Action("outage"))
+        if world.server_compatible:
+            actions.append(Action("drop_our_versions"))
+    if not world.server_up:
+        actions.append(Action("server_back"))
+    if world.closes < limits.closes:
+        actions.append(Action("close"))
+    return actions
+
+
+# ---------------------------------------------------------------------------------------------
+# Doing it
+
+
+@dataclass(slots=True)
+class Trace:
+    """What one application of an action did (for coverage counting)."""
+
+    rows: list[Row] = field(default_factory=list)
+
+
+def apply(world: World, action: Action, limits: Limits, table: Sequence[Row] = TABLE, trace: Trace | None = None) -> World:
+    """Perform ``action``; feed the resulting event(s) to the model; check every invariant."""
+    name = action.name
+    if name == "submit":
+        method, replayability = limits.requests[world.submitted]
+        event: Event = RequestSubmitted(request_id=world.submitted, method=method, replayability=replayability)
+        return _feed(world._replace(submitted=world.submitted + 1), event, table, trace)
+    if name == "connect":
+        world = world._replace(connects=world.connects + 1)
+        if world.snap.state in (State.CLOSED, State.FAILED):
+            return world  # the runtime refuses to connect a finished session without asking the model
+        return _feed(world, ConnectRequested(), table, trace)
+    if name == "answer":
+        assert isinstance(action.key, Op)
+        return _answer(world, action.key, table, trace)
+    if name in ("cut_after_processing", "reset_before_processing"):
+        op = action.key
+        assert isinstance(op, Op)
+        world = world._replace(ops=world.ops - {op}, faults=world.faults + 1)
+        if name == "cut_after_processing":
+            world = _execute(world, op.request_id)
+        return _feed(world, RequestDisrupted(request_id=op.request_id, signal=Signal.OUTCOME_UNKNOWN), table, trace)
+    if name == "backoff_elapsed":
+        return _feed(world, BackoffElapsed(), table, trace)
+    if name == "deadline":
+        assert isinstance(action.key, int)
+        world = world._replace(abandons=world.abandons + 1, ops=frozenset(o for o in world.ops if o.request_id != action.key))
+        return _feed(world, RequestAbandoned(request_id=action.key, reason=Abandonment.DEADLINE), table, trace)
+    if name == "restart":
+        return world._replace(sessions=frozenset(), faults=world.faults + 1, server_up=True)
+    if name == "switch_era":
+        other = Era.MODERN if world.server_era is Era.LEGACY else Era.LEGACY
+        return world._replace(server_era=other, sessions=frozenset(), faults=world.faults + 1, server_up=True)
+    if name == "outage":
+        return world._replace(server_up=False, sessions=frozenset(), faults=world.faults + 1)
+    if name == "drop_our_versions":
+        return world._replace(server_compatible=False, faults=world.faults + 1)
+    if name == "server_back":
+        return world._replace(server_up=True)
+    if name == "close":
+        return _feed(world._replace(closed=True, closes=world.closes + 1), CloseRequested(), table, trace)
+    raise AssertionError(f"unknown action {name}")
+
+
+def _execute(world: World, request_id: int) -> World:
+    executions = list(world.executions)
+    executions[request_id] += 1
+    return world._replace(executions=tuple(executions))
+
+
+def _answer(world: World, op: Op, table: Sequence[Row], trace: Trace | None) -> World:
+    """The server answers ``op`` as it is now."""
+    world = world._replace(ops=world.ops - {op})
+    event: Event
+    if not world.server_up:
+        signal = Signal.UNREACHABLE
+    elif op.era is not world.server_era:
+        signal = Signal.ERA_CHANGED
+    elif op.kind != "request" and op.kind != "initialized" and not world.server_compatible:
+        return _feed(world, NegotiationRejected(generation=op.generation, error=REJECTION), table, trace)
+    elif op.era is Era.LEGACY and op.kind in ("initialized", "request") and op.generation not in world.sessions:
+        signal = Signal.SESSION_GONE
+    else:
+        if op.kind == "discover":
+            event = DiscoverSucceeded(generation=op.generation, protocol_version="2026-07-28")
+        elif op.kind == "initialize":
+            world = world._replace(
+                sessions=world.sessions | {op.generation},
+                initialize_answered=world.initialize_answered | {op.generation},
+            )
+            event = InitializeSucceeded(
+                generation=op.generation, protocol_version="2025-11-25", session_id=SessionId(f"s-{op.generation}")
+            )
+        elif op.kind == "initialized":
+            event = InitializedDelivered(generation=op.generation)
+        else:
+            world = _execute(world, op.request_id)
+            event = ResponseReceived(request_id=op.request_id)
+        return _feed(world, event, table, trace)
+    if op.kind == "request":
+        return _feed(world, RequestDisrupted(request_id=op.request_id, signal=signal), table, trace)
+    return _feed(world, NegotiationDisrupted(generation=op.generation, signal=signal), table, trace)
+
+
+def _feed(world: World, event: Event, table: Sequence[Row], trace: Trace | None) -> World:
+    before = world.snap
+    try:
+        result = step(before, event, table)
+    except IllegalTransition as exc:
+        raise Violation(0, f"the world fed an event the model refused: {exc}") from exc
+    if trace is not None:
+        trace.rows.append(result.row)
+    world = world._replace(snap=result.snapshot)
+    world = _check_event(world, before, event)
+    for effect in result.effects:
+        world = _perform(world, before, event, effect)
+    if isinstance(event, NegotiationDisrupted) and not any(
+        isinstance(e, (ScheduleRecovery, SendDiscover, SendInitialize)) for e in result.effects
+    ):
+        # The round of recovery is over (its requests failed); the next request starts a new one.
+        world = world._replace(negotiations_this_round=0)
+    _check_state(world)
+    return world
+
+
+# ---------------------------------------------------------------------------------------------
+# The invariants
+
+
+def _check_event(world: World, before: Snapshot, event: Event) -> World:
+    after = world.snap
+    if isinstance(event, RequestDisrupted):
+        tracked = before.request(event.request_id)
+        if event.signal is Signal.SESSION_GONE and tracked is not None and tracked.generation is not None:
+            world = world._replace(rejected=world.rejected | {tracked.generation})
+        if (
+            before.state is State.READY
+            and before.binding is not None
+            and tracked is not None
+            and tracked.generation is not None
+            and tracked.generation < before.binding.generation
+            and (after.state is not State.READY or after.binding != before.binding)
+        ):
+            raise Violation(3, f"a failure of generation {tracked.generation} invalidated binding {before.binding.generation}")
+        unknown = world.last_unknown - {event.request_id}
+        if event.signal is Signal.OUTCOME_UNKNOWN:
+            unknown |= {event.request_id}
+        world = world._replace(last_unknown=unknown)
+    if isinstance(event, NegotiationDisrupted) and event.signal is Signal.SESSION_GONE:
+        world = world._replace(rejected=world.rejected | {event.generation})
+    if isinstance(event, (InitializedDelivered, DiscoverSucceeded)):
+        world = world._replace(handshaken=world.handshaken | {event.generation}, negotiations_this_round=0)
+    if isinstance(event, BackoffElapsed):
+        world = world._replace(must_back_off=False)
+    return world
+
+
+def _perform(world: World, before: Snapshot, event: Event, effect: Effect) -> World:
+    if world.closed and not isinstance(effect, (FailRequest, SendDelete)):
+        raise Violation(7, f"{effect} emitted after close")
+    if isinstance(effect, (SendDiscover, SendInitialize)):
+        if world.negotiating():
+            raise Violation(1, f"{effect} while another negotiation is in flight")
+        if world.must_back_off:
+            raise Violation(8, f"{effect} without backing off after a failed attempt")
+        rounds = world.negotiations_this_round + 1
+        if rounds > 2 * world.snap.config.max_attempts:
+            raise Violation(8, f"{rounds} negotiations in one round of recovery")
+        kind = "discover" if isinstance(effect, SendDiscover) else "initialize"
+        era = Era.MODERN if kind == "discover" else Era.LEGACY
+        return world._replace(ops=world.ops | {Op(kind, effect.generation, era)}, negotiations_this_round=rounds)
+    if isinstance(effect, SendInitialized):
+        g = effect.generation
+        if g in world.initialized_sent:
+            raise Violation(6, f"notifications/initialized sent twice for generation {g}")
+        if g not in world.initialize_answered:
+            raise Violation(6, f"notifications/initialized for generation {g} before its initialize result")
+        if g in world.rejected:
+            raise Violation(2, f"initialized sent with the rejected session of generation {g}")
+        return world._replace(initialized_sent=world.initialized_sent | {g}, ops=world.ops | {Op("initialized", g, Era.LEGACY)})
+    if isinstance(effect, (SendRequest, ReplayRequest)):
+        return _send(world, effect)
+    if isinstance(effect, (FailRequest, DeliverResponse)):
+        return _resolve(world, before, event, effect)
+    if isinstance(effect, ScheduleRecovery):
+        if effect.attempt >= world.snap.config.max_attempts:
+            raise Violation(8, f"recovery attempt {effect.attempt} beyond max_attempts")
+        return world._replace(must_back_off=effect.attempt > 0)
+    if isinstance(effect, SendDelete):
+        if world.deletes:
+            raise Violation(7, "a second DELETE")
+        if effect.generation in world.rejected or effect.generation not in world.handshaken | world.initialize_answered:
+            raise Violation(7, f"DELETE of generation {effect.generation}, which is not a live session")
+        return world._replace(deletes=world.deletes + 1)
+    if isinstance(effect, (RestoreSessionState, NotifyBindingChanged)):
+        return world
+    raise Violation(0, f"unexpected effect {effect!r}")
+
+
+def _send(world: World, effect: SendRequest | ReplayRequest) -> World:
+    g, rid = effect.generation, effect.request_id
+    if g in world.rejected:
+        raise Violation(2, f"request {rid} sent with the rejected session of generation {g}")
+    binding = world.snap.binding
+    if binding is None or binding.generation != g:
+        raise Violation(6, f"request {rid} sent under generation {g}, which is not the live binding")
+    if g not in world.handshaken:
+        raise Violation(6, f"request {rid} sent before the handshake of generation {g} completed")
+    if rid in world.resolved:
+        raise Violation(4, f"request {rid} sent after it resolved")
+    replays = list(world.replays)
+    if isinstance(effect, ReplayRequest):
+        tracked = world.snap.request(rid)
+        assert tracked is not None
+        if rid in world.last_unknown and tracked.replayability is not Replayability.ALWAYS:
+            raise Violation(5, f"request {rid} ({tracked.replayability.name}) replayed after an unknown outcome")
+        replays[rid] += 1
+        if replays[rid] > world.snap.config.max_replays:
+            raise Violation(5, f"request {rid} replayed {replays[rid]} times")
+    era = binding.era
+    return world._replace(replays=tuple(replays), ops=world.ops | {Op("request", g, era, rid)})
+
+
+def _resolve(world: World, before: Snapshot, event: Event, effect: FailRequest | DeliverResponse) -> World:
+    rid = effect.request_id
+    if rid in world.resolved:
+        raise Violation(4, f"request {rid} resolved twice")
+    if rid >= world.submitted:
+        raise Violation(4, f"request {rid} resolved before it was submitted")
+    if isinstance(effect, DeliverResponse) and not isinstance(event, ResponseReceived):
+        raise Violation(4, f"request {rid} got a response nobody sent")
+    if isinstance(effect, FailRequest) and world.closed and isinstance(event, (CloseRequested, RequestSubmitted)):
+        if not isinstance(effect.error, SessionClosed):
+            raise Violation(7, f"request {rid} failed after close with {effect.error!r}, not SessionClosed")
+    return world._replace(resolved=world.resolved | {rid}, ops=frozenset(o for o in world.ops if o.request_id != rid))
+
+
+def _check_state(world: World) -> None:
+    snap = world.snap
+    for rid, count in enumerate(world.executions):
+        if count > 1 and world.kinds[rid] is not Replayability.ALWAYS:
+            raise Violation(5, f"request {rid} ({world.kinds[rid].name}) executed {count} times by the server")
+    tracked_ids = {r.request_id for r in snap.requests}
+    if tracked_ids & world.resolved:
+        raise Violation(4, f"requests {sorted(tracked_ids & world.resolved)} resolved but still tracked")
+    lost = set(range(world.submitted)) - tracked_ids - world.resolved
+    if lost:
+        raise Violation(4, f"requests {sorted(lost)} neither tracked nor resolved: lost")
+    # Nothing can happen by itself any more: anything still waiting would wait forever.
+    if not world.ops and not snap.recovery_scheduled and snap.requests:
+        raise Violation(4, f"requests {sorted(tracked_ids)} hang in {snap.state.name} with nothing in flight")
+    if snap.attempt >= snap.config.max_attempts:
+        raise Violation(8, f"attempt counter {snap.attempt} reached max_attempts")
