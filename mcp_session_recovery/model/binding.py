@@ -13,7 +13,6 @@ from .states import Era
 __all__ = ["Binding", "SessionId"]
 
 
-
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
 

@@ -55,6 +55,16 @@ class McpSessionError(Exception):
             raise TypeError(f"{cls.__name__} is abstract; raise one of its subclasses")
         return super().__new__(cls, *args, **kwargs)
 
+    # Errors travel inside effects, which are values: two errors are equal when they say the same.
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, McpSessionError)
+        return self.args == other.args and vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.args))
+
 
 _ABSTRACT.add(McpSessionError)
 
@@ -121,9 +131,7 @@ class RecoveryFailed(McpSessionError):
         self.last_signal = last_signal
         self.hint = likely_cause(last_signal)
         name = last_signal.name if last_signal else "none"
-        super().__init__(
-            f"recovery failed after {attempts} attempt(s), last signal {name}; likely cause: {self.hint}"
-        )
+        super().__init__(f"recovery failed after {attempts} attempt(s), last signal {name}; likely cause: {self.hint}")
 
 
 class RequestFailed(McpSessionError):

@@ -13,12 +13,12 @@ from .errors import SessionUnusable
 from .states import Replayability, Signal
 
 __all__ = [
+    "EVENT_TYPES",
     "Abandonment",
     "BackoffElapsed",
     "CloseRequested",
     "ConnectRequested",
     "DiscoverSucceeded",
-    "EVENT_TYPES",
     "Event",
     "InitializeSucceeded",
     "InitializedDelivered",
@@ -29,7 +29,6 @@ __all__ = [
     "RequestSubmitted",
     "ResponseReceived",
 ]
-
 
 
 def _empty() -> Mapping[str, Any]:

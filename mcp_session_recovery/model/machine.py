@@ -8,7 +8,7 @@ leave it, and ``auto_transitions=False`` means the table is the only way to chan
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from transitions import Machine, MachineError
@@ -62,7 +62,7 @@ class SessionMachine:
                 before=[self._runs(row)],
             )
 
-    def _runs(self, row: Row) -> object:
+    def _runs(self, row: Row) -> Callable[[Snapshot, Event], None]:
         # Runs the row's action once its guard has held and before the engine changes state, so an
         # action that raises leaves both the engine and the snapshot as they were.
         def run(snapshot: Snapshot, event: Event) -> None:
@@ -104,7 +104,9 @@ class SessionMachine:
         """Whether :meth:`handle` would accept ``event`` now (no effects are computed)."""
         state = self.state
         for transition in self._engine.get_transitions(trigger=type(event).__name__, source=state):
-            if all(c.func(self._snapshot, event) == c.target for c in transition.conditions):
+            if all(
+                _holds(condition.func, self._snapshot, event) == condition.target for condition in transition.conditions
+            ):
                 return True
         return False
 
@@ -113,3 +115,9 @@ class SessionMachine:
             f"<SessionMachine {self.state.name} generation={self._snapshot.generation} "
             f"requests={len(self._snapshot.requests)}>"
         )
+
+
+def _holds(predicate: object, snapshot: Snapshot, event: Event) -> bool:
+    # Every condition the facade registers is a guard function, never a method name.
+    assert callable(predicate)
+    return bool(predicate(snapshot, event))

@@ -163,9 +163,7 @@ def _negotiation(snap: Snapshot) -> Outcome:
     """Start the next negotiation in the era ``snap.era``, under a new generation."""
     generation = snap.generation + 1
     effect: Effect = (
-        SendDiscover(generation=generation)
-        if snap.era is Era.MODERN
-        else SendInitialize(generation=generation)
+        SendDiscover(generation=generation) if snap.era is Era.MODERN else SendInitialize(generation=generation)
     )
     return replace(snap, generation=generation, pending=None, recovery_scheduled=False), (effect,)
 
@@ -275,7 +273,8 @@ def park_and_negotiate(snap: Snapshot, event: Event) -> Outcome:
 
 def send(snap: Snapshot, event: Event) -> Outcome:
     """Send a new request under the live binding."""
-    assert isinstance(event, RequestSubmitted) and snap.binding is not None
+    assert isinstance(event, RequestSubmitted)
+    assert snap.binding is not None
     generation = snap.binding.generation
     return snap.with_request(_track(event, generation)), (
         SendRequest(request_id=event.request_id, generation=generation),
@@ -290,7 +289,8 @@ def refuse_closed(snap: Snapshot, event: Event) -> Outcome:
 
 def refuse_failed(snap: Snapshot, event: Event) -> Outcome:
     """A request to a FAILED session fails with the reason it failed."""
-    assert isinstance(event, RequestSubmitted) and snap.failure is not None
+    assert isinstance(event, RequestSubmitted)
+    assert snap.failure is not None
     return snap, (FailRequest(request_id=event.request_id, error=snap.failure),)
 
 

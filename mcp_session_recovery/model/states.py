@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Era", "EraMode", "Replayability", "Signal", "State", "TERMINAL_STATES"]
+__all__ = ["TERMINAL_STATES", "Era", "EraMode", "Replayability", "Signal", "State"]
 
 
 class State(enum.Enum):

@@ -57,7 +57,19 @@ def structural_problems(table: Sequence[Row] = TABLE) -> list[str]:
 
 def format_table(table: Sequence[Row] = TABLE) -> str:
     """The table as aligned text, one row per line, in table order."""
-    lines = [(row.source.name, row.event.__name__, row.guard.__name__ if row.guard else "", row.target.name, row.action.__name__) for row in table]
+    lines = [
+        (
+            row.source.name,
+            row.event.__name__,
+            row.guard.__name__ if row.guard else "",
+            row.target.name,
+            row.action.__name__,
+        )
+        for row in table
+    ]
     header = ("STATE", "EVENT", "GUARD", "NEXT", "ACTION")
     widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in [header, *lines])
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *lines]
+    )

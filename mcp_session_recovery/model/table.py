@@ -30,7 +30,7 @@ from .events import (
 from .rules import Action, Guard
 from .states import State
 
-__all__ = ["LATE_REPORTS", "Row", "TABLE"]
+__all__ = ["LATE_REPORTS", "TABLE", "Row"]
 
 S = State
 

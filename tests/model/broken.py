@@ -14,8 +14,8 @@ from mcp_session_recovery.model import (
     Signal,
     Snapshot,
     State,
+    rules,
 )
-from mcp_session_recovery.model import rules
 from mcp_session_recovery.model.rules import Outcome
 
 
@@ -39,7 +39,8 @@ def any_generation_loses_binding(snap: Snapshot, event: Event) -> bool:
 
 def resend_ignoring_policy(snap: Snapshot, event: Event) -> Outcome:
     """Broken: re-send any lost request at once, whatever the replay policy says."""
-    assert isinstance(event, RequestDisrupted) and snap.binding is not None
+    assert isinstance(event, RequestDisrupted)
+    assert snap.binding is not None
     tracked = snap.request(event.request_id)
     assert tracked is not None
     again = replace(tracked, generation=snap.binding.generation, replays=tracked.replays + 1)

@@ -32,8 +32,8 @@ from mcp_session_recovery.model import (
     NegotiationRejected,
     NoCommonProtocolVersion,
     NotifyBindingChanged,
-    ReplayRequest,
     Replayability,
+    ReplayRequest,
     RequestAbandoned,
     RequestDisrupted,
     RequestSubmitted,
@@ -190,9 +190,12 @@ class Trace:
     """What one application of an action did (for coverage counting)."""
 
     rows: list[Row] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
 
-def apply(world: World, action: Action, limits: Limits, table: Sequence[Row] = TABLE, trace: Trace | None = None) -> World:
+def apply(
+    world: World, action: Action, limits: Limits, table: Sequence[Row] = TABLE, trace: Trace | None = None
+) -> World:
     """Perform ``action``; feed the resulting event(s) to the model; check every invariant."""
     name = action.name
     if name == "submit":
@@ -218,7 +221,9 @@ def apply(world: World, action: Action, limits: Limits, table: Sequence[Row] = T
         return _feed(world, BackoffElapsed(), table, trace)
     if name == "deadline":
         assert isinstance(action.key, int)
-        world = world._replace(abandons=world.abandons + 1, ops=frozenset(o for o in world.ops if o.request_id != action.key))
+        world = world._replace(
+            abandons=world.abandons + 1, ops=frozenset(o for o in world.ops if o.request_id != action.key)
+        )
         return _feed(world, RequestAbandoned(request_id=action.key, reason=Abandonment.DEADLINE), table, trace)
     if name == "restart":
         return world._replace(sessions=frozenset(), faults=world.faults + 1, server_up=True)
@@ -284,6 +289,7 @@ def _feed(world: World, event: Event, table: Sequence[Row], trace: Trace | None)
         raise Violation(0, f"the world fed an event the model refused: {exc}") from exc
     if trace is not None:
         trace.rows.append(result.row)
+        trace.events.append(event)
     world = world._replace(snap=result.snapshot)
     world = _check_event(world, before, event)
     for effect in result.effects:
@@ -315,7 +321,9 @@ def _check_event(world: World, before: Snapshot, event: Event) -> World:
             and tracked.generation < before.binding.generation
             and (after.state is not State.READY or after.binding != before.binding)
         ):
-            raise Violation(3, f"a failure of generation {tracked.generation} invalidated binding {before.binding.generation}")
+            raise Violation(
+                3, f"a failure of generation {tracked.generation} invalidated binding {before.binding.generation}"
+            )
         unknown = world.last_unknown - {event.request_id}
         if event.signal is Signal.OUTCOME_UNKNOWN:
             unknown |= {event.request_id}
@@ -351,7 +359,9 @@ def _perform(world: World, before: Snapshot, event: Event, effect: Effect) -> Wo
             raise Violation(6, f"notifications/initialized for generation {g} before its initialize result")
         if g in world.rejected:
             raise Violation(2, f"initialized sent with the rejected session of generation {g}")
-        return world._replace(initialized_sent=world.initialized_sent | {g}, ops=world.ops | {Op("initialized", g, Era.LEGACY)})
+        return world._replace(
+            initialized_sent=world.initialized_sent | {g}, ops=world.ops | {Op("initialized", g, Era.LEGACY)}
+        )
     if isinstance(effect, (SendRequest, ReplayRequest)):
         return _send(world, effect)
     if isinstance(effect, (FailRequest, DeliverResponse)):
@@ -403,9 +413,13 @@ def _resolve(world: World, before: Snapshot, event: Event, effect: FailRequest |
         raise Violation(4, f"request {rid} resolved before it was submitted")
     if isinstance(effect, DeliverResponse) and not isinstance(event, ResponseReceived):
         raise Violation(4, f"request {rid} got a response nobody sent")
-    if isinstance(effect, FailRequest) and world.closed and isinstance(event, (CloseRequested, RequestSubmitted)):
-        if not isinstance(effect.error, SessionClosed):
-            raise Violation(7, f"request {rid} failed after close with {effect.error!r}, not SessionClosed")
+    if (
+        isinstance(effect, FailRequest)
+        and world.closed
+        and isinstance(event, (CloseRequested, RequestSubmitted))
+        and not isinstance(effect.error, SessionClosed)
+    ):
+        raise Violation(7, f"request {rid} failed after close with {effect.error!r}, not SessionClosed")
     return world._replace(resolved=world.resolved | {rid}, ops=frozenset(o for o in world.ops if o.request_id != rid))
 
 

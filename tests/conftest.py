@@ -1,0 +1,44 @@
+"""Shared test settings: Hypothesis profiles and the exploration summary printed after a run."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# "ci": deterministic and sized for a two-core machine. "thorough": many more examples and the
+# full exhaustive exploration; select it with HYPOTHESIS_PROFILE=thorough.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=150,
+    stateful_step_count=40,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=2000,
+    stateful_step_count=100,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+#: Lines that tests want shown at the end of the run (figures a reader of CI output needs).
+SUMMARY: list[str] = []
+
+
+def thorough() -> bool:
+    """Whether the long-running profile is selected."""
+    return os.environ.get("HYPOTHESIS_PROFILE", "ci") == "thorough"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SUMMARY:
+        terminalreporter.section("model checking figures")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)

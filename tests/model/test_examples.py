@@ -1,0 +1,268 @@
+"""Hand-written scenarios through the facade, each a story a reader can check against the spec."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcp_session_recovery.model import (
+    Abandonment,
+    BackoffElapsed,
+    CloseRequested,
+    ConnectRequested,
+    DeadlineExceeded,
+    DeliverResponse,
+    DiscoverSucceeded,
+    EraMode,
+    FailRequest,
+    IllegalTransition,
+    InitializedDelivered,
+    InitializeSucceeded,
+    ModelConfig,
+    NegotiationDisrupted,
+    NegotiationRejected,
+    NoCommonProtocolVersion,
+    NotifyBindingChanged,
+    OutcomeUnknown,
+    RecoveryFailed,
+    Replayability,
+    ReplayForbidden,
+    ReplayLimitExceeded,
+    ReplayRequest,
+    RequestAbandoned,
+    RequestDisrupted,
+    RequestSubmitted,
+    ResponseReceived,
+    RestoreSessionState,
+    ScheduleRecovery,
+    SendDelete,
+    SendDiscover,
+    SendInitialize,
+    SendInitialized,
+    SendRequest,
+    SessionClosed,
+    SessionId,
+    SessionMachine,
+    Signal,
+    State,
+)
+
+CALL = Replayability.IF_UNPROCESSED
+READ = Replayability.ALWAYS
+
+
+def now(machine: SessionMachine) -> State:
+    """The machine's state (a call, so a type checker does not narrow it across events)."""
+    return machine.state
+
+
+def submit(
+    machine: SessionMachine, request_id: int, kind: Replayability = CALL, method: str = "tools/call"
+) -> tuple[object, ...]:
+    return machine.handle(RequestSubmitted(request_id=request_id, method=method, replayability=kind))
+
+
+def legacy_ready(config: ModelConfig | None = None, *, session: str = "s-1") -> SessionMachine:
+    """A machine whose first request (id 0) was sent on a fresh legacy session."""
+    machine = SessionMachine(config or ModelConfig(mode=EraMode.LEGACY))
+    assert submit(machine, 0) == (SendInitialize(generation=1),)
+    g = machine.snapshot.generation
+    answer = InitializeSucceeded(generation=g, protocol_version="2025-11-25", session_id=SessionId(session))
+    assert machine.handle(answer) == (SendInitialized(generation=g),)
+    assert now(machine) is State.INITIALIZING
+    assert machine.handle(InitializedDelivered(generation=g)) == (SendRequest(request_id=0, generation=g),)
+    assert now(machine) is State.READY
+    return machine
+
+
+def test_legacy_handshake_sends_initialized_before_the_first_request() -> None:
+    machine = legacy_ready()
+    assert machine.snapshot.binding is not None
+    assert machine.snapshot.binding.session_id == SessionId("s-1")
+    assert machine.handle(ResponseReceived(request_id=0)) == (DeliverResponse(request_id=0),)
+    assert machine.snapshot.requests == ()
+
+
+def test_auto_mode_probes_modern_first_and_falls_back_to_initialize() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.AUTO))
+    assert machine.handle(ConnectRequested()) == (SendDiscover(generation=1),)
+    effects = machine.handle(NegotiationDisrupted(generation=1, signal=Signal.ERA_CHANGED))
+    assert effects == (SendInitialize(generation=2),)
+    assert now(machine) is State.INITIALIZING
+    # A second era change within the same attempt is a failed attempt, with backoff.
+    effects = machine.handle(NegotiationDisrupted(generation=2, signal=Signal.ERA_CHANGED))
+    assert effects == (ScheduleRecovery(attempt=1),)
+    assert now(machine) is State.INVALIDATED
+
+
+def test_session_gone_recovers_once_and_replays_the_request_on_the_new_session() -> None:
+    machine = legacy_ready()
+    submit(machine, 1, READ, "resources/read")
+    effects = machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))
+    assert effects == (ScheduleRecovery(attempt=0),)
+    assert now(machine) is State.INVALIDATED
+    assert machine.handle(BackoffElapsed()) == (SendInitialize(generation=2),)
+    assert now(machine) is State.RECOVERING
+    # Request 1 was in flight on the dead session; its 404 arrives during recovery: it waits.
+    assert machine.handle(RequestDisrupted(request_id=1, signal=Signal.SESSION_GONE)) == ()
+    machine.handle(InitializeSucceeded(generation=2, protocol_version="2025-11-25", session_id=SessionId("s-2")))
+    effects = machine.handle(InitializedDelivered(generation=2))
+    restore = effects[0]
+    assert isinstance(restore, RestoreSessionState)
+    assert restore.generation == 2
+    assert restore.previous.generation == 1
+    assert restore.previous.session_id == SessionId("s-1")
+    assert effects[1:] == (
+        ReplayRequest(request_id=0, generation=2, replay=1),
+        ReplayRequest(request_id=1, generation=2, replay=1),
+    )
+    assert now(machine) is State.READY
+
+
+def test_a_stale_generation_failure_does_not_touch_the_live_binding() -> None:
+    machine = legacy_ready()
+    submit(machine, 1)
+    machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))
+    machine.handle(BackoffElapsed())
+    machine.handle(InitializeSucceeded(generation=2, protocol_version="2025-11-25", session_id=SessionId("s-2")))
+    machine.handle(InitializedDelivered(generation=2))
+    binding = machine.snapshot.binding
+    # Request 1 still reports against generation 1's session: it is re-sent, the binding stays.
+    effects = machine.handle(RequestDisrupted(request_id=1, signal=Signal.SESSION_GONE))
+    assert effects == (ReplayRequest(request_id=1, generation=2, replay=1),)
+    assert now(machine) is State.READY
+    assert machine.snapshot.binding == binding
+
+
+def test_an_unknown_outcome_fails_an_unsafe_call_but_replays_a_read() -> None:
+    machine = legacy_ready()
+    submit(machine, 1, READ, "resources/read")
+    (fail,) = machine.handle(RequestDisrupted(request_id=0, signal=Signal.OUTCOME_UNKNOWN))
+    assert isinstance(fail, FailRequest)
+    assert isinstance(fail.error, OutcomeUnknown)
+    assert fail.error.method == "tools/call"
+    effects = machine.handle(RequestDisrupted(request_id=1, signal=Signal.OUTCOME_UNKNOWN))
+    assert effects == (ReplayRequest(request_id=1, generation=1, replay=1),)
+    assert now(machine) is State.READY
+
+
+def test_replays_are_bounded() -> None:
+    machine = legacy_ready(ModelConfig(mode=EraMode.LEGACY, max_replays=1))
+    submit(machine, 1, READ, "resources/read")
+    machine.handle(RequestDisrupted(request_id=1, signal=Signal.OUTCOME_UNKNOWN))
+    (fail,) = machine.handle(RequestDisrupted(request_id=1, signal=Signal.OUTCOME_UNKNOWN))
+    assert isinstance(fail, FailRequest)
+    assert isinstance(fail.error, ReplayLimitExceeded)
+    assert fail.error.replays == 1
+
+
+def test_a_lost_initialized_or_cancelled_notification_is_never_resent() -> None:
+    machine = legacy_ready()
+    submit(machine, 1, Replayability.NEVER, "notifications/cancelled")
+    effects = machine.handle(RequestDisrupted(request_id=1, signal=Signal.SESSION_GONE))
+    assert isinstance(effects[0], FailRequest)
+    assert isinstance(effects[0].error, ReplayForbidden)
+
+
+def test_recovery_gives_up_after_max_attempts_and_the_next_request_tries_again() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY, max_attempts=2))
+    submit(machine, 0)
+    assert machine.handle(NegotiationDisrupted(generation=1, signal=Signal.UNREACHABLE)) == (
+        ScheduleRecovery(attempt=1),
+    )
+    assert machine.handle(BackoffElapsed()) == (SendInitialize(generation=2),)
+    (fail,) = machine.handle(NegotiationDisrupted(generation=2, signal=Signal.UNREACHABLE))
+    assert isinstance(fail, FailRequest)
+    assert isinstance(fail.error, RecoveryFailed)
+    assert fail.error.attempts == 2
+    assert "did not answer" in fail.error.hint
+    assert now(machine) is State.INVALIDATED  # not dead: the Claude Code lesson
+    assert submit(machine, 1) == (SendInitialize(generation=3),)
+    assert now(machine) is State.RECOVERING
+
+
+def test_a_session_lost_right_after_each_initialize_names_the_likely_cause() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY, max_attempts=1))
+    submit(machine, 0)
+    machine.handle(InitializeSucceeded(generation=1, protocol_version="2025-11-25", session_id=SessionId("a")))
+    (fail,) = machine.handle(NegotiationDisrupted(generation=1, signal=Signal.SESSION_GONE))
+    assert isinstance(fail, FailRequest)
+    assert isinstance(fail.error, RecoveryFailed)
+    assert "session affinity" in str(fail.error)
+
+
+def test_binding_changes_are_reported() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.AUTO))
+    submit(machine, 0)
+    machine.handle(DiscoverSucceeded(generation=1, protocol_version="2026-07-28", server_capabilities={"tools": {}}))
+    machine.handle(RequestDisrupted(request_id=0, signal=Signal.UNREACHABLE))
+    machine.handle(BackoffElapsed())
+    effects = machine.handle(DiscoverSucceeded(generation=2, protocol_version="2026-07-28", server_capabilities={}))
+    assert [type(e) for e in effects] == [RestoreSessionState, NotifyBindingChanged, ReplayRequest]
+
+
+def test_no_common_version_fails_the_session_for_good() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.MODERN))
+    submit(machine, 0)
+    error = NoCommonProtocolVersion(offered=("2026-07-28",), supported=("2027-01-01",))
+    (fail,) = machine.handle(NegotiationRejected(generation=1, error=error))
+    assert fail == FailRequest(request_id=0, error=error)
+    assert now(machine) is State.FAILED
+    assert submit(machine, 1) == (FailRequest(request_id=1, error=error),)
+    machine.handle(CloseRequested())
+    assert now(machine) is State.CLOSED
+
+
+def test_close_deletes_a_live_legacy_session_once_and_refuses_later_requests() -> None:
+    machine = legacy_ready()
+    effects = machine.handle(CloseRequested())
+    assert isinstance(effects[0], FailRequest)
+    assert isinstance(effects[0].error, SessionClosed)
+    assert effects[1:] == (SendDelete(generation=1),)
+    assert machine.handle(CloseRequested()) == ()
+    (refusal,) = submit(machine, 5)
+    assert isinstance(refusal, FailRequest)
+    assert isinstance(refusal.error, SessionClosed)
+
+
+def test_close_sends_no_delete_without_a_live_session() -> None:
+    machine = legacy_ready()
+    machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))
+    assert not any(isinstance(e, SendDelete) for e in machine.handle(CloseRequested()))
+
+
+def test_a_deadline_fails_a_parked_request_with_the_state_it_waited_in() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY))
+    submit(machine, 0)
+    (fail,) = machine.handle(RequestAbandoned(request_id=0, reason=Abandonment.DEADLINE))
+    assert isinstance(fail, FailRequest)
+    assert isinstance(fail.error, DeadlineExceeded)
+    assert fail.error.state is State.INITIALIZING
+
+
+def test_illegal_events_raise_and_change_nothing() -> None:
+    machine = legacy_ready()
+    before = machine.snapshot
+    with pytest.raises(IllegalTransition) as info:
+        machine.handle(InitializedDelivered(generation=1))
+    assert info.value.state is State.READY
+    assert "InitializedDelivered" in str(info.value)
+    assert "READY" in str(info.value)
+    with pytest.raises(IllegalTransition, match="no guard holds"):
+        machine.handle(ResponseReceived(request_id=99))
+    assert machine.snapshot == before
+    assert now(machine) is State.READY
+
+
+def test_reports_of_an_older_negotiation_are_refused() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.AUTO))
+    machine.handle(ConnectRequested())
+    machine.handle(NegotiationDisrupted(generation=1, signal=Signal.ERA_CHANGED))
+    assert not machine.allows(DiscoverSucceeded(generation=1, protocol_version="2026-07-28"))
+    with pytest.raises(IllegalTransition):
+        machine.handle(DiscoverSucceeded(generation=1, protocol_version="2026-07-28"))
+
+
+def test_repr_shows_state_generation_and_requests_but_no_session_id() -> None:
+    machine = legacy_ready(session="secret-id")
+    assert repr(machine) == "<SessionMachine READY generation=1 requests=1>"
+    assert "secret-id" not in repr(machine.snapshot)

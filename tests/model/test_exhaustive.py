@@ -1,0 +1,70 @@
+"""Exhaustive exploration: every interleaving of the model with up to 3 requests and 2 faults."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from mcp_session_recovery.model import TABLE, Era, EraMode, ModelConfig
+from tests.conftest import SUMMARY, thorough
+
+from .broken import BROKEN_TABLES
+from .explore import Report, explore
+from .world import DEFAULT_REQUESTS, Limits
+
+
+def config(mode: EraMode) -> ModelConfig:
+    return ModelConfig(mode=mode, max_attempts=2, max_replays=1)
+
+
+# The main run: auto mode against a legacy server that may restart, go down, switch era or drop
+# our versions (2 faults), 3 requests, one deadline, close twice. The pinned runs add explicit
+# connects. "thorough" explores every mode against both server eras with everything enabled.
+RUNS: list[tuple[str, EraMode, Era, Limits]] = [
+    ("auto, legacy server, 3 requests, 2 faults", EraMode.AUTO, Era.LEGACY, Limits(connects=0)),
+    ("legacy mode, 2 requests, connect", EraMode.LEGACY, Era.LEGACY, Limits(requests=DEFAULT_REQUESTS[:2], abandons=0)),
+    ("modern mode, 2 requests, connect", EraMode.MODERN, Era.MODERN, Limits(requests=DEFAULT_REQUESTS[:2], abandons=0)),
+]
+if thorough():
+    RUNS = [
+        (f"{mode.value} mode, {era.value} server, everything", mode, era, Limits()) for mode in EraMode for era in Era
+    ]
+
+
+@functools.cache
+def run(index: int) -> Report:
+    """Explore run ``index`` once per test session (the coverage test reuses the result)."""
+    label, mode, server_era, limits = RUNS[index]
+    report = explore(config(mode), limits, server_era)
+    SUMMARY.append(
+        f"exhaustive [{label}]: {report.states} states, {report.transitions} transitions, "
+        f"{len(report.rows)}/{len(TABLE)} rows, {report.seconds:.1f} s"
+    )
+    return report
+
+
+@pytest.mark.parametrize("index", range(len(RUNS)), ids=[run[0] for run in RUNS])
+def test_every_reachable_state_keeps_the_invariants(index: int) -> None:
+    report = run(index)
+    assert report.violation is None, f"{report.violation}\ntrail: {report.trail}"
+    assert report.states > 1000  # the world really branches
+
+
+def test_the_explorations_fire_every_row() -> None:
+    covered = set().union(*(run(index).rows for index in range(len(RUNS))))
+    missing = sorted({row.name for row in TABLE} - covered)
+    SUMMARY.append(f"exhaustive: {len(covered)}/{len(TABLE)} table rows fired across all runs")
+    assert not missing
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_TABLES))
+def test_a_broken_table_is_caught(name: str) -> None:
+    table, invariant = BROKEN_TABLES[name]
+    report = explore(config(EraMode.AUTO), Limits(connects=0), Era.LEGACY, table)
+    assert report.violation is not None, f"the checkers missed: {name}"
+    assert report.violation.invariant == invariant, str(report.violation)
+    SUMMARY.append(
+        f"broken variant caught [{name}]: invariant {invariant} after {len(report.trail)} steps "
+        f"({report.states} states explored)"
+    )

@@ -1,0 +1,69 @@
+"""Hypothesis drives the model through the simulated world with random configurations.
+
+The world checks DESIGN §3's invariants 1-8 after every step (tests/model/world.py). Alongside,
+a ``SessionMachine`` (the ``transitions``-backed facade) is fed the same events and must agree with
+the pure ``step`` at every point.
+"""
+
+from __future__ import annotations
+
+from hypothesis import note
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from mcp_session_recovery.model import Era, EraMode, ModelConfig, Replayability, SessionMachine
+
+from .world import Limits, Trace, World, apply, possible_actions, start
+
+METHODS = {
+    Replayability.ALWAYS: "resources/read",
+    Replayability.IF_UNPROCESSED: "tools/call",
+    Replayability.NEVER: "notifications/cancelled",
+}
+
+
+class ModelInTheWorld(RuleBasedStateMachine):
+    world: World
+    limits: Limits
+    facade: SessionMachine
+
+    @initialize(
+        mode=st.sampled_from(EraMode),
+        server_era=st.sampled_from(Era),
+        max_attempts=st.integers(1, 4),
+        max_replays=st.integers(0, 3),
+        kinds=st.lists(st.sampled_from(Replayability), min_size=1, max_size=5),
+    )
+    def begin(
+        self, mode: EraMode, server_era: Era, max_attempts: int, max_replays: int, kinds: list[Replayability]
+    ) -> None:
+        config = ModelConfig(mode=mode, max_attempts=max_attempts, max_replays=max_replays)
+        self.limits = Limits(
+            requests=tuple((METHODS[kind], kind) for kind in kinds), faults=4, abandons=2, connects=2, closes=2
+        )
+        self.world = start(config, self.limits, server_era)
+        self.facade = SessionMachine(config)
+        note(f"{config}, server {server_era.value}, requests {[k.name for k in kinds]}")
+
+    @precondition(lambda self: hasattr(self, "world") and bool(possible_actions(self.world, self.limits)))
+    @rule(data=st.data())
+    def something_happens(self, data: st.DataObject) -> None:
+        action = data.draw(st.sampled_from(possible_actions(self.world, self.limits)))
+        trace = Trace()
+        self.world = apply(self.world, action, self.limits, trace=trace)
+        for event in trace.events:
+            self.facade.handle(event)
+        note(f"{action.name}: {[type(e).__name__ for e in trace.events]} -> {self.world.snap.state.name}")
+
+    @rule()
+    def nothing_happens(self) -> None:
+        """Always possible, so a run whose world has nothing left to do can still end cleanly."""
+
+    @invariant()
+    def the_facade_agrees_with_step(self) -> None:
+        if hasattr(self, "world"):
+            assert self.facade.snapshot == self.world.snap
+            assert self.facade.state is self.world.snap.state
+
+
+TestModelInTheWorld = ModelInTheWorld.TestCase

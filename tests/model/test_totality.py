@@ -1,0 +1,150 @@
+"""Totality (h2 style): every event type in every state either follows its table row or raises
+IllegalTransition and changes nothing, and the transitions-backed facade agrees with ``step``."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from dataclasses import replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mcp_session_recovery.model import (
+    TABLE,
+    Abandonment,
+    BackoffElapsed,
+    CloseRequested,
+    ConnectRequested,
+    DiscoverSucceeded,
+    EraMode,
+    Event,
+    IllegalTransition,
+    InitializedDelivered,
+    InitializeSucceeded,
+    ModelConfig,
+    NegotiationDisrupted,
+    NegotiationRejected,
+    Replayability,
+    RequestAbandoned,
+    RequestDisrupted,
+    RequestSubmitted,
+    ResponseReceived,
+    SessionId,
+    SessionMachine,
+    Signal,
+    Snapshot,
+    State,
+    step,
+)
+from mcp_session_recovery.model.machine import _Holder
+
+from .world import REJECTION, Limits, apply, possible_actions, start
+
+FAILURES = st.sampled_from([s for s in Signal if s is not Signal.PASS_THROUGH])
+IDS = st.integers(0, 3)
+GENERATIONS = st.integers(1, 6)
+
+#: One strategy per event type, with small ids so they hit tracked requests and live generations.
+EVENTS: dict[type[Event], st.SearchStrategy[Event]] = {
+    ConnectRequested: st.just(ConnectRequested()),
+    RequestSubmitted: st.builds(
+        RequestSubmitted,
+        request_id=st.integers(10, 12),
+        method=st.just("tools/call"),
+        replayability=st.sampled_from(Replayability),
+    ),
+    ResponseReceived: st.builds(ResponseReceived, request_id=IDS),
+    RequestDisrupted: st.builds(RequestDisrupted, request_id=IDS, signal=FAILURES),
+    RequestAbandoned: st.builds(RequestAbandoned, request_id=IDS, reason=st.sampled_from(Abandonment)),
+    DiscoverSucceeded: st.builds(DiscoverSucceeded, generation=GENERATIONS, protocol_version=st.just("2026-07-28")),
+    InitializeSucceeded: st.builds(
+        InitializeSucceeded,
+        generation=GENERATIONS,
+        protocol_version=st.just("2025-11-25"),
+        session_id=st.just(SessionId("t")),
+    ),
+    InitializedDelivered: st.builds(InitializedDelivered, generation=GENERATIONS),
+    NegotiationDisrupted: st.builds(NegotiationDisrupted, generation=GENERATIONS, signal=FAILURES),
+    NegotiationRejected: st.builds(NegotiationRejected, generation=GENERATIONS, error=st.just(REJECTION)),
+    BackoffElapsed: st.just(BackoffElapsed()),
+    CloseRequested: st.just(CloseRequested()),
+}
+
+
+@functools.cache
+def reachable_snapshots() -> dict[State, list[Snapshot]]:
+    """Snapshots of every state, gathered by a small exploration of the world."""
+    limits = Limits(requests=Limits().requests[:2], faults=2, abandons=0)
+    found: dict[State, list[Snapshot]] = {state: [] for state in State}
+    for mode in EraMode:
+        world = start(ModelConfig(mode=mode, max_attempts=2), limits)
+        frontier, seen = [world], {world}
+        while frontier and len(seen) < 4000:
+            world = frontier.pop()
+            if len(found[world.snap.state]) < 200:
+                found[world.snap.state].append(world.snap)
+            for action in possible_actions(world, limits):
+                successor = apply(world, action, limits)
+                if successor not in seen:
+                    seen.add(successor)
+                    frontier.append(successor)
+    return found
+
+
+def test_every_state_is_sampled() -> None:
+    assert all(reachable_snapshots()[state] for state in State)
+
+
+def machine_at(snapshot: Snapshot) -> SessionMachine:
+    """A facade placed at ``snapshot`` (tests only: production code starts at UNINITIALIZED)."""
+    machine = SessionMachine(snapshot.config)
+    machine._snapshot = snapshot
+    holder: _Holder = machine._holder
+    machine._engine.set_state(snapshot.state, model=holder)
+    return machine
+
+
+@given(data=st.data(), state=st.sampled_from(State), event_type=st.sampled_from(list(EVENTS)))
+def test_every_state_and_event_pair(data: st.DataObject, state: State, event_type: type[Event]) -> None:
+    snapshot = data.draw(st.sampled_from(reachable_snapshots()[state]))
+    event = data.draw(EVENTS[event_type])
+    machine = machine_at(snapshot)
+    if not any(
+        row.source is state and row.event is event_type and (row.guard is None or row.guard(snapshot, event))
+        for row in TABLE
+    ):
+        with pytest.raises(IllegalTransition) as refused:
+            step(snapshot, event)
+        assert refused.value.state is state
+        assert not machine.allows(event)
+        with pytest.raises(IllegalTransition):
+            machine.handle(event)
+        assert machine.snapshot is snapshot
+        assert machine.state is state
+        return
+    result = step(snapshot, event)
+    row = result.row
+    assert row in TABLE
+    assert row.source is state
+    assert row.event is event_type
+    assert row.guard is None or row.guard(snapshot, event)
+    assert result.snapshot.state is row.target
+    assert machine.allows(event)
+    assert machine.handle(event) == result.effects
+    assert machine.snapshot == result.snapshot
+    assert machine.state is row.target
+
+
+def test_an_action_that_raises_leaves_the_facade_unchanged() -> None:
+    def explode(snapshot: Snapshot, event: Event) -> tuple[Snapshot, tuple[()]]:
+        raise RuntimeError("boom")
+
+    table = tuple(replace(row, action=explode) if row.event is ConnectRequested else row for row in TABLE)
+    machine = SessionMachine(table=table)
+    before = machine.snapshot
+    with contextlib.suppress(RuntimeError):
+        machine.handle(ConnectRequested())
+    assert machine.state is State.UNINITIALIZED
+    assert machine.snapshot is before
