@@ -293,7 +293,7 @@ def _feed(world: World, event: Event, table: Sequence[Row], trace: Trace | None)
     world = world._replace(snap=result.snapshot)
     world = _check_event(world, before, event)
     for effect in result.effects:
-        world = _perform(world, before, event, effect)
+        world = _perform(world, event, effect)
     if isinstance(event, NegotiationDisrupted) and not any(
         isinstance(e, (ScheduleRecovery, SendDiscover, SendInitialize)) for e in result.effects
     ):
@@ -337,7 +337,7 @@ def _check_event(world: World, before: Snapshot, event: Event) -> World:
     return world
 
 
-def _perform(world: World, before: Snapshot, event: Event, effect: Effect) -> World:
+def _perform(world: World, event: Event, effect: Effect) -> World:
     if world.closed and not isinstance(effect, (FailRequest, SendDelete)):
         raise Violation(7, f"{effect} emitted after close")
     if isinstance(effect, (SendDiscover, SendInitialize)):
@@ -365,7 +365,7 @@ def _perform(world: World, before: Snapshot, event: Event, effect: Effect) -> Wo
     if isinstance(effect, (SendRequest, ReplayRequest)):
         return _send(world, effect)
     if isinstance(effect, (FailRequest, DeliverResponse)):
-        return _resolve(world, before, event, effect)
+        return _resolve(world, event, effect)
     if isinstance(effect, ScheduleRecovery):
         if effect.attempt >= world.snap.config.max_attempts:
             raise Violation(8, f"recovery attempt {effect.attempt} beyond max_attempts")
@@ -405,7 +405,7 @@ def _send(world: World, effect: SendRequest | ReplayRequest) -> World:
     return world._replace(replays=tuple(replays), ops=world.ops | {Op("request", g, era, rid)})
 
 
-def _resolve(world: World, before: Snapshot, event: Event, effect: FailRequest | DeliverResponse) -> World:
+def _resolve(world: World, event: Event, effect: FailRequest | DeliverResponse) -> World:
     rid = effect.request_id
     if rid in world.resolved:
         raise Violation(4, f"request {rid} resolved twice")
