@@ -1,0 +1,209 @@
+"""HTTP/1.1 over one anyio socket stream, with h11 doing the parsing and framing.
+
+One :class:`Connection` per accepted socket, each in its own task. Anything the client does
+(closing early, sending garbage, vanishing mid-stream) ends that connection quietly and never
+the server; a bug in a handler is logged and reported through ``on_error``. Every loop is bounded
+by a constant, so a misbehaving peer cannot keep a task spinning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import anyio
+import h11
+from anyio.abc import SocketStream
+
+from ._wire import JSON, SSE, Answer, EventFeed, Fixed, HttpRequest, Reply, Stream, reason, sse_event, text_reply
+from .behaviour import ResponseStyle
+
+__all__ = ["Connection", "Handler"]
+
+logger = logging.getLogger("mcp_session_recovery.testing")
+
+Handler = Callable[[HttpRequest], Awaitable[Reply]]
+
+#: Bounds: requests per keep-alive connection, reads per event, events per GET stream, body size.
+MAX_REQUESTS_PER_CONNECTION = 10_000
+MAX_READS_PER_EVENT = 10_000
+MAX_EVENTS_PER_REQUEST = 10_000
+MAX_STREAM_EVENTS = 1_000_000
+MAX_BODY = 1 << 20
+MAX_HEADER_BYTES = 64 * 1024
+RECEIVE_SIZE = 65536
+
+#: What a cut SSE answer sends after its headers: a comment, so the client has seen the stream start.
+CUT_COMMENT = b": cut\n\n"
+
+#: Set explicitly (h11 would add a title-case ``Transfer-Encoding``); h11 drops it for HTTP/1.0 peers.
+_SSE_HEADERS = (("content-type", SSE), ("cache-control", "no-cache"), ("transfer-encoding", "chunked"))
+
+_PEER_GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+
+
+class Connection:
+    """Serves HTTP requests on one socket until the peer leaves or :meth:`abort` is called."""
+
+    def __init__(
+        self, stream: SocketStream, handler: Handler, *, on_error: Callable[[BaseException], None] | None = None
+    ) -> None:
+        self._stream = stream
+        self._handler = handler
+        self._on_error = on_error
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+        self._scope = anyio.CancelScope()
+        self.done = anyio.Event()
+
+    def abort(self) -> None:
+        """Close the connection at once, whatever it is doing (the process "died")."""
+        self._scope.cancel()
+
+    async def run(self) -> None:
+        """Serve until done; never raises except for cancellation of the surrounding task."""
+        try:
+            with self._scope:
+                await self._serve()
+        except _PEER_GONE:
+            pass
+        except h11.RemoteProtocolError as error:
+            logger.debug("test server: HTTP protocol error from the client: %s", error)
+        except Exception as error:
+            self._report(error)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._stream.aclose()
+            self.done.set()
+
+    def _report(self, error: Exception) -> None:
+        logger.error("test server: unexpected error while serving a request", exc_info=error)
+        if self._on_error is not None:
+            self._on_error(error)
+
+    async def _serve(self) -> None:
+        for _ in range(MAX_REQUESTS_PER_CONNECTION):
+            try:
+                request = await self._read_request()
+            except h11.RemoteProtocolError as error:
+                if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                    await self._write(text_reply(error.error_status_hint, f"Bad Request: {error}"))
+                return
+            if request is None:
+                return
+            try:
+                reply = await self._handler(request)
+            except Exception as error:  # a bug in the server: say so to the client, keep serving
+                self._report(error)
+                reply = text_reply(500, f"Internal Server Error: {error!r}")
+            if not await self._write(reply):
+                return
+            if self._h11.our_state is not h11.DONE or self._h11.their_state is not h11.DONE:
+                return
+            self._h11.start_next_cycle()
+
+    async def _next_event(self) -> h11.Event | None:
+        """The next event; ``None`` for h11's PAUSED (impossible while reading one request)."""
+        for _ in range(MAX_READS_PER_EVENT):
+            event = self._h11.next_event()
+            if isinstance(event, h11.Event):
+                return event
+            if event is h11.PAUSED:
+                return None
+            try:
+                data = await self._stream.receive(RECEIVE_SIZE)
+            except anyio.EndOfStream:
+                data = b""
+            self._h11.receive_data(data)
+        raise h11.RemoteProtocolError("too many reads for one event")
+
+    async def _read_request(self) -> HttpRequest | None:
+        event = await self._next_event()
+        if not isinstance(event, h11.Request):
+            return None  # ConnectionClosed
+        headers: dict[str, str] = {}
+        for name, value in event.headers:
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        if self._h11.they_are_waiting_for_100_continue:
+            await self._send(h11.InformationalResponse(status_code=100, headers=[]))
+        body = bytearray()
+        for _ in range(MAX_EVENTS_PER_REQUEST):
+            part = await self._next_event()
+            if isinstance(part, h11.Data):
+                body += part.data
+                if len(body) > MAX_BODY:
+                    await self._write(text_reply(413, "Payload Too Large"))
+                    return None
+            elif isinstance(part, h11.EndOfMessage):
+                target = event.target.decode("latin-1")
+                path = target.split("?", 1)[0]
+                return HttpRequest(event.method.decode("ascii"), path, headers, bytes(body))
+            else:
+                return None
+        raise h11.RemoteProtocolError("request body in too many pieces")
+
+    async def _send(self, event: h11.Event) -> None:
+        data = self._h11.send(event)
+        if data:
+            await self._stream.send(data)
+
+    async def _respond(self, status: int, headers: tuple[tuple[str, str], ...]) -> None:
+        await self._send(h11.Response(status_code=status, headers=list(headers), reason=reason(status)))
+
+    async def _write(self, reply: Reply) -> bool:
+        """Send ``reply``; ``False`` when the connection must close afterwards."""
+        if isinstance(reply, Fixed):
+            await self._respond(reply.status, (*reply.headers, ("content-length", str(len(reply.body)))))
+            if reply.body:
+                await self._send(h11.Data(data=reply.body))
+            await self._send(h11.EndOfMessage())
+            return True
+        if isinstance(reply, Answer):
+            return await self._write_answer(reply)
+        return await self._write_stream(reply)
+
+    async def _write_answer(self, reply: Answer) -> bool:
+        if reply.style is ResponseStyle.JSON:
+            length = ("content-length", str(len(reply.payload)))
+            await self._respond(reply.status, (("content-type", JSON), length, *reply.headers))
+            if reply.cut:
+                return False
+            await self._send(h11.Data(data=reply.payload))
+        else:
+            await self._respond(reply.status, (*_SSE_HEADERS, *reply.headers))
+            await self._send(h11.Data(data=CUT_COMMENT if reply.cut else sse_event(reply.payload)))
+            if reply.cut:
+                return False
+        await self._send(h11.EndOfMessage())
+        return True
+
+    async def _write_stream(self, reply: Stream) -> bool:
+        feed = reply.feed
+        try:
+            await self._respond(200, (*_SSE_HEADERS, *reply.headers))
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._watch_peer, feed)
+                await self._forward(feed)
+                group.cancel_scope.cancel()
+        finally:
+            feed.close()
+        if feed.aborted:
+            return False
+        await self._send(h11.EndOfMessage())
+        return True
+
+    async def _forward(self, feed: EventFeed) -> None:
+        for _ in range(MAX_STREAM_EVENTS):
+            try:
+                event = await feed.receive.receive()
+            except anyio.EndOfStream:
+                return
+            await self._send(h11.Data(data=event))
+
+    async def _watch_peer(self, feed: EventFeed) -> None:
+        # A GET stream only writes; a read that returns (data or EOF) means the client left.
+        with contextlib.suppress(*_PEER_GONE):
+            await self._stream.receive(RECEIVE_SIZE)
+        feed.abort()

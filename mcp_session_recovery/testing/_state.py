@@ -1,0 +1,91 @@
+"""The server's memory: sessions, the side-effect counter and the counters a test reads.
+
+Everything a real process would lose when it dies lives in one :class:`ProcessState`, so an
+in-process restart is "throw it away and start a new one" and cannot forget to reset something.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ._wire import EventFeed
+from .stats import ServerStats, frozen_counts
+
+__all__ = ["ProcessState", "Session"]
+
+
+@dataclass(eq=False)
+class Session:
+    """One legacy session, as the server remembers it."""
+
+    id: str
+    protocol_version: str
+    initialized: bool = False
+    subscriptions: set[str] = field(default_factory=set)
+    log_level: str | None = None
+    feeds: set[EventFeed] = field(default_factory=set)
+
+
+@dataclass(eq=False)
+class ProcessState:
+    """What one server process holds; replaced wholesale by an in-process restart."""
+
+    restarts: int = 0
+    sessions: dict[str, Session] = field(default_factory=dict)
+    #: The ``bump`` tool's side effect, also the text of ``test://counter``.
+    bumps: int = 0
+    initializes: int = 0
+    discovers: int = 0
+    sessions_created: int = 0
+    sessions_deleted: int = 0
+    initialized_notifications: int = 0
+    requests_before_initialized: int = 0
+    get_streams_opened: int = 0
+    stale_answers: int = 0
+    tool_executions: Counter[str] = field(default_factory=Counter)
+    requests_by_method: Counter[str] = field(default_factory=Counter)
+
+    def snapshot(self) -> ServerStats:
+        """The counters as an immutable value."""
+        return ServerStats(
+            initializes=self.initializes,
+            discovers=self.discovers,
+            sessions_created=self.sessions_created,
+            sessions_deleted=self.sessions_deleted,
+            initialized_notifications=self.initialized_notifications,
+            requests_before_initialized=self.requests_before_initialized,
+            get_streams_opened=self.get_streams_opened,
+            tool_executions=frozen_counts(self.tool_executions),
+            requests_by_method=frozen_counts(self.requests_by_method),
+            stale_answers=self.stale_answers,
+            live_sessions=len(self.sessions),
+            restarts=self.restarts,
+        )
+
+    def drop_session(self, session_id: str, *, abort: bool) -> bool:
+        """Forget a session and end its GET streams; ``False`` if it was not known."""
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return False
+        for feed in session.feeds:
+            if abort:
+                feed.abort()
+            else:
+                feed.end()
+        session.feeds.clear()
+        return True
+
+    def drop_all(self, *, abort: bool) -> int:
+        """Forget every session; returns how many there were."""
+        ids = list(self.sessions)
+        for session_id in ids:
+            self.drop_session(session_id, abort=abort)
+        return len(ids)
+
+    def notify_subscribers(self, uri: str, event: bytes) -> None:
+        """Push ``event`` on every open GET stream of every session subscribed to ``uri``."""
+        for session in self.sessions.values():
+            if uri in session.subscriptions:
+                for feed in session.feeds:
+                    feed.push(event)

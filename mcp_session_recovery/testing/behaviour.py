@@ -1,0 +1,251 @@
+"""What the test server does: eras, stale-session answers, response style and the faults.
+
+Pure configuration (no I/O), so the same values travel from a test to an in-process server, to a
+subprocess's command line and over the ``/_control/configure`` endpoint as JSON. Every value is
+validated when it is built: a misconfigured fault would otherwise show up as a confusing test
+failure far away from its cause.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypedDict, TypeVar, Unpack
+
+__all__ = [
+    "LEGACY_PROTOCOL_VERSIONS",
+    "LEGACY_VERSION_LATEST",
+    "MODERN_PROTOCOL_VERSION",
+    "SERVER_NAME",
+    "Behaviour",
+    "BehaviourChanges",
+    "CannedAnswer",
+    "ResponseStyle",
+    "ServedEra",
+    "StaleStyle",
+    "changes_from_json",
+    "changes_to_json",
+]
+
+#: The handshake-era protocol versions the server accepts in ``initialize``, oldest first.
+LEGACY_PROTOCOL_VERSIONS: tuple[str, ...] = ("2025-03-26", "2025-06-18", "2025-11-25")
+#: What ``initialize`` answers when the client asked for a version the server does not know.
+LEGACY_VERSION_LATEST = "2025-11-25"
+#: The one sessionless protocol version the server speaks.
+MODERN_PROTOCOL_VERSION = "2026-07-28"
+#: ``serverInfo.name`` in every era.
+SERVER_NAME = "mcp-session-recovery-testing"
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+#: Upper bound for ``slow_seconds`` and the ``slow`` tool's argument: a test must not wait forever.
+MAX_SLOW_SECONDS = 300.0
+
+
+class ServedEra(enum.Enum):
+    """A protocol era the server answers in; a server may serve one or both."""
+
+    #: Handshake era (2025-03-26 … 2025-11-25): ``initialize``, ``Mcp-Session-Id``, GET streams.
+    LEGACY = "legacy"
+    #: Sessionless era (2026-07-28): ``_meta`` on every request, ``server/discover``.
+    MODERN = "modern"
+
+
+class StaleStyle(enum.Enum):
+    """How a request carrying an unknown (stale) session id is answered; each is a real server's."""
+
+    #: MCP Python SDK 2.x: 404, ``application/json``, JSON-RPC -32600 "Session not found".
+    SDK_PYTHON = "sdk_python"
+    #: MCP TypeScript and C# SDKs: 404, JSON, JSON-RPC -32001 "Session not found".
+    SDK_TYPESCRIPT = "sdk_typescript"
+    #: Go SDK (``http.Error``): 404, ``text/plain``, ``session not found``.
+    PLAIN_TEXT = "plain_text"
+    #: Hand-written servers seen in the wild: 404, JSON, ``{"error": "Not Found: invalid session ID"}``.
+    ERROR_STRING = "error_string"
+    #: Older servers: 400, ``text/plain``, ``Bad Request: No valid session ID provided``.
+    LEGACY_400 = "legacy_400"
+
+
+class ResponseStyle(enum.Enum):
+    """How a POST that carries a JSON-RPC request is answered."""
+
+    #: One ``application/json`` body with a content-length.
+    JSON = "json"
+    #: A ``text/event-stream`` with one ``message`` event, then the end of the stream (the SDK default).
+    SSE = "sse"
+
+
+class CannedAnswer(NamedTuple):
+    """A fixed answer to every request: what a reverse proxy sends when its backend is down."""
+
+    status: int
+    content_type: str
+    body: bytes | str
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """The whole configuration of a test server; every field can be changed while it runs.
+
+    Replace it with :meth:`replace` (or ``TestServer.configure``), never by mutation, so a
+    request sees one consistent configuration from start to end.
+    """
+
+    #: Which eras the server speaks. Both: routed by the ``mcp-protocol-version`` header.
+    eras: frozenset[ServedEra] = frozenset({ServedEra.LEGACY})
+    #: The answer to a request carrying an unknown session id.
+    stale_style: StaleStyle = StaleStyle.SDK_PYTHON
+    #: JSON or SSE answers to requests.
+    response_style: ResponseStyle = ResponseStyle.SSE
+    #: A load balancer without session affinity: each session is forgotten as soon as it is created.
+    forget_sessions_after_initialize: bool = False
+    #: The next N ``tools/call`` requests run their tool, then lose the connection mid-answer.
+    cut_tool_responses: int = 0
+    #: The ``slow`` tool's default duration in seconds.
+    slow_seconds: float = 1.0
+    #: While set, every request gets this answer and nothing else happens (a gateway, backend down).
+    answer_status_for_all: CannedAnswer | None = None
+
+    def __post_init__(self) -> None:
+        eras = frozenset(self.eras)
+        if not eras or not all(isinstance(era, ServedEra) for era in eras):
+            raise ValueError(f"eras must be a non-empty set of ServedEra, got {self.eras!r}")
+        object.__setattr__(self, "eras", eras)
+        if not isinstance(self.stale_style, StaleStyle):
+            raise ValueError(f"stale_style must be a StaleStyle, got {self.stale_style!r}")
+        if not isinstance(self.response_style, ResponseStyle):
+            raise ValueError(f"response_style must be a ResponseStyle, got {self.response_style!r}")
+        if not isinstance(self.forget_sessions_after_initialize, bool):
+            raise ValueError("forget_sessions_after_initialize must be a bool")
+        if isinstance(self.cut_tool_responses, bool) or not isinstance(self.cut_tool_responses, int):
+            raise ValueError(f"cut_tool_responses must be an int, got {self.cut_tool_responses!r}")
+        if self.cut_tool_responses < 0:
+            raise ValueError("cut_tool_responses must not be negative")
+        _check_seconds(self.slow_seconds, "slow_seconds")
+        object.__setattr__(self, "slow_seconds", float(self.slow_seconds))
+        if self.answer_status_for_all is not None:
+            object.__setattr__(self, "answer_status_for_all", _canned(self.answer_status_for_all))
+
+    def replace(self, **changes: Unpack[BehaviourChanges]) -> Behaviour:
+        """A copy with ``changes`` applied and validated (unknown names raise ``ValueError``)."""
+        names = {field.name for field in dataclasses.fields(self)}
+        unknown = set(changes) - names
+        if unknown:
+            raise ValueError(f"unknown behaviour fields: {sorted(unknown)}")
+        values: dict[str, Any] = {name: getattr(self, name) for name in names}
+        values.update(changes)
+        return Behaviour(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form :func:`changes_from_json` reads back (enums by their lower-case value)."""
+        canned = self.answer_status_for_all
+        return {
+            "eras": sorted(era.value for era in self.eras),
+            "stale_style": self.stale_style.value,
+            "response_style": self.response_style.value,
+            "forget_sessions_after_initialize": self.forget_sessions_after_initialize,
+            "cut_tool_responses": self.cut_tool_responses,
+            "slow_seconds": self.slow_seconds,
+            "answer_status_for_all": None
+            if canned is None
+            else [canned.status, canned.content_type, _text(canned.body)],
+        }
+
+
+class BehaviourChanges(TypedDict, total=False):
+    """Keyword arguments accepted by ``configure``: any subset of :class:`Behaviour`'s fields."""
+
+    eras: Iterable[ServedEra]
+    stale_style: StaleStyle
+    response_style: ResponseStyle
+    forget_sessions_after_initialize: bool
+    cut_tool_responses: int
+    slow_seconds: float
+    answer_status_for_all: CannedAnswer | tuple[int, str, bytes | str] | None
+
+
+def changes_from_json(data: object) -> BehaviourChanges:
+    """Read a JSON object of configure fields (enums by lower-case value) into typed changes.
+
+    Raises ``ValueError`` naming the offending field, so a control client gets a useful 400.
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError("the configuration must be a JSON object")
+    changes: BehaviourChanges = {}
+    for key, value in data.items():
+        if key == "eras":
+            names = value.split(",") if isinstance(value, str) else value
+            if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+                raise ValueError("eras must be a list of era names or a comma-separated string")
+            changes["eras"] = frozenset(_enum(ServedEra, name.strip(), key) for name in names)
+        elif key == "stale_style":
+            changes["stale_style"] = _enum(StaleStyle, value, key)
+        elif key == "response_style":
+            changes["response_style"] = _enum(ResponseStyle, value, key)
+        elif key == "forget_sessions_after_initialize":
+            if not isinstance(value, bool):
+                raise ValueError(f"{key} must be true or false")
+            changes["forget_sessions_after_initialize"] = value
+        elif key == "cut_tool_responses":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{key} must be an integer")
+            changes["cut_tool_responses"] = value
+        elif key == "slow_seconds":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{key} must be a number")
+            changes["slow_seconds"] = float(value)
+        elif key == "answer_status_for_all":
+            changes["answer_status_for_all"] = None if value is None else _canned_from_json(value)
+        else:
+            raise ValueError(f"unknown behaviour field: {key!r}")
+    return changes
+
+
+def changes_to_json(changes: BehaviourChanges) -> dict[str, Any]:
+    """The JSON form of ``changes`` for ``/_control/configure`` (validated first)."""
+    full = Behaviour().replace(**changes).to_json()
+    return {key: full[key] for key in changes}
+
+
+def _enum(kind: type[_E], value: object, field: str) -> _E:
+    if isinstance(value, str):
+        for member in kind:
+            if member.value == value.lower():
+                return member
+    choices = ", ".join(str(member.value) for member in kind)
+    raise ValueError(f"{field} must be one of {choices}, got {value!r}")
+
+
+def _check_seconds(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) or not 0 <= value <= MAX_SLOW_SECONDS:
+        raise ValueError(f"{name} must be between 0 and {MAX_SLOW_SECONDS}, got {value!r}")
+
+
+def _canned(value: object) -> CannedAnswer:
+    if not isinstance(value, tuple) or len(value) != 3:
+        raise ValueError(f"answer_status_for_all must be (status, content_type, body), got {value!r}")
+    status, content_type, body = value
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+        raise ValueError(f"answer_status_for_all status must be an int in 200..599, got {status!r}")
+    if not isinstance(content_type, str) or not content_type.isascii():
+        raise ValueError("answer_status_for_all content_type must be an ASCII string")
+    if not isinstance(body, bytes | str):
+        raise ValueError("answer_status_for_all body must be bytes or str")
+    return CannedAnswer(status, content_type, body)
+
+
+def _canned_from_json(value: object) -> CannedAnswer:
+    if isinstance(value, Mapping):
+        value = [value.get("status"), value.get("content_type"), value.get("body")]
+    if not isinstance(value, list):
+        raise ValueError("answer_status_for_all must be null, [status, content_type, body] or an object")
+    return _canned(tuple(value))
+
+
+def _text(body: bytes | str) -> str:
+    return body if isinstance(body, str) else body.decode("utf-8", errors="replace")

@@ -1,0 +1,94 @@
+"""What the test server counted: the evidence a test asserts on.
+
+Counting happens on the server side because that is the only place that knows whether a request
+was *executed* (a tool's side effect ran) or merely *answered* (a stale 404). A client test can
+then tell "replayed once after a 404" from "ran twice".
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["ServerStats"]
+
+_INT_FIELDS = (
+    "initializes",
+    "discovers",
+    "sessions_created",
+    "sessions_deleted",
+    "initialized_notifications",
+    "requests_before_initialized",
+    "get_streams_opened",
+    "stale_answers",
+    "live_sessions",
+    "process_id",
+    "restarts",
+)
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    """A snapshot of the server's counters since it (or its last in-process restart) started.
+
+    ``restarts`` and ``process_id`` survive an in-process restart; everything else starts at zero.
+    """
+
+    #: Successful ``initialize`` requests (each created a session).
+    initializes: int = 0
+    #: Successful modern ``server/discover`` requests.
+    discovers: int = 0
+    #: Sessions created (including ones a non-sticky balancer forgot at once).
+    sessions_created: int = 0
+    #: Sessions ended by a ``DELETE``.
+    sessions_deleted: int = 0
+    #: ``notifications/initialized`` received on a live session.
+    initialized_notifications: int = 0
+    #: Requests served on a session before its ``notifications/initialized`` arrived.
+    requests_before_initialized: int = 0
+    #: Legacy GET event streams opened.
+    get_streams_opened: int = 0
+    #: Tool name → how many times the tool actually ran (counted before the answer is sent).
+    tool_executions: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    #: JSON-RPC method → how many POSTs carried it, whatever the answer was.
+    requests_by_method: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    #: Requests answered with the stale-session answer.
+    stale_answers: int = 0
+    #: Sessions the server holds now.
+    live_sessions: int = 0
+    #: The serving process (changes only with a real process restart).
+    process_id: int = field(default_factory=os.getpid)
+    #: In-process restarts since the server started.
+    restarts: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_json` reads it back."""
+        data: dict[str, Any] = {name: getattr(self, name) for name in _INT_FIELDS}
+        data["tool_executions"] = dict(self.tool_executions)
+        data["requests_by_method"] = dict(self.requests_by_method)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ServerStats:
+        """Rebuild the snapshot a control endpoint sent; unknown keys are ignored (newer servers)."""
+        ints = {name: int(data[name]) for name in _INT_FIELDS if name in data}
+        return cls(
+            **ints,
+            tool_executions=_counts(data.get("tool_executions", {})),
+            requests_by_method=_counts(data.get("requests_by_method", {})),
+        )
+
+
+def _counts(value: object) -> Mapping[str, int]:
+    if not isinstance(value, Mapping):
+        raise ValueError("expected an object of counts")
+    return MappingProxyType({str(key): int(count) for key, count in value.items()})
+
+
+def frozen_counts(counter: Counter[str]) -> Mapping[str, int]:
+    """A read-only copy of a live counter, so a snapshot never changes under the test."""
+    return MappingProxyType(dict(counter))
