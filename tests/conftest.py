@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -30,6 +31,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 #: Lines that tests want shown at the end of the run (figures a reader of CI output needs).
 SUMMARY: list[str] = []
+#: Tallies that tests add to while they run, printed at the end as one line each.
+TALLIES: dict[str, Counter[str]] = {}
 
 
 def thorough() -> bool:
@@ -38,7 +41,10 @@ def thorough() -> bool:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if SUMMARY:
+    tallies = [
+        f"{name}: " + ", ".join(f"{key} {n}" for key, n in sorted(t.items())) for name, t in TALLIES.items() if t
+    ]
+    if SUMMARY or tallies:
         terminalreporter.section("model checking figures")
-        for line in SUMMARY:
+        for line in (*SUMMARY, *tallies):
             terminalreporter.write_line(line)

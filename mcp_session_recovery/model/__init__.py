@@ -33,6 +33,7 @@ from .effects import (
     SendRequest,
 )
 from .errors import (
+    CredentialsRejected,
     DeadlineExceeded,
     IllegalTransition,
     InitializeRejected,
@@ -40,13 +41,16 @@ from .errors import (
     McpSessionError,
     NoCommonProtocolVersion,
     OutcomeUnknown,
+    ProtocolViolation,
     RecoveryFailed,
+    RemoteError,
     ReplayForbidden,
     ReplayLimitExceeded,
     RequestCancelled,
     RequestFailed,
     SessionClosed,
     SessionUnusable,
+    UnexpectedAnswer,
 )
 from .events import (
     EVENT_TYPES,
@@ -66,6 +70,7 @@ from .events import (
     ResponseReceived,
 )
 from .machine import SessionMachine
+from .messages import LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, ClientIdentity, Outgoing
 from .policy import NEVER_REPLAYED, REPEATABLE_METHODS, ReplayPolicy
 from .snapshot import ModelConfig, Snapshot, TrackedRequest, initial_snapshot
 from .states import TERMINAL_STATES, Era, EraMode, Replayability, Signal, State
@@ -75,6 +80,8 @@ from .table import TABLE, Row
 
 __all__ = [
     "EVENT_TYPES",
+    "LEGACY_PROTOCOL_VERSIONS",
+    "MODERN_PROTOCOL_VERSIONS",
     "NEVER_REPLAYED",
     "REPEATABLE_METHODS",
     "TABLE",
@@ -84,8 +91,10 @@ __all__ = [
     "Binding",
     "Classification",
     "ClassifierOptions",
+    "ClientIdentity",
     "CloseRequested",
     "ConnectRequested",
+    "CredentialsRejected",
     "DeadlineExceeded",
     "DeliverResponse",
     "DiscoverSucceeded",
@@ -108,8 +117,11 @@ __all__ = [
     "NoCommonProtocolVersion",
     "NotifyBindingChanged",
     "OutcomeUnknown",
+    "Outgoing",
     "Progress",
+    "ProtocolViolation",
     "RecoveryFailed",
+    "RemoteError",
     "ReplayForbidden",
     "ReplayLimitExceeded",
     "ReplayPolicy",
@@ -140,6 +152,7 @@ __all__ = [
     "TrackedRequest",
     "TransportFailure",
     "TransportFailureKind",
+    "UnexpectedAnswer",
     "classify",
     "format_table",
     "initial_snapshot",

@@ -45,6 +45,8 @@ _MODERN_CODES = range(-32099, -32019)
 
 #: Wording that servers use when they want a session we do not have.
 _SESSION_WORDING = re.compile(r"session|not initiali[sz]ed", re.IGNORECASE)
+#: Wording of a sessionless server that misses the per-request envelope a legacy request lacks.
+_ENVELOPE_WORDING = re.compile(r"_meta|protocolVersion|clientCapabilities")
 
 
 class Progress(enum.Enum):
@@ -191,6 +193,8 @@ def _classify_status(
                 return signal(Signal.SESSION_GONE, "the server now requires a session the binding lacks")
             if options.session_gone_on_400:
                 return signal(Signal.SESSION_GONE, "400 naming the session to a request that carried the id")
+        if exchange.era is Era.LEGACY and exchange.carried_session_id and _ENVELOPE_WORDING.search(message):
+            return signal(Signal.ERA_CHANGED, "the server wants the sessionless envelope: it speaks the modern era")
         if probing and (code is None or code not in _MODERN_CODES):
             return signal(Signal.ERA_CHANGED, "server/discover refused without a modern error: not a modern server")
         return signal(Signal.PASS_THROUGH, "400 Bad Request")

@@ -7,6 +7,8 @@
     ├── MalformedSessionId            a server sent an id outside visible ASCII (also a ValueError)
     ├── SessionClosed                 the session was closed by its owner
     ├── RecoveryFailed                recovery gave up for now (.attempts, .last_signal, .hint)
+    ├── RemoteError                   the server answered the request with a JSON-RPC error (.code, .message, .data)
+    ├── UnexpectedAnswer              the server answered with something that is not JSON-RPC (.status, .detail)
     ├── RequestFailed                 abstract: one request could not be completed (.request_id, .method)
     │   ├── OutcomeUnknown            its answer was lost and replaying it is not safe (.signal)
     │   ├── ReplayForbidden           lost unprocessed, but the policy never re-sends it (.signal)
@@ -15,7 +17,9 @@
     │   └── RequestCancelled          its caller gave up
     └── SessionUnusable               abstract: the session is FAILED; no retry can fix it
         ├── NoCommonProtocolVersion   (.offered, .supported)
-        └── InitializeRejected        the server refused our ``initialize`` (.code, .detail)
+        ├── InitializeRejected        the server refused our ``initialize`` (.code, .detail)
+        ├── CredentialsRejected       the server refused our credentials while we negotiated (.status)
+        └── ProtocolViolation         the server broke the protocol while we negotiated (.detail)
 
 No message ever contains a session id or a credential.
 """
@@ -27,6 +31,7 @@ from typing import Any
 from .states import Signal, State
 
 __all__ = [
+    "CredentialsRejected",
     "DeadlineExceeded",
     "IllegalTransition",
     "InitializeRejected",
@@ -34,13 +39,16 @@ __all__ = [
     "McpSessionError",
     "NoCommonProtocolVersion",
     "OutcomeUnknown",
+    "ProtocolViolation",
     "RecoveryFailed",
+    "RemoteError",
     "ReplayForbidden",
     "ReplayLimitExceeded",
     "RequestCancelled",
     "RequestFailed",
     "SessionClosed",
     "SessionUnusable",
+    "UnexpectedAnswer",
     "likely_cause",
 ]
 
@@ -132,6 +140,28 @@ class RecoveryFailed(McpSessionError):
         self.hint = likely_cause(last_signal)
         name = last_signal.name if last_signal else "none"
         super().__init__(f"recovery failed after {attempts} attempt(s), last signal {name}; likely cause: {self.hint}")
+
+
+class RemoteError(McpSessionError):
+    """The server answered a request with a JSON-RPC error: an answer for the caller, not a fault."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        self.code = code
+        self.message = message
+        self.data = data
+        super().__init__(f"the server answered with error {code}: {message}")
+
+
+class UnexpectedAnswer(McpSessionError):
+    """The server answered with something that is not a JSON-RPC response (a status, a non-JSON body).
+
+    ``detail`` holds at most the first 200 characters of the body.
+    """
+
+    def __init__(self, status: int, detail: str) -> None:
+        self.status = status
+        self.detail = detail[:200]
+        super().__init__(f"HTTP {status} without a JSON-RPC response: {self.detail!r}")
 
 
 class RequestFailed(McpSessionError):
@@ -229,3 +259,22 @@ class InitializeRejected(SessionUnusable):
         self.code = code
         self.detail = detail
         super().__init__(f"the server rejected initialize (code {code}): {detail}")
+
+
+class CredentialsRejected(SessionUnusable):
+    """The server refused our credentials (401/403) while the session was being (re)negotiated.
+
+    Retrying with the same credentials cannot help; open a new session once they are fixed.
+    """
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        super().__init__(f"the server refused our credentials (HTTP {status}) while negotiating the session")
+
+
+class ProtocolViolation(SessionUnusable):
+    """The server's negotiation answer broke the protocol (e.g. a session id outside visible ASCII)."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"the server broke the protocol while negotiating: {detail}")

@@ -1,9 +1,32 @@
-"""The anyio runtime that performs the model's effects (one ``Session`` per endpoint).
+"""The anyio runtime that performs the model's effects: one :class:`Session` per endpoint.
 
-Not built yet: it is the next piece of work (see the README's status section). It will import
-anyio; the model never does.
+Runs unchanged on asyncio and trio. Adapters reach it through :class:`Wire`, the one small
+interface to the network.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .backoff import Backoff
+from .era_cache import DEFAULT_ERA_CACHE, EraCache, origin_of
+from .memory import SessionMemory
+from .observe import BindingChange, EventHook, TransitionRecord
+from .reading import MessageHandler
+from .session import Session, SessionOptions
+from .wire import Wire, WireError, WireResponse
+
+__all__ = [
+    "DEFAULT_ERA_CACHE",
+    "Backoff",
+    "BindingChange",
+    "EraCache",
+    "EventHook",
+    "MessageHandler",
+    "Session",
+    "SessionMemory",
+    "SessionOptions",
+    "TransitionRecord",
+    "Wire",
+    "WireError",
+    "WireResponse",
+    "origin_of",
+]

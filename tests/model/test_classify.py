@@ -31,6 +31,12 @@ def rpc(code: int, message: str) -> bytes:
 
 
 CASES = [
+    (
+        "a legacy session's server redeployed modern-only",
+        LEGACY_CALL,
+        HttpAnswer(status=400, body=rpc(-32602, "params._meta must carry io.modelcontextprotocol/protocolVersion")),
+        Signal.ERA_CHANGED,
+    ),
     # Lost legacy sessions, in every style servers use: the status decides, not the body.
     (
         "python sdk 404 -32600",

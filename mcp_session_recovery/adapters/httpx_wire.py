@@ -1,0 +1,91 @@
+"""``HttpxWire``: the runtime's :class:`~mcp_session_recovery.runtime.Wire` over an httpx or httpx2 client.
+
+Thin: it sends what the runtime built and maps the client's exceptions to ``WireError`` (what
+failed, and how far the request got). Both libraries share their exception names, so the module
+is taken from the client's class and nothing else differs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from types import ModuleType
+from typing import Any
+
+from mcp_session_recovery.model import Outgoing, Progress, TransportFailureKind
+from mcp_session_recovery.runtime.wire import WireError, WireResponse
+
+__all__ = ["HttpxWire", "transport_failure"]
+
+
+def transport_failure(module: ModuleType, exc: BaseException, *, streaming: bool) -> WireError | None:
+    """The ``WireError`` for an exception of ``module`` (httpx or httpx2); ``None`` if not a transport one."""
+    if not isinstance(exc, module.TransportError):
+        return None
+    if streaming:
+        timed_out = isinstance(exc, module.ReadTimeout)
+        kind = TransportFailureKind.READ_TIMEOUT if timed_out else TransportFailureKind.STREAM_CUT
+        return WireError(kind, Progress.STREAMING, type(exc).__name__)
+    table: tuple[tuple[type[BaseException], TransportFailureKind, Progress], ...] = (
+        (module.ConnectTimeout, TransportFailureKind.CONNECT_TIMEOUT, Progress.NOT_SENT),
+        (module.PoolTimeout, TransportFailureKind.CONNECT_TIMEOUT, Progress.NOT_SENT),
+        (module.ConnectError, TransportFailureKind.CONNECT_REFUSED, Progress.NOT_SENT),
+        (module.WriteTimeout, TransportFailureKind.WRITE_TIMEOUT, Progress.SENT),
+        (module.ReadTimeout, TransportFailureKind.READ_TIMEOUT, Progress.SENT),
+        (module.ProxyError, TransportFailureKind.CONNECT_REFUSED, Progress.NOT_SENT),
+        (module.UnsupportedProtocol, TransportFailureKind.PROTOCOL_ERROR, Progress.NOT_SENT),
+        (module.LocalProtocolError, TransportFailureKind.PROTOCOL_ERROR, Progress.NOT_SENT),
+    )
+    for exc_type, kind, progress in table:
+        if isinstance(exc, exc_type):
+            return WireError(kind, progress, type(exc).__name__)
+    # ReadError, WriteError, RemoteProtocolError: the request may have reached the server.
+    return WireError(TransportFailureKind.CONNECTION_RESET, Progress.SENT, type(exc).__name__)
+
+
+class _Response:
+    def __init__(self, response: Any, module: ModuleType) -> None:
+        self._response = response
+        self._module = module
+        self.status: int = response.status_code
+        self.headers: Mapping[str, str] = {key.lower(): value for key, value in response.headers.items()}
+
+    async def iter_bytes(self) -> AsyncGenerator[bytes, None]:
+        try:
+            async with aclosing(self._response.aiter_bytes()) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        except Exception as exc:
+            failure = transport_failure(self._module, exc, streaming=True)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class HttpxWire:
+    """Sends the runtime's requests to ``url`` with ``client`` (an ``httpx`` or ``httpx2`` ``AsyncClient``).
+
+    The client keeps its own configuration: auth, default headers, timeouts, the transport.
+    """
+
+    def __init__(self, client: Any, url: str) -> None:
+        self._client = client
+        self._url = url
+        self._module = importlib.import_module(type(client).__module__.split(".")[0])
+
+    async def send(self, outgoing: Outgoing) -> WireResponse:
+        request = self._client.build_request(
+            outgoing.http_method, self._url, headers=dict(outgoing.headers), content=outgoing.body or None
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except Exception as exc:
+            failure = transport_failure(self._module, exc, streaming=False)
+            if failure is None:
+                raise
+            raise failure from exc
+        return _Response(response, self._module)

@@ -1,0 +1,179 @@
+"""How a message looks on the wire in each protocol era: headers and a JSON-RPC body.
+
+Pure functions. The legacy era carries the negotiated version in ``MCP-Protocol-Version`` and the
+session id in ``Mcp-Session-Id``; the sessionless era (2026-07-28) carries the version, the
+client's capabilities and its info in every request's ``params._meta`` and repeats the routing
+facts in headers (``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``). A message never mixes
+the two (invariant 10): building a modern message with a session id raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .binding import Binding
+from .states import Era
+
+__all__ = [
+    "LEGACY_PROTOCOL_VERSIONS",
+    "MODERN_PROTOCOL_VERSIONS",
+    "ClientIdentity",
+    "Outgoing",
+    "delete_request",
+    "discover_request",
+    "initialize_request",
+    "initialized_notification",
+    "listen_request",
+    "session_message",
+]
+
+#: Handshake-era versions this library speaks, newest first.
+LEGACY_PROTOCOL_VERSIONS: tuple[str, ...] = ("2025-11-25", "2025-06-18", "2025-03-26")
+#: Sessionless-era versions this library speaks, newest first.
+MODERN_PROTOCOL_VERSIONS: tuple[str, ...] = ("2026-07-28",)
+
+_META_VERSION = "io.modelcontextprotocol/protocolVersion"
+_META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+_META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+#: Methods whose main parameter the sessionless era repeats in the ``Mcp-Name`` header.
+_NAME_PARAMETER = MappingProxyType({"tools/call": "name", "prompts/get": "name", "resources/read": "uri"})
+#: Header values that survive an HTTP field unchanged; anything else is base64-wrapped.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+
+_ACCEPT_BOTH = "application/json, text/event-stream"
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientIdentity:
+    """What the client declares about itself: the same on every (re)negotiation."""
+
+    client_info: Mapping[str, Any] = field(
+        default_factory=lambda: _frozen({"name": "mcp-session-recovery", "version": "0.1.0"})
+    )
+    capabilities: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+    #: The handshake version offered in ``initialize``.
+    legacy_version: str = LEGACY_PROTOCOL_VERSIONS[0]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "client_info", _frozen(self.client_info))
+        object.__setattr__(self, "capabilities", _frozen(self.capabilities))
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One HTTP request: method, headers (lower-case names) and body."""
+
+    http_method: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+    def __repr__(self) -> str:
+        # Header values may hold a session id or a credential: never shown.
+        return f"Outgoing({self.http_method}, headers={sorted(self.headers)}, {len(self.body)} body bytes)"
+
+
+def _encode(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _jsonrpc(method: str, params: Mapping[str, Any] | None, wire_id: int | None) -> dict[str, Any]:
+    document: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if wire_id is not None:
+        document["id"] = wire_id
+    if params is not None:
+        document["params"] = dict(params)
+    return document
+
+
+def _header_value(value: str) -> str:
+    if _HEADER_SAFE.fullmatch(value) and not value.startswith("=?base64?"):
+        return value
+    return f"=?base64?{base64.b64encode(value.encode('utf-8')).decode('ascii')}?="
+
+
+def _post_headers(extra: Mapping[str, str]) -> dict[str, str]:
+    return {"content-type": "application/json", "accept": _ACCEPT_BOTH, **extra}
+
+
+def initialize_request(wire_id: int, identity: ClientIdentity) -> Outgoing:
+    """The legacy ``initialize``: never carries a session id (a stale one would get 404)."""
+    params = {
+        "protocolVersion": identity.legacy_version,
+        "capabilities": dict(identity.capabilities),
+        "clientInfo": dict(identity.client_info),
+    }
+    return Outgoing("POST", _post_headers({}), _encode(_jsonrpc("initialize", params, wire_id)))
+
+
+def initialized_notification(pending: Binding) -> Outgoing:
+    """``notifications/initialized`` for the session ``pending`` opened."""
+    return session_message(pending, "notifications/initialized", None, None, ClientIdentity())
+
+
+def discover_request(wire_id: int, identity: ClientIdentity, version: str = MODERN_PROTOCOL_VERSIONS[0]) -> Outgoing:
+    """The sessionless era's ``server/discover``, which is also the era probe."""
+    return _modern("server/discover", {}, wire_id, version, identity)
+
+
+def session_message(
+    binding: Binding,
+    method: str,
+    params: Mapping[str, Any] | None,
+    wire_id: int | None,
+    identity: ClientIdentity,
+) -> Outgoing:
+    """A request (``wire_id`` set) or notification (``None``) sent under ``binding``."""
+    if binding.era is Era.MODERN:
+        return _modern(method, params or {}, wire_id, binding.protocol_version, identity)
+    headers = _legacy_headers(binding)
+    return Outgoing("POST", _post_headers(headers), _encode(_jsonrpc(method, params, wire_id)))
+
+
+def listen_request(binding: Binding) -> Outgoing:
+    """The legacy GET that opens the server-to-client stream of ``binding``'s session."""
+    if binding.era is not Era.LEGACY:
+        raise ValueError("only a legacy session has a GET stream")
+    return Outgoing("GET", {"accept": "text/event-stream", **_legacy_headers(binding)})
+
+
+def delete_request(binding: Binding) -> Outgoing:
+    """The DELETE that ends ``binding``'s legacy session."""
+    if binding.session_id is None:
+        raise ValueError("only a session with an id can be deleted")
+    return Outgoing("DELETE", _legacy_headers(binding))
+
+
+def _legacy_headers(binding: Binding) -> dict[str, str]:
+    headers = {"mcp-protocol-version": binding.protocol_version}
+    if binding.session_id is not None:
+        headers["mcp-session-id"] = binding.session_id.header_value
+    return headers
+
+
+def _modern(
+    method: str, params: Mapping[str, Any], wire_id: int | None, version: str, identity: ClientIdentity
+) -> Outgoing:
+    meta = dict(params.get("_meta") or {})
+    meta.update(
+        {
+            _META_VERSION: version,
+            _META_CAPABILITIES: dict(identity.capabilities),
+            _META_CLIENT_INFO: dict(identity.client_info),
+        }
+    )
+    stamped = {**params, "_meta": meta}
+    headers = {"mcp-protocol-version": version, "mcp-method": method}
+    name_parameter = _NAME_PARAMETER.get(method)
+    if name_parameter is not None and isinstance(params.get(name_parameter), str):
+        headers["mcp-name"] = _header_value(params[name_parameter])
+    return Outgoing("POST", _post_headers(headers), _encode(_jsonrpc(method, stamped, wire_id)))

@@ -1,0 +1,205 @@
+"""What the answer to each negotiation step means: the event to report to the model.
+
+Pure. The runtime sends ``server/discover``, ``initialize`` or ``notifications/initialized``, and
+hands the answer here: a :class:`TransportFailure`, or an :class:`HttpAnswer` whose body is the
+JSON-RPC response (taken out of the SSE stream when the server streamed it). Out comes the one
+event that says what happened, so the era probe, the fallback and the give-up rules live in one
+pure place:
+
+- a discover answer that is not positive evidence of a modern server we share a version with is
+  ``ERA_CHANGED`` (fall back to ``initialize`` in auto mode), unless the server names only
+  versions we cannot speak in either era (``NoCommonProtocolVersion``);
+- a refused connection, 502/503, 5xx, 408 or 429 is ``UNREACHABLE``: wait and try again;
+- 401/403 is ``CredentialsRejected`` and a broken answer is ``ProtocolViolation``: no retry helps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .binding import SessionId
+from .classify import ClassifierOptions, Exchange, HttpAnswer, TransportFailure, classify
+from .errors import (
+    CredentialsRejected,
+    InitializeRejected,
+    MalformedSessionId,
+    NoCommonProtocolVersion,
+    ProtocolViolation,
+    SessionUnusable,
+)
+from .events import (
+    DiscoverSucceeded,
+    Event,
+    InitializedDelivered,
+    InitializeSucceeded,
+    NegotiationDisrupted,
+    NegotiationRejected,
+)
+from .messages import LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from .states import Era, Signal
+
+__all__ = ["read_discover", "read_initialize", "read_initialized"]
+
+_UNSUPPORTED_PROTOCOL_VERSION = -32022
+_DEFAULT_OPTIONS = ClassifierOptions()
+_SERVER_INFO_META = "io.modelcontextprotocol/serverInfo"
+
+
+def read_discover(
+    generation: int, answer: HttpAnswer | TransportFailure, options: ClassifierOptions = _DEFAULT_OPTIONS
+) -> Event:
+    """The event for the answer to ``server/discover`` of negotiation ``generation``."""
+    exchange = Exchange(era=Era.MODERN, method="server/discover")
+    trouble = _trouble(generation, exchange, answer, options)
+    if trouble is not None:
+        return trouble
+    assert isinstance(answer, HttpAnswer)
+    result, error = _response(answer.body)
+    if error is not None:
+        rejected = _no_common_version(generation, error, offered=MODERN_PROTOCOL_VERSIONS)
+        return rejected or NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED)
+    supported = result.get("supportedVersions") if result is not None else None
+    common = [v for v in MODERN_PROTOCOL_VERSIONS if isinstance(supported, list) and v in supported]
+    if result is None or not common:
+        # Not positive evidence of a modern server we can talk to: fall back to the handshake.
+        return NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED)
+    meta = result.get("_meta")
+    server_info = meta.get(_SERVER_INFO_META) if isinstance(meta, dict) else None
+    return DiscoverSucceeded(
+        generation=generation,
+        protocol_version=common[0],
+        server_capabilities=_mapping(result.get("capabilities")),
+        server_info=_mapping(server_info),
+    )
+
+
+def read_initialize(
+    generation: int, answer: HttpAnswer | TransportFailure, options: ClassifierOptions = _DEFAULT_OPTIONS
+) -> Event:
+    """The event for the answer to ``initialize`` of negotiation ``generation``.
+
+    The session id is read from this answer's ``mcp-session-id`` header and from nowhere else.
+    """
+    exchange = Exchange(era=Era.LEGACY, method="initialize")
+    trouble = _trouble(generation, exchange, answer, options)
+    if trouble is not None:
+        return trouble
+    assert isinstance(answer, HttpAnswer)
+    result, error = _response(answer.body)
+    if error is not None:
+        rejected = _no_common_version(generation, error, offered=LEGACY_PROTOCOL_VERSIONS)
+        if rejected is not None:
+            return rejected
+        if error.get("code") == _UNSUPPORTED_PROTOCOL_VERSION:
+            return NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED)
+        return _reject(generation, InitializeRejected(_code(error), str(error.get("message", ""))))
+    if result is None:
+        return _reject(generation, ProtocolViolation("the initialize answer holds no JSON-RPC result"))
+    version = result.get("protocolVersion")
+    if version in MODERN_PROTOCOL_VERSIONS:
+        return NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED)
+    if version not in LEGACY_PROTOCOL_VERSIONS:
+        offered = (str(version),) if version is not None else ()
+        return _reject(generation, NoCommonProtocolVersion(LEGACY_PROTOCOL_VERSIONS, offered))
+    header = _header(answer.headers, "mcp-session-id")
+    try:
+        session_id = SessionId(header) if header is not None else None
+    except MalformedSessionId as exc:
+        return _reject(generation, ProtocolViolation(str(exc)))
+    return InitializeSucceeded(
+        generation=generation,
+        protocol_version=str(version),
+        session_id=session_id,
+        server_capabilities=_mapping(result.get("capabilities")),
+        server_info=_mapping(result.get("serverInfo")),
+    )
+
+
+def read_initialized(
+    generation: int, answer: HttpAnswer | TransportFailure, options: ClassifierOptions = _DEFAULT_OPTIONS
+) -> Event:
+    """The event for the answer to ``notifications/initialized`` of negotiation ``generation``."""
+    exchange = Exchange(era=Era.LEGACY, method="notifications/initialized", carried_session_id=True)
+    trouble = _trouble(generation, exchange, answer, options)
+    if trouble is not None:
+        return trouble
+    assert isinstance(answer, HttpAnswer)
+    _, error = _response(answer.body)
+    if error is not None:
+        return _reject(generation, InitializeRejected(_code(error), str(error.get("message", ""))))
+    return InitializedDelivered(generation=generation)
+
+
+def _trouble(
+    generation: int, exchange: Exchange, answer: HttpAnswer | TransportFailure, options: ClassifierOptions
+) -> Event | None:
+    """The event for an answer that is not a success; ``None`` for a 2xx."""
+    classification = classify(exchange, answer, options)
+    if classification.signal is not Signal.PASS_THROUGH:
+        if isinstance(answer, HttpAnswer) and 200 <= answer.status < 300:
+            return None  # a 2xx carrying an error: the caller reads the error itself
+        return NegotiationDisrupted(generation=generation, signal=classification.signal)
+    assert isinstance(answer, HttpAnswer)
+    status = answer.status
+    if 200 <= status < 300:
+        return None
+    if status in (401, 403):
+        return _reject(generation, CredentialsRejected(status))
+    if status >= 500 or status in (408, 429):
+        return NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE)
+    _, error = _response(answer.body)
+    if exchange.method == "server/discover":
+        rejected = _no_common_version(generation, error, offered=MODERN_PROTOCOL_VERSIONS) if error else None
+        return rejected or NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED)
+    if error is not None:
+        rejected = _no_common_version(generation, error, offered=LEGACY_PROTOCOL_VERSIONS)
+        return rejected or _reject(generation, InitializeRejected(_code(error), str(error.get("message", ""))))
+    return _reject(generation, InitializeRejected(None, f"HTTP {status}"))
+
+
+def _no_common_version(generation: int, error: Mapping[str, Any], *, offered: tuple[str, ...]) -> Event | None:
+    """A rejection when the server names the versions it speaks and we speak none of them."""
+    if error.get("code") != _UNSUPPORTED_PROTOCOL_VERSION:
+        return None
+    data = error.get("data")
+    supported = data.get("supported") if isinstance(data, dict) else None
+    if not isinstance(supported, list):
+        return None
+    ours = set(LEGACY_PROTOCOL_VERSIONS) | set(MODERN_PROTOCOL_VERSIONS)
+    if ours.intersection(supported):
+        return None
+    return _reject(generation, NoCommonProtocolVersion(offered, tuple(str(v) for v in supported)))
+
+
+def _reject(generation: int, error: SessionUnusable) -> Event:
+    return NegotiationRejected(generation=generation, error=error)
+
+
+def _response(body: bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The JSON-RPC ``result`` and ``error`` objects in ``body`` (either may be ``None``)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(document, dict):
+        return None, None
+    result, error = document.get("result"), document.get("error")
+    return (result if isinstance(result, dict) else None, error if isinstance(error, dict) else None)
+
+
+def _code(error: Mapping[str, Any]) -> int | None:
+    code = error.get("code")
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None

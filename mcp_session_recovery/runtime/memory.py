@@ -1,0 +1,44 @@
+"""What a legacy session held that a new session must be given again.
+
+The server keeps a session's log level and resource subscriptions; a re-initialized session starts
+without them. The runtime watches the requests that succeed and replays the last
+``logging/setLevel`` and every live ``resources/subscribe`` after a legacy re-initialize.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["SessionMemory"]
+
+
+class SessionMemory:
+    """The session-scoped state learned from successful requests."""
+
+    def __init__(self) -> None:
+        self.log_level: str | None = None
+        self._subscriptions: dict[str, None] = {}  # ordered set: restored in subscription order
+
+    @property
+    def subscriptions(self) -> tuple[str, ...]:
+        """The URIs subscribed to and not unsubscribed, oldest first."""
+        return tuple(self._subscriptions)
+
+    def observe(self, method: str, params: Mapping[str, Any] | None) -> None:
+        """Record what a request that succeeded changed on the server."""
+        params = params or {}
+        if method == "logging/setLevel" and isinstance(params.get("level"), str):
+            self.log_level = params["level"]
+        elif method == "resources/subscribe" and isinstance(params.get("uri"), str):
+            self._subscriptions[params["uri"]] = None
+        elif method == "resources/unsubscribe" and isinstance(params.get("uri"), str):
+            self._subscriptions.pop(params["uri"], None)
+
+    def restoring_requests(self) -> list[tuple[str, dict[str, Any]]]:
+        """The requests that give a new session what this one held, in order."""
+        requests: list[tuple[str, dict[str, Any]]] = []
+        if self.log_level is not None:
+            requests.append(("logging/setLevel", {"level": self.log_level}))
+        requests.extend(("resources/subscribe", {"uri": uri}) for uri in self._subscriptions)
+        return requests

@@ -1,0 +1,68 @@
+"""The one interface through which the runtime reaches the network.
+
+Each adapter implements :class:`Wire` over its HTTP client (httpx, httpx2, aiohttp, ...): send one
+HTTP request, get the status and headers back with the body still unread, then read the body as a
+stream of bytes. Transport failures are reported as :class:`WireError` naming what failed and how
+far the request got, so every adapter feeds the same classifier and the same decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from typing import Protocol
+
+from mcp_session_recovery.model import Outgoing, Progress, TransportFailure, TransportFailureKind
+
+__all__ = ["Wire", "WireError", "WireResponse"]
+
+
+class WireError(Exception):
+    """The transport failed: ``kind`` says how, ``progress`` how far the request got.
+
+    The message never holds a URL's credentials, a header value or a session id.
+    """
+
+    def __init__(self, kind: TransportFailureKind, progress: Progress, detail: str = "") -> None:
+        self.kind = kind
+        self.progress = progress
+        super().__init__(f"{kind.value} ({progress.value}){': ' + detail if detail else ''}")
+
+    def failure(self) -> TransportFailure:
+        """This failure as the classifier's input."""
+        return TransportFailure(kind=self.kind, progress=self.progress)
+
+
+class WireResponse(Protocol):
+    """An HTTP answer whose body has not been read yet."""
+
+    @property
+    def status(self) -> int:
+        """The HTTP status."""
+        ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers, with lower-case names."""
+        ...
+
+    def iter_bytes(self) -> AsyncGenerator[bytes, None]:
+        """The body, chunk by chunk; raises :class:`WireError` (``STREAMING``) if it breaks.
+
+        An async generator, so the runtime can close it when it stops reading early.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connection (the body may be left unread)."""
+        ...
+
+
+class Wire(Protocol):
+    """Sends one HTTP request to the endpoint the session talks to."""
+
+    async def send(self, outgoing: Outgoing) -> WireResponse:
+        """Send ``outgoing`` and return once the response headers arrived.
+
+        Raises :class:`WireError` when no HTTP answer arrived.
+        """
+        ...
