@@ -23,3 +23,19 @@ def test_docstring_examples() -> None:
     failures, tried = doctest.testmod(machine)
     assert tried > 0
     assert failures == 0
+
+
+def test_survive_a_restart_example_runs_on_both_backends() -> None:
+    for backend in ("asyncio", "trio"):
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES / "survive_a_restart.py"), backend],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        lines = result.stdout.splitlines()
+        assert lines[0] == "before restart: 1"
+        assert lines[1] == "after restart: 1", "the call after the restart ran once, on the new process"
+        assert "READY->INVALIDATED INVALIDATED->RECOVERING RECOVERING->READY" in lines[2]
+        assert lines[3] == "initializes seen by the new server process: 1"
