@@ -294,7 +294,7 @@ class BrokenPolicyRuntime(AsyncioRuntime):
 def test_a_runtime_that_replays_unsafe_calls_is_caught() -> None:
     """The invariants can fail: with a policy that re-sends everything, a cut tools/call runs twice."""
     with pytest.raises(AssertionError, match="5: an unsafe call ran twice"):
-        run_state_machine_as_test(  # type: ignore[no-untyped-call]
+        run_state_machine_as_test(  # type: ignore[no-untyped-call,unused-ignore]
             BrokenPolicyRuntime,
             settings=settings(max_examples=500, derandomize=True, report_multiple_bugs=False, phases=[Phase.generate]),
         )
