@@ -217,7 +217,7 @@ def _jsonrpc_error(body: bytes) -> tuple[int | None, str]:
         return None, text
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return None, text
     error = document.get("error") if isinstance(document, dict) else None
     if isinstance(error, dict):

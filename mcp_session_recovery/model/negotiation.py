@@ -140,6 +140,13 @@ def _trouble(
     if classification.signal is not Signal.PASS_THROUGH:
         if isinstance(answer, HttpAnswer) and 200 <= answer.status < 300:
             return None  # a 2xx carrying an error: the caller reads the error itself
+        if isinstance(answer, HttpAnswer):
+            # -32022 is ERA_CHANGED to the classifier; it is final when we share no version at all.
+            _, error = _response(answer.body)
+            offered = MODERN_PROTOCOL_VERSIONS if exchange.era is Era.MODERN else LEGACY_PROTOCOL_VERSIONS
+            rejected = _no_common_version(generation, error, offered=offered) if error else None
+            if rejected is not None:
+                return rejected
         return NegotiationDisrupted(generation=generation, signal=classification.signal)
     assert isinstance(answer, HttpAnswer)
     status = answer.status
@@ -167,10 +174,10 @@ def _no_common_version(generation: int, error: Mapping[str, Any], *, offered: tu
     supported = data.get("supported") if isinstance(data, dict) else None
     if not isinstance(supported, list):
         return None
-    ours = set(LEGACY_PROTOCOL_VERSIONS) | set(MODERN_PROTOCOL_VERSIONS)
-    if ours.intersection(supported):
+    named = tuple(v for v in supported if isinstance(v, str))
+    if set(named) & (set(LEGACY_PROTOCOL_VERSIONS) | set(MODERN_PROTOCOL_VERSIONS)):
         return None
-    return _reject(generation, NoCommonProtocolVersion(offered, tuple(str(v) for v in supported)))
+    return _reject(generation, NoCommonProtocolVersion(offered, named))
 
 
 def _reject(generation: int, error: SessionUnusable) -> Event:
@@ -181,7 +188,7 @@ def _response(body: bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None
     """The JSON-RPC ``result`` and ``error`` objects in ``body`` (either may be ``None``)."""
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return None, None
     if not isinstance(document, dict):
         return None, None

@@ -17,7 +17,8 @@ def origin_of(url: str) -> str:
     """``scheme://host:port`` of ``url``, without credentials or path."""
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
-    return f"{parts.scheme}://{parts.hostname}:{port}"
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 class EraCache:

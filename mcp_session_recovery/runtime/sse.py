@@ -7,6 +7,7 @@ matter to the runtime (event ids are scoped to a session and die with it).
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 
 __all__ = ["SseDecoder", "SseEvent"]
@@ -27,6 +28,8 @@ class SseDecoder:
     """Feed body chunks; collect complete events."""
 
     def __init__(self) -> None:
+        # Incremental: a character split between two chunks is decoded whole.
+        self._text = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._buffer = ""
         self._event = ""
         self._data: list[str] = []
@@ -34,7 +37,9 @@ class SseDecoder:
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """Decode ``chunk`` and return the events it completed."""
-        text = chunk.decode("utf-8", errors="replace")
+        text = self._text.decode(chunk)
+        if not text:
+            return []
         if self._pending_cr and text.startswith("\n"):
             text = text[1:]
         self._pending_cr = text.endswith("\r")

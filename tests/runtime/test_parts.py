@@ -1,0 +1,589 @@
+"""The runtime's small parts: the SSE decoder, backoff, session memory, the era cache, and the httpx wire.
+
+The wire is tested against real sockets on 127.0.0.1 with both httpx and httpx2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import itertools
+import random
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import ModuleType
+from typing import Any
+
+import anyio
+import pytest
+from anyio.abc import SocketAttribute, SocketListener, SocketStream
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mcp_session_recovery.adapters.httpx_wire import HttpxWire, transport_failure
+from mcp_session_recovery.model import ClientIdentity, Era, Progress, TransportFailure, TransportFailureKind
+from mcp_session_recovery.model.messages import initialize_request
+from mcp_session_recovery.runtime import Backoff, EraCache, SessionMemory, WireError, origin_of
+from mcp_session_recovery.runtime.sse import MAX_LINE, SseDecoder, SseEvent
+
+# --- SseDecoder --------------------------------------------------------------------------------------
+
+
+def decode(*chunks: bytes) -> list[SseEvent]:
+    decoder = SseDecoder()
+    events: list[SseEvent] = []
+    for chunk in chunks:
+        events.extend(decoder.feed(chunk))
+    return events
+
+
+def test_one_event_with_the_default_name() -> None:
+    assert decode(b'data: {"jsonrpc":"2.0"}\n\n') == [SseEvent("message", '{"jsonrpc":"2.0"}')]
+
+
+def test_an_event_name_applies_to_its_event_only() -> None:
+    stream = b"event: ping\ndata: 1\n\ndata: 2\n\n"
+
+    assert decode(stream) == [SseEvent("ping", "1"), SseEvent("message", "2")]
+
+
+def test_multi_line_data_is_joined_with_newlines() -> None:
+    assert decode(b"data: a\ndata:b\ndata\ndata:  c\n\n") == [SseEvent("message", "a\nb\n\n c")]
+
+
+def test_comments_and_other_fields_are_ignored() -> None:
+    stream = b": keep-alive\nid: 7\nretry: 100\nfoo: bar\ndata: x\n: more\n\n:\n\n"
+
+    assert decode(stream) == [SseEvent("message", "x")]
+
+
+def test_an_event_without_data_dispatches_nothing_and_forgets_its_name() -> None:
+    assert decode(b"event: lonely\n\ndata: y\n\n") == [SseEvent("message", "y")]
+
+
+def test_an_unfinished_event_is_not_dispatched() -> None:
+    decoder = SseDecoder()
+
+    assert decoder.feed(b"data: x\n") == []
+    assert decoder.feed(b"data: y") == []
+    assert decoder.feed(b"\n\n") == [SseEvent("message", "x\ny")]
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"], ids=["lf", "crlf", "cr"])
+def test_every_line_ending_gives_the_same_events(newline: bytes) -> None:
+    lines = [b"event: e", b"data: 1", b"data: 2", b"", b": note", b"data: 3", b"", b""]
+
+    assert decode(newline.join(lines)) == [SseEvent("e", "1\n2"), SseEvent("message", "3")]
+
+
+MIXED_STREAM = (
+    b": hello\r\n"
+    b"event: first\r\ndata: a\r\ndata: b\r\n\r\n"
+    b"data: c\rdata: d\r\r"
+    b"data: e\ndata:f\n\n"
+    b"event: last\r\ndata: g\r\r\n"
+    b"data: h\n\r\n"
+)
+MIXED_EVENTS = [
+    SseEvent("first", "a\nb"),
+    SseEvent("message", "c\nd"),
+    SseEvent("message", "e\nf"),
+    SseEvent("last", "g"),
+    SseEvent("message", "h"),
+]
+
+
+def test_a_stream_mixing_line_endings() -> None:
+    assert decode(MIXED_STREAM) == MIXED_EVENTS
+
+
+def test_every_split_into_two_or_three_chunks_gives_the_same_events() -> None:
+    size = len(MIXED_STREAM)
+    for first in range(size + 1):
+        assert decode(MIXED_STREAM[:first], MIXED_STREAM[first:]) == MIXED_EVENTS, first
+        for second in range(first + 1, size):
+            chunks = (MIXED_STREAM[:first], MIXED_STREAM[first:second], MIXED_STREAM[second:])
+            assert decode(*chunks) == MIXED_EVENTS, (first, second)
+
+
+def test_byte_by_byte_gives_the_same_events() -> None:
+    assert decode(*(MIXED_STREAM[i : i + 1] for i in range(len(MIXED_STREAM)))) == MIXED_EVENTS
+
+
+def test_a_character_split_between_chunks_is_kept_whole() -> None:
+    stream = "data: caf\u00e9 \u2603 \U0001f600\n\n".encode()
+
+    for cut in range(len(stream) + 1):
+        assert decode(stream[:cut], stream[cut:]) == [SseEvent("message", "caf\u00e9 \u2603 \U0001f600")], cut
+
+
+def test_an_empty_chunk_between_cr_and_lf_does_not_add_a_line_break() -> None:
+    assert decode(b"data: x\r", b"", b"\ndata: y\r\n\r\n") == [SseEvent("message", "x\ny")]
+
+
+sse_values = st.text(st.characters(exclude_characters="\r\n"), max_size=12)
+sse_lines = st.one_of(
+    st.just(""),
+    sse_values.map(lambda value: "data:" + value),
+    sse_values.map(lambda value: "data: " + value),
+    sse_values.map(lambda value: "event: " + value),
+    sse_values.map(lambda value: ":" + value),
+    st.builds(lambda name, value: f"{name}:{value}", st.sampled_from(["id", "retry", "data", "x"]), sse_values),
+    st.sampled_from(["data", "event"]),
+)
+
+
+@st.composite
+def streams_and_chunkings(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    lines = draw(st.lists(sse_lines, max_size=12))
+    endings = draw(st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=len(lines), max_size=len(lines)))
+    stream = "".join(line + ending for line, ending in zip(lines, endings, strict=True)).encode()
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(stream) - 1)), max_size=len(stream))))
+    bounds = [0, *(cut for cut in cuts if cut < len(stream)), len(stream)]
+    return stream, [stream[start:end] for start, end in itertools.pairwise(bounds)]
+
+
+@given(streams_and_chunkings())
+def test_any_chunking_gives_the_events_of_the_whole_stream(case: tuple[bytes, list[bytes]]) -> None:
+    stream, chunks = case
+
+    assert b"".join(chunks) == stream
+    assert decode(*chunks) == decode(stream)
+
+
+def test_a_line_at_the_limit_is_held() -> None:
+    decoder = SseDecoder()
+    line = b"data: " + b"x" * (MAX_LINE - len(b"data: "))
+
+    assert decoder.feed(line) == []
+    assert decoder.feed(b"\n\n") == [SseEvent("message", "x" * (MAX_LINE - 6))]
+
+
+def test_a_line_longer_than_the_limit_is_refused() -> None:
+    decoder = SseDecoder()
+    piece = b"x" * (MAX_LINE // 4)
+    decoder.feed(b"data: ")
+    for _ in range(3):
+        decoder.feed(piece)
+
+    with pytest.raises(ValueError, match="too long"):
+        decoder.feed(piece)
+
+
+# --- Backoff ---------------------------------------------------------------------------------------
+
+
+def test_the_first_attempt_does_not_wait() -> None:
+    backoff = Backoff(base=1.0, cap=10.0, rng=random.Random(0))
+
+    assert backoff.ceiling(0) == 0.0
+    assert backoff.delay(0) == 0.0
+    assert backoff.delay(-3) == 0.0
+
+
+def test_the_ceiling_doubles_from_base_up_to_cap() -> None:
+    backoff = Backoff(base=0.25, cap=5.0)
+
+    assert [backoff.ceiling(attempt) for attempt in range(1, 8)] == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+@pytest.mark.parametrize("attempt", [63, 64, 1_000, 10**6, 2**63, 10**100])
+def test_huge_attempt_numbers_stay_at_the_cap(attempt: int) -> None:
+    backoff = Backoff(base=0.5, cap=30.0, rng=random.Random(1))
+
+    assert backoff.ceiling(attempt) == 30.0
+    assert 0.0 <= backoff.delay(attempt) <= 30.0
+
+
+def test_a_huge_base_does_not_overflow() -> None:
+    backoff = Backoff(base=1e300, cap=60.0)
+
+    assert backoff.ceiling(100) == 60.0
+
+
+@pytest.mark.parametrize(("base", "cap"), [(-0.1, 1.0), (1.0, -1.0), (-1.0, -1.0)])
+def test_negative_delays_are_refused(base: float, cap: float) -> None:
+    with pytest.raises(ValueError, match="negative"):
+        Backoff(base=base, cap=cap)
+
+
+def test_zero_delays_are_allowed() -> None:
+    backoff = Backoff(base=0.0, cap=0.0)
+
+    assert [backoff.delay(attempt) for attempt in range(5)] == [0.0] * 5
+
+
+def test_a_seeded_rng_gives_the_same_delays() -> None:
+    def delays(seed: int) -> list[float]:
+        backoff = Backoff(base=0.1, cap=2.0, rng=random.Random(seed))
+        return [backoff.delay(attempt) for attempt in range(1, 20)]
+
+    assert delays(42) == delays(42)
+    assert delays(42) != delays(43)
+
+
+def test_delays_are_jittered() -> None:
+    backoff = Backoff(base=1.0, cap=1.0, rng=random.Random(7))
+
+    assert len({backoff.delay(5) for _ in range(20)}) > 1
+
+
+@given(
+    base=st.floats(0.0, 1e6),
+    cap=st.floats(0.0, 1e6),
+    attempt=st.integers(-5, 10**30),
+    seed=st.integers(0, 2**32),
+)
+def test_every_delay_is_within_zero_and_a_capped_ceiling(base: float, cap: float, attempt: int, seed: int) -> None:
+    backoff = Backoff(base=base, cap=cap, rng=random.Random(seed))
+    ceiling = backoff.ceiling(attempt)
+
+    assert 0.0 <= ceiling <= cap
+    assert 0.0 <= backoff.delay(attempt) <= ceiling
+    if 1 <= attempt <= 60:
+        assert ceiling == min(cap, base * 2 ** (attempt - 1))
+    assert backoff.ceiling(attempt + 1) >= ceiling
+
+
+# --- SessionMemory -----------------------------------------------------------------------------------
+
+
+def test_a_new_memory_restores_nothing() -> None:
+    memory = SessionMemory()
+
+    assert memory.log_level is None
+    assert memory.subscriptions == ()
+    assert memory.restoring_requests() == []
+
+
+def test_the_last_log_level_wins() -> None:
+    memory = SessionMemory()
+    memory.observe("logging/setLevel", {"level": "info"})
+    memory.observe("logging/setLevel", {"level": "debug"})
+    memory.observe("logging/setLevel", {"level": 3})  # not a level: ignored
+    memory.observe("logging/setLevel", None)
+
+    assert memory.log_level == "debug"
+    assert memory.restoring_requests() == [("logging/setLevel", {"level": "debug"})]
+
+
+def test_subscriptions_are_restored_in_subscription_order_after_the_log_level() -> None:
+    memory = SessionMemory()
+    for uri in ["file:///b", "file:///a", "file:///c", "file:///a"]:
+        memory.observe("resources/subscribe", {"uri": uri})
+    memory.observe("resources/unsubscribe", {"uri": "file:///b"})
+    memory.observe("resources/unsubscribe", {"uri": "file:///never-subscribed"})
+    memory.observe("resources/subscribe", {"uri": "file:///b"})
+    memory.observe("logging/setLevel", {"level": "warning"})
+
+    assert memory.subscriptions == ("file:///a", "file:///c", "file:///b")
+    assert memory.restoring_requests() == [
+        ("logging/setLevel", {"level": "warning"}),
+        ("resources/subscribe", {"uri": "file:///a"}),
+        ("resources/subscribe", {"uri": "file:///c"}),
+        ("resources/subscribe", {"uri": "file:///b"}),
+    ]
+
+
+def test_requests_that_change_nothing_on_the_server_are_not_remembered() -> None:
+    memory = SessionMemory()
+    memory.observe("tools/call", {"name": "add", "uri": "file:///x", "level": "debug"})
+    memory.observe("resources/read", {"uri": "file:///x"})
+    memory.observe("resources/subscribe", {"uri": None})
+    memory.observe("resources/subscribe", None)
+
+    assert memory.restoring_requests() == []
+
+
+def test_changing_a_restoring_request_does_not_change_the_memory() -> None:
+    memory = SessionMemory()
+    memory.observe("resources/subscribe", {"uri": "file:///a"})
+    memory.observe("logging/setLevel", {"level": "info"})
+    for _, params in memory.restoring_requests():
+        params.clear()
+
+    assert memory.restoring_requests() == [
+        ("logging/setLevel", {"level": "info"}),
+        ("resources/subscribe", {"uri": "file:///a"}),
+    ]
+
+
+# --- origin_of and EraCache ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("http://127.0.0.1:8080/mcp", "http://127.0.0.1:8080"),
+        ("http://example.com/mcp", "http://example.com:80"),
+        ("https://example.com/mcp", "https://example.com:443"),
+        ("https://user:hunter2@Example.COM/a/b?token=secret#frag", "https://example.com:443"),
+        ("HTTP://Example.com:80/other", "http://example.com:80"),
+        ("https://example.com:8443", "https://example.com:8443"),
+    ],
+)
+def test_the_origin_is_scheme_host_and_port(url: str, origin: str) -> None:
+    assert origin_of(url) == origin
+
+
+def test_an_origin_never_holds_credentials_path_or_query() -> None:
+    origin = origin_of("https://alice:hunter2@mcp.example.com:9000/v1/mcp?api_key=k3y#x")
+
+    assert "alice" not in origin
+    assert "hunter2" not in origin
+    assert "k3y" not in origin
+    assert "/v1" not in origin
+
+
+def test_urls_of_one_server_share_an_origin() -> None:
+    assert origin_of("http://h/mcp") == origin_of("http://h:80/other?x=1") == origin_of("http://u@H:80")
+    assert origin_of("http://h:8080/mcp") != origin_of("http://h:8081/mcp")
+    assert origin_of("http://h/mcp") != origin_of("https://h/mcp")
+
+
+def test_an_ipv6_origin_keeps_its_brackets() -> None:
+    assert origin_of("http://[::1]:8080/mcp") == "http://[::1]:8080"
+
+
+def test_the_era_cache_remembers_and_forgets_per_origin() -> None:
+    cache = EraCache()
+    a, b = origin_of("http://a:1/mcp"), origin_of("http://b:1/mcp")
+
+    assert cache.get(a) is None
+    cache.remember(a, Era.MODERN)
+    cache.remember(b, Era.LEGACY)
+    assert (cache.get(a), cache.get(b)) == (Era.MODERN, Era.LEGACY)
+    cache.remember(a, Era.LEGACY)  # the server rolled back
+    assert cache.get(a) is Era.LEGACY
+    cache.forget(a)
+    cache.forget(a)  # forgetting twice is harmless
+    cache.forget("http://never-seen:1")
+    assert (cache.get(a), cache.get(b)) == (None, Era.LEGACY)
+
+
+def test_era_caches_are_independent() -> None:
+    first, second = EraCache(), EraCache()
+    first.remember("http://a:1", Era.MODERN)
+
+    assert second.get("http://a:1") is None
+
+
+# --- HttpxWire and transport_failure --------------------------------------------------------------------
+
+LIBRARIES = ["httpx", "httpx2"]
+OUTGOING = initialize_request(1, ClientIdentity())
+
+
+@pytest.fixture(params=LIBRARIES)
+def lib(request: pytest.FixtureRequest) -> ModuleType:
+    return importlib.import_module(str(request.param))
+
+
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+Handler = Callable[[SocketStream, bytes, bytes], Awaitable[None]]
+
+
+async def read_request(stream: SocketStream) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 request's head and body (the body sized by Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += await stream.receive()
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        body += await stream.receive()
+    return head, body
+
+
+@contextlib.asynccontextmanager
+async def http_server(handler: Handler) -> AsyncIterator[int]:
+    """A one-purpose HTTP server on 127.0.0.1: ``handler`` answers each request (head, body) by hand."""
+
+    async def serve(stream: SocketStream) -> None:
+        async with stream:
+            head, body = await read_request(stream)
+            await handler(stream, head, body)
+
+    multi = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    listener = multi.listeners[0]
+    assert isinstance(listener, SocketListener)
+    async with multi, anyio.create_task_group() as group:
+        group.start_soon(multi.serve, serve)
+        yield listener.extra(SocketAttribute.local_port)
+        group.cancel_scope.cancel()
+
+
+def client(lib: ModuleType, **options: Any) -> Any:
+    return lib.AsyncClient(trust_env=False, **options)
+
+
+@pytest.mark.anyio
+async def test_an_answer_comes_back_with_its_status_lower_case_headers_and_body(lib: ModuleType) -> None:
+    received: list[tuple[bytes, bytes]] = []
+
+    async def answer(stream: SocketStream, head: bytes, body: bytes) -> None:
+        received.append((head, body))
+        payload = b'{"jsonrpc":"2.0","id":1,"result":{}}'
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: abc\r\n"
+            + b"Content-Length: %d\r\n\r\n" % len(payload)
+            + payload
+        )
+
+    async with http_server(answer) as port, client(lib) as http:
+        response = await HttpxWire(http, f"http://127.0.0.1:{port}/mcp").send(OUTGOING)
+        try:
+            chunks = [chunk async for chunk in response.iter_bytes()]
+        finally:
+            await response.aclose()
+
+    assert response.status == 200
+    assert response.headers["mcp-session-id"] == "abc"
+    assert response.headers["content-type"] == "application/json"
+    assert b"".join(chunks) == b'{"jsonrpc":"2.0","id":1,"result":{}}'
+    [(head, body)] = received
+    assert head.startswith(b"POST /mcp HTTP/1.1\r\n")
+    assert b"\r\ncontent-type: application/json" in head.lower()
+    assert b"\r\naccept: application/json, text/event-stream" in head.lower()
+    assert body == OUTGOING.body
+
+
+@pytest.mark.anyio
+async def test_a_refused_connection_was_not_sent(lib: ModuleType) -> None:
+    port = closed_port()
+
+    async with client(lib) as http:
+        with pytest.raises(WireError) as caught:
+            await HttpxWire(http, f"http://user:hunter2@127.0.0.1:{port}/mcp").send(OUTGOING)
+
+    assert (caught.value.kind, caught.value.progress) == (TransportFailureKind.CONNECT_REFUSED, Progress.NOT_SENT)
+    assert caught.value.failure() == TransportFailure(
+        kind=TransportFailureKind.CONNECT_REFUSED, progress=Progress.NOT_SENT
+    )
+    assert isinstance(caught.value.__cause__, lib.ConnectError)
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_server_that_never_answers_is_a_read_timeout_after_sending(lib: ModuleType) -> None:
+    async def hold(stream: SocketStream, head: bytes, body: bytes) -> None:
+        # Say nothing; wait for the client to give up and hang up.
+        with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+            await stream.receive()
+
+    async with http_server(hold) as port, client(lib, timeout=lib.Timeout(5.0, read=0.2)) as http:
+        with pytest.raises(WireError) as caught:
+            await HttpxWire(http, f"http://127.0.0.1:{port}/mcp").send(OUTGOING)
+
+    assert (caught.value.kind, caught.value.progress) == (TransportFailureKind.READ_TIMEOUT, Progress.SENT)
+    assert isinstance(caught.value.__cause__, lib.ReadTimeout)
+
+
+@pytest.mark.anyio
+async def test_a_body_cut_short_is_a_stream_cut_while_streaming(lib: ModuleType) -> None:
+    async def cut(stream: SocketStream, head: bytes, body: bytes) -> None:
+        await stream.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 1000\r\n\r\ndata: {")
+
+    async with http_server(cut) as port, client(lib) as http:
+        response = await HttpxWire(http, f"http://127.0.0.1:{port}/mcp").send(OUTGOING)
+        chunks: list[bytes] = []
+
+        async def read_all() -> None:
+            async for chunk in response.iter_bytes():
+                chunks.append(chunk)
+
+        try:
+            with pytest.raises(WireError) as caught:
+                await read_all()
+        finally:
+            await response.aclose()
+
+    assert response.status == 200
+    assert b"".join(chunks) == b"data: {"
+    assert (caught.value.kind, caught.value.progress) == (TransportFailureKind.STREAM_CUT, Progress.STREAMING)
+    assert isinstance(caught.value.__cause__, lib.TransportError)
+
+
+@pytest.mark.anyio
+async def test_an_unsupported_scheme_is_a_protocol_error_before_sending(lib: ModuleType) -> None:
+    async with client(lib) as http:
+        with pytest.raises(WireError) as caught:
+            await HttpxWire(http, "ftp://127.0.0.1/mcp").send(OUTGOING)
+
+    assert (caught.value.kind, caught.value.progress) == (TransportFailureKind.PROTOCOL_ERROR, Progress.NOT_SENT)
+
+
+@pytest.mark.anyio
+async def test_an_error_that_is_not_a_transport_failure_is_raised_unchanged(lib: ModuleType) -> None:
+    http = client(lib)
+    await http.aclose()
+
+    with pytest.raises(RuntimeError, match="closed"):
+        await HttpxWire(http, f"http://127.0.0.1:{closed_port()}/mcp").send(OUTGOING)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "progress"),
+    [
+        ("ConnectError", TransportFailureKind.CONNECT_REFUSED, Progress.NOT_SENT),
+        ("ConnectTimeout", TransportFailureKind.CONNECT_TIMEOUT, Progress.NOT_SENT),
+        ("PoolTimeout", TransportFailureKind.CONNECT_TIMEOUT, Progress.NOT_SENT),
+        ("ProxyError", TransportFailureKind.CONNECT_REFUSED, Progress.NOT_SENT),
+        ("UnsupportedProtocol", TransportFailureKind.PROTOCOL_ERROR, Progress.NOT_SENT),
+        ("LocalProtocolError", TransportFailureKind.PROTOCOL_ERROR, Progress.NOT_SENT),
+        ("WriteTimeout", TransportFailureKind.WRITE_TIMEOUT, Progress.SENT),
+        ("ReadTimeout", TransportFailureKind.READ_TIMEOUT, Progress.SENT),
+        ("ReadError", TransportFailureKind.CONNECTION_RESET, Progress.SENT),
+        ("WriteError", TransportFailureKind.CONNECTION_RESET, Progress.SENT),
+        ("RemoteProtocolError", TransportFailureKind.CONNECTION_RESET, Progress.SENT),
+        ("CloseError", TransportFailureKind.CONNECTION_RESET, Progress.SENT),
+    ],
+)
+def test_each_transport_exception_before_the_answer(
+    lib: ModuleType, name: str, kind: TransportFailureKind, progress: Progress
+) -> None:
+    failure = transport_failure(lib, getattr(lib, name)("boom"), streaming=False)
+
+    assert failure is not None
+    assert (failure.kind, failure.progress) == (kind, progress)
+    assert name in str(failure)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("ReadTimeout", TransportFailureKind.READ_TIMEOUT),
+        ("ReadError", TransportFailureKind.STREAM_CUT),
+        ("RemoteProtocolError", TransportFailureKind.STREAM_CUT),
+        ("ConnectError", TransportFailureKind.STREAM_CUT),
+    ],
+)
+def test_each_transport_exception_while_streaming(lib: ModuleType, name: str, kind: TransportFailureKind) -> None:
+    failure = transport_failure(lib, getattr(lib, name)("boom"), streaming=True)
+
+    assert failure is not None
+    assert (failure.kind, failure.progress) == (kind, Progress.STREAMING)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_other_exceptions_are_not_transport_failures(lib: ModuleType, streaming: bool) -> None:
+    for exc in (ValueError("x"), RuntimeError("y"), lib.DecodingError("z"), lib.TooManyRedirects("w")):
+        assert transport_failure(lib, exc, streaming=streaming) is None
+
+
+def test_one_librarys_exception_is_not_the_others_transport_failure() -> None:
+    import httpx
+    import httpx2
+
+    assert transport_failure(httpx, httpx2.ConnectError("x"), streaming=False) is None
+    assert transport_failure(httpx2, httpx.ConnectError("x"), streaming=False) is None
