@@ -16,7 +16,7 @@ from typing import Any
 from mcp_session_recovery.model import Outgoing, Progress, TransportFailureKind
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 
-__all__ = ["HttpxWire", "transport_failure"]
+__all__ = ["HttpxResponse", "HttpxWire", "library_of", "transport_failure"]
 
 
 def transport_failure(module: ModuleType, exc: BaseException, *, streaming: bool) -> WireError | None:
@@ -44,7 +44,14 @@ def transport_failure(module: ModuleType, exc: BaseException, *, streaming: bool
     return WireError(TransportFailureKind.CONNECTION_RESET, Progress.SENT, type(exc).__name__)
 
 
-class _Response:
+def library_of(obj: object) -> ModuleType:
+    """The library (``httpx`` or ``httpx2``) that ``obj``'s class comes from."""
+    return importlib.import_module(type(obj).__module__.split(".")[0])
+
+
+class HttpxResponse:
+    """A response of httpx or httpx2 (from a client or a transport) as the runtime's ``WireResponse``."""
+
     def __init__(self, response: Any, module: ModuleType) -> None:
         self._response = response
         self._module = module
@@ -75,7 +82,7 @@ class HttpxWire:
     def __init__(self, client: Any, url: str) -> None:
         self._client = client
         self._url = url
-        self._module = importlib.import_module(type(client).__module__.split(".")[0])
+        self._module = library_of(client)
 
     async def send(self, outgoing: Outgoing) -> WireResponse:
         request = self._client.build_request(
@@ -88,4 +95,4 @@ class HttpxWire:
             if failure is None:
                 raise
             raise failure from exc
-        return _Response(response, self._module)
+        return HttpxResponse(response, self._module)

@@ -78,6 +78,6 @@ async def _read_stream(response: WireResponse, wire_id: int, on_message: Message
 def _json(body: bytes) -> Mapping[str, Any] | None:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return document if isinstance(document, dict) else None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,13 +85,18 @@ from mcp_session_recovery.model.negotiation import read_discover, read_initializ
 
 from .backoff import Backoff
 from .era_cache import DEFAULT_ERA_CACHE, EraCache, origin_of
+from .forwarding import Forwarded, Relay
 from .memory import SessionMemory
 from .observe import BindingChange, EventHook, TransitionRecord, log_level, logger
 from .reading import MessageHandler, read_reply
 from .sse import SseDecoder
-from .wire import Wire, WireError
+from .wire import Wire, WireError, WireResponse
 
 __all__ = ["Session", "SessionOptions"]
+
+#: The least time between two openings of the GET stream of one session (a server that closes it
+#: at once must not make us spin).
+_RELISTEN_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,6 +216,12 @@ class Session:
             )
         )
         self._identity = self._options.identity
+        self._negotiated_result: Mapping[str, Any] = {}
+        self._pending_result: Mapping[str, Any] = {}
+        #: The server answered GET with 405: it offers no server-to-client stream.
+        self._no_listen_stream = False
+        #: Tool annotations seen in ``tools/list`` results that passed through ``forward``.
+        self._tool_annotations: dict[str, Mapping[str, Any]] = {}
         self._memory = SessionMemory()
         self._tickets: dict[int, _Ticket] = {}
         self._request_ids = itertools.count()
@@ -224,13 +235,21 @@ class Session:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Session:
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self.start_in(task_group)
+        return self
+
+    def start_in(self, task_group: anyio.abc.TaskGroup) -> None:
+        """Run the session's background work in ``task_group`` (for adapters that own one).
+
+        The owner must ``await session.aclose()`` before leaving the task group.
+        """
         if self._task_group is not None:
-            raise RuntimeError("a Session can be entered only once")
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
+            raise RuntimeError("a Session can be started only once")
+        self._task_group = task_group
         if self._options.listen:
             self._spawn(self._listen)
-        return self
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         assert self._task_group is not None
@@ -279,6 +298,16 @@ class Session:
         """The live binding, or ``None`` when the session is not READY."""
         snap = self._machine.snapshot
         return snap.binding if snap.state is State.READY else None
+
+    @property
+    def negotiated_result(self) -> Mapping[str, Any]:
+        """The raw result of the negotiation that made the live binding (``initialize`` or
+        ``server/discover``); empty before the first one."""
+        return self._negotiated_result
+
+    def adopt_identity(self, identity: ClientIdentity) -> None:
+        """Declare ``identity`` on every later (re)negotiation (an adapter learns it from its client)."""
+        self._identity = identity
 
     @property
     def origin(self) -> str:
@@ -363,6 +392,7 @@ class Session:
         self._observe(record)
         if after.state is State.READY and after.binding is not None and before.state is not State.READY:
             self._options.era_cache.remember(self._origin, after.binding.era)
+            self._negotiated_result = self._pending_result
         for effect in effects:
             self._perform(effect, before, after)
         woken, self._changed = self._changed, anyio.Event()
@@ -429,6 +459,42 @@ class Session:
 
     # -- one caller's request ------------------------------------------------------------------------
 
+    def _open(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        notification: bool,
+        tool_annotations: Mapping[str, Any] | None,
+    ) -> _Ticket:
+        """Track a new request: the model decides whether it is sent now or waits."""
+        if self._task_group is None:
+            raise RuntimeError("use the Session as an async context manager (async with Session(...))")
+        request_id = next(self._request_ids)
+        tool_name = params.get("name") if method == "tools/call" and params else None
+        if isinstance(tool_name, str) and tool_annotations is None:
+            tool_annotations = self._tool_annotations.get(tool_name)
+        replayability = self._options.policy.replayability(
+            method, tool_name=tool_name if isinstance(tool_name, str) else None, tool_annotations=tool_annotations
+        )
+        ticket = _Ticket(request_id, method, params, notification)
+        self._tickets[request_id] = ticket
+        try:
+            self._apply(RequestSubmitted(request_id=request_id, method=method, replayability=replayability))
+        except BaseException:
+            self._release(ticket)
+            raise
+        return ticket
+
+    def _release(self, ticket: _Ticket) -> None:
+        self._tickets.pop(ticket.request_id, None)
+        ticket.close()
+
+    def _tracks(self, ticket: _Ticket) -> bool:
+        return self._machine.snapshot.request(ticket.request_id) is not None
+
+    def _next_wire_id(self) -> int:
+        return next(self._wire_ids)
+
     async def _submit(
         self,
         method: str,
@@ -437,17 +503,8 @@ class Session:
         timeout: float | None,
         tool_annotations: Mapping[str, Any] | None,
     ) -> Any:
-        if self._task_group is None:
-            raise RuntimeError("use the Session as an async context manager (async with Session(...))")
-        request_id = next(self._request_ids)
-        tool_name = params.get("name") if method == "tools/call" and params else None
-        replayability = self._options.policy.replayability(
-            method, tool_name=tool_name if isinstance(tool_name, str) else None, tool_annotations=tool_annotations
-        )
-        ticket = _Ticket(request_id, method, params, notification)
-        self._tickets[request_id] = ticket
+        ticket = self._open(method, params, notification, tool_annotations)
         try:
-            self._apply(RequestSubmitted(request_id=request_id, method=method, replayability=replayability))
             with anyio.move_on_after(timeout if timeout is not None else self._options.request_timeout):
                 async for send in ticket.instructions:
                     await self._attempt(ticket, send)
@@ -459,8 +516,40 @@ class Session:
             self._give_up(ticket, Abandonment.CANCELLED)
             raise
         finally:
-            del self._tickets[request_id]
-            ticket.close()
+            self._release(ticket)
+
+    async def forward(
+        self,
+        message: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        tool_annotations: Mapping[str, Any] | None = None,
+    ) -> Forwarded:
+        """Send a client's own JSON-RPC request or notification; return the answer for that client.
+
+        For adapters whose client speaks MCP itself (see :mod:`.forwarding`). Never raises for a
+        remote failure: what the model gives up on comes back as a JSON-RPC error for that request.
+        ``timeout`` bounds the wait for the answer to begin.
+        """
+        method = str(message.get("method", ""))
+        params = message.get("params")
+        notification = "id" not in message
+        ticket = self._open(method, params if isinstance(params, Mapping) else None, notification, tool_annotations)
+        relay = Relay(self, ticket, message.get("id"))
+        streaming = False
+        try:
+            with anyio.move_on_after(timeout if timeout is not None else self._options.request_timeout):
+                forwarded = await relay.head()
+                streaming = forwarded is not None and forwarded.stream is not None
+                return forwarded if forwarded is not None else relay.failure()
+            self._give_up(ticket, Abandonment.DEADLINE)
+            return relay.failure()
+        except BaseException:
+            self._give_up(ticket, Abandonment.CANCELLED)
+            raise
+        finally:
+            if not streaming:  # a live stream owns the request until its consumer is done
+                self._release(ticket)
 
     def _give_up(self, ticket: _Ticket, reason: Abandonment) -> None:
         if ticket.resolution is None and self._machine.snapshot.request(ticket.request_id) is not None:
@@ -537,6 +626,8 @@ class Session:
                 answer = await self._negotiation_answer(initialize_request(wire_id, self._identity), wire_id)
                 event = read_initialize(generation, answer, self._options.classifier)
             reason = _describe(answer)
+            if isinstance(answer, HttpAnswer):
+                self._pending_result = _result_of(answer.body)
         self._apply(event, reason)
 
     async def _complete_handshake(self, pending: Binding) -> None:
@@ -610,6 +701,72 @@ class Session:
             with anyio.move_on_after(self._options.close_timeout, shield=True):
                 await response.aclose()
 
+    async def listen_stream(self) -> Forwarded:
+        """The legacy server-to-client stream for a client above, kept open across recoveries.
+
+        Waits (within the request timeout) for a live binding. A sessionless or stream-less server
+        gets the client a 405, as the spec has servers answer. Otherwise the stream's events flow
+        to the client, and when the server ends or loses the session, the stream is reopened for
+        the next session, so the client sees one stream until the session closes.
+        """
+        with anyio.move_on_after(self._options.request_timeout):
+            binding = await self._live_binding(None)
+            response = await self._open_listen(binding) if binding is not None else None
+            if response is not None:
+                return Forwarded(200, {"content-type": "text/event-stream"}, stream=self._keep_listening(response))
+        return Forwarded(405, {"allow": "POST"})
+
+    async def _live_binding(self, after: int | None) -> Binding | None:
+        """The next live legacy binding with a session id (newer than generation ``after``)."""
+        while True:
+            snap = self._machine.snapshot
+            if snap.state in (State.CLOSED, State.FAILED):
+                return None
+            binding = snap.binding if snap.state is State.READY else None
+            if binding is not None and (after is None or binding.generation > after):
+                return binding if binding.session_id is not None else None
+            await self._changed.wait()
+
+    async def _open_listen(self, binding: Binding) -> WireResponse | None:
+        """A 200 GET stream for ``binding``, or ``None`` (refused; a 404 also starts recovery)."""
+        try:
+            response = await self._wire.send(listen_request(binding))
+        except WireError:
+            return None
+        if response.status == 200:
+            return response
+        if response.status == 404:
+            self._spawn(self._ping)
+        if response.status == 405:
+            self._no_listen_stream = True
+        with anyio.move_on_after(self._options.close_timeout, shield=True):
+            await response.aclose()
+        return None
+
+    async def _keep_listening(self, response: WireResponse | None) -> AsyncGenerator[bytes, None]:
+        generation = self._machine.snapshot.generation
+        while True:  # ends when the session closes or the server has no GET stream; every turn waits
+            if response is not None:
+                try:
+                    decoder = SseDecoder()
+                    async with aclosing(response.iter_bytes()) as chunks:
+                        async for chunk in chunks:
+                            for sse in decoder.feed(chunk):
+                                yield f"event: {sse.event}\ndata: {sse.data}\n\n".encode()
+                except (WireError, ValueError):
+                    pass
+                finally:
+                    with anyio.move_on_after(self._options.close_timeout, shield=True):
+                        await response.aclose()
+            # Same session (the server ended the stream): wait a little; else wait for a new one.
+            with anyio.move_on_after(max(self._options.backoff.ceiling(1), _RELISTEN_SECONDS)):
+                await self._live_binding(generation)
+            binding = await self._live_binding(None)
+            if binding is None or self._no_listen_stream:
+                return
+            generation = binding.generation
+            response = await self._open_listen(binding)
+
     async def _ping(self) -> None:
         try:
             await self.request("ping")
@@ -632,6 +789,12 @@ def _resolution_of(answer: HttpAnswer, response: Mapping[str, Any] | None, notif
     return _Resolution(error=UnexpectedAnswer(answer.status, answer.body.decode("utf-8", errors="replace")))
 
 
+def _result_of(body: bytes) -> Mapping[str, Any]:
+    document = _json_object(body.decode("utf-8", errors="replace"))
+    result = document.get("result") if document is not None else None
+    return result if isinstance(result, dict) else {}
+
+
 def _describe(answer: HttpAnswer | TransportFailure) -> str:
     if isinstance(answer, TransportFailure):
         return f"{answer.kind.value} ({answer.progress.value})"
@@ -641,6 +804,6 @@ def _describe(answer: HttpAnswer | TransportFailure) -> str:
 def _json_object(text: str) -> Mapping[str, Any] | None:
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return document if isinstance(document, dict) else None

@@ -1,0 +1,313 @@
+"""``RecoveringTransport``: the unmodified official SDK survives restarts, outages and era changes.
+
+Wrap the SDK's HTTP transport (httpx2 for mcp 2.x, httpx for 1.x) and enter the client::
+
+    transport = RecoveringTransport(httpx2.AsyncHTTPTransport())
+    async with httpx2.AsyncClient(transport=transport) as http_client:
+        async with streamable_http_client(url, http_client=http_client) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+
+Thin: every decision is the runtime's :class:`~mcp_session_recovery.runtime.Session`. What the
+transport does is translate:
+
+- the SDK's ``server/discover`` or ``initialize`` becomes the runtime's own negotiation (with the
+  SDK's client info and capabilities); the SDK gets the server's answer and a *virtual* session
+  id it keeps forever, and its ``notifications/initialized`` is answered here (the runtime sent
+  the real one). Every later POST, GET and DELETE carries the live session id instead;
+- every other request is forwarded through the runtime (``Session.forward``), so a lost session,
+  a refused connection or a cut stream is recovered below the SDK, and what cannot be recovered
+  reaches that one caller as a JSON-RPC error: no exception ever escapes into the SDK's task group;
+- the SDK's GET stream is kept open across recoveries; its DELETE closes the runtime's session.
+
+Because the transport rebuilds each message for the era in use, a server that changes era under
+the SDK is spoken to in its new era while the SDK keeps its own.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+
+from mcp_session_recovery.model import (
+    LEGACY_PROTOCOL_VERSIONS,
+    ClientIdentity,
+    Era,
+    EraMode,
+    McpSessionError,
+    Outgoing,
+)
+from mcp_session_recovery.runtime import Session, SessionOptions
+from mcp_session_recovery.runtime.forwarding import Forwarded, error_answer
+from mcp_session_recovery.runtime.observe import EventHook
+
+from .httpx_wire import HttpxResponse, library_of, transport_failure
+
+__all__ = ["RecoveringTransport", "TransportNotStarted"]
+
+if TYPE_CHECKING:
+    # Typed as an httpx2 transport (what mcp 2.x takes); at run time it serves httpx alike.
+    from httpx2 import AsyncBaseTransport as _TransportBase
+else:
+    _TransportBase = object
+
+#: Request headers that the runtime sets itself (or that describe one hop only).
+_OWN_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "accept",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "mcp-method",
+        "mcp-name",
+        "last-event-id",
+        "connection",
+        "transfer-encoding",
+        "accept-encoding",
+    }
+)
+#: Response headers that no longer describe the body handed to the SDK (decoded, re-framed).
+_STALE_RESPONSE_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
+
+
+class TransportNotStarted(RuntimeError):
+    """The transport was used before its client was entered (``async with httpx2.AsyncClient(...)``)."""
+
+
+class _InnerWire:
+    """The runtime's ``Wire`` over the wrapped transport, with the SDK's own headers (auth, ...)."""
+
+    def __init__(self, inner: Any, module: ModuleType) -> None:
+        self._inner = inner
+        self._module = module
+        self.url: Any = None
+        self.base_headers: dict[str, str] = {}
+
+    def learn(self, request: Any) -> None:
+        """Take the endpoint and the client's own headers (credentials included) from ``request``."""
+        self.url = request.url
+        self.base_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _OWN_HEADERS}
+
+    async def send(self, outgoing: Outgoing) -> HttpxResponse:
+        headers = {**self.base_headers, **outgoing.headers}
+        request = self._module.Request(outgoing.http_method, self.url, headers=headers, content=outgoing.body or None)
+        try:
+            response = await self._inner.handle_async_request(request)
+        except Exception as exc:
+            failure = transport_failure(self._module, exc, streaming=False)
+            if failure is None:
+                raise
+            raise failure from exc
+        return HttpxResponse(response, self._module)
+
+
+class RecoveringTransport(_TransportBase):
+    """An async transport of ``httpx`` or ``httpx2`` that keeps the MCP session under it alive.
+
+    ``mode``: ``"auto"`` follows the client above (its ``server/discover`` probes, its
+    ``initialize`` pins the legacy era), ``"legacy"`` or ``"modern"`` pin the era the runtime
+    speaks to the server. ``options`` and ``on_event`` go to the runtime's
+    :class:`~mcp_session_recovery.runtime.Session`.
+    """
+
+    def __init__(
+        self,
+        inner: Any,
+        *,
+        mode: EraMode | str = EraMode.AUTO,
+        options: SessionOptions | None = None,
+        on_event: EventHook | None = None,
+    ) -> None:
+        self._inner = inner
+        self._module = library_of(inner)
+        self._mode = EraMode(mode)
+        self._options = options or SessionOptions()
+        self._on_event = on_event
+        self._wire = _InnerWire(inner, self._module)
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._session: Session | None = None
+        # What the SDK above believes its session id is; it never sees a real one.
+        self._virtual_id = f"recovering-{secrets.token_hex(16)}"
+
+    @property
+    def session(self) -> Session | None:
+        """The runtime session (``None`` before the first request)."""
+        return self._session
+
+    async def __aenter__(self) -> RecoveringTransport:
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+        finally:
+            if self._task_group is not None:
+                self._task_group.cancel_scope.cancel()
+                await self._task_group.__aexit__(None, None, None)
+                self._task_group = None
+
+    async def aclose(self) -> None:
+        """Close the runtime session (one DELETE for a live legacy session), then the inner transport."""
+        if self._session is not None:
+            await self._session.aclose()
+        await self._inner.aclose()
+
+    # -- the transport interface ----------------------------------------------------------------------
+
+    async def handle_async_request(self, request: Any) -> Any:
+        body = await request.aread()
+        message = _json(body) if request.method == "POST" else None
+        session = self._session_for(request, message)
+        self._wire.learn(request)
+        if request.method == "GET":
+            forwarded = await session.listen_stream()
+        elif request.method == "DELETE":
+            await session.aclose()
+            forwarded = Forwarded(200, {})
+        elif message is None:
+            forwarded = Forwarded(400, {"content-type": "application/json"}, _PARSE_ERROR)
+        else:
+            forwarded = await self._post(session, message)
+        return self._response(forwarded, request)
+
+    async def _post(self, session: Session, message: Mapping[str, Any]) -> Forwarded:
+        method = message.get("method")
+        if method == "initialize":
+            return await self._initialize(session, message)
+        if method == "server/discover":
+            return await self._discover(session, message)
+        if method == "notifications/initialized":
+            return Forwarded(202, {})  # the runtime sent the real one after its own initialize
+        return await session.forward(message)
+
+    async def _initialize(self, session: Session, message: Mapping[str, Any]) -> Forwarded:
+        params = _mapping(message.get("params"))
+        offered = params.get("protocolVersion")
+        session.adopt_identity(
+            ClientIdentity(
+                client_info=_mapping(params.get("clientInfo")),
+                capabilities=_mapping(params.get("capabilities")),
+                legacy_version=offered if offered in LEGACY_PROTOCOL_VERSIONS else LEGACY_PROTOCOL_VERSIONS[0],
+            )
+        )
+        try:
+            binding = await session.connect()
+        except McpSessionError as exc:
+            return error_answer(message.get("id"), exc)
+        if binding.era is Era.LEGACY:
+            result = dict(session.negotiated_result)
+        else:  # a sessionless server: the SDK keeps its handshake era, the runtime translates
+            result = {
+                "protocolVersion": offered if offered in LEGACY_PROTOCOL_VERSIONS else LEGACY_PROTOCOL_VERSIONS[0],
+                "capabilities": dict(binding.server_capabilities),
+                "serverInfo": dict(binding.server_info),
+            }
+        headers = {"content-type": "application/json", "mcp-session-id": self._virtual_id}
+        return Forwarded(200, headers, _answer(message.get("id"), result))
+
+    async def _discover(self, session: Session, message: Mapping[str, Any]) -> Forwarded:
+        meta = _mapping(_mapping(message.get("params")).get("_meta"))
+        session.adopt_identity(
+            ClientIdentity(
+                client_info=_mapping(meta.get("io.modelcontextprotocol/clientInfo")),
+                capabilities=_mapping(meta.get("io.modelcontextprotocol/clientCapabilities")),
+            )
+        )
+        try:
+            binding = await session.connect()
+        except McpSessionError as exc:
+            return error_answer(message.get("id"), exc)
+        if binding.era is Era.MODERN:
+            answer = _answer(message.get("id"), session.negotiated_result)
+            return Forwarded(200, {"content-type": "application/json"}, answer)
+        # A legacy server: tell the SDK so; it falls back to initialize, which the live session answers.
+        error = {"code": -32600, "message": "Bad Request: this server speaks the legacy era; initialize first"}
+        body = json.dumps({"jsonrpc": "2.0", "id": message.get("id"), "error": error}).encode()
+        return Forwarded(400, {"content-type": "application/json"}, body)
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    def _session_for(self, request: Any, message: Mapping[str, Any] | None) -> Session:
+        if self._session is not None:
+            return self._session
+        if self._task_group is None:
+            raise TransportNotStarted(
+                "enter the client first: async with httpx2.AsyncClient(transport=RecoveringTransport(...)) as client"
+            )
+        mode = self._mode
+        if mode is EraMode.AUTO and message is not None and message.get("method") == "initialize":
+            mode = EraMode.LEGACY  # the client above chose the handshake; speak it
+        options = SessionOptions(**{**_fields(self._options), "mode": mode, "listen": False})
+        self._session = Session(self._wire, str(request.url), options, on_event=self._on_event)
+        self._session.start_in(self._task_group)
+        return self._session
+
+    def _response(self, forwarded: Forwarded, request: Any) -> Any:
+        headers = {k: v for k, v in forwarded.headers.items() if k.lower() not in _STALE_RESPONSE_HEADERS}
+        if "mcp-session-id" in {k.lower() for k in headers}:
+            headers = {k: v for k, v in headers.items() if k.lower() != "mcp-session-id"}
+            headers["mcp-session-id"] = self._virtual_id
+        if forwarded.stream is not None:
+            stream = _stream_class(self._module)(forwarded.stream)
+            return self._module.Response(forwarded.status, headers=headers, stream=stream, request=request)
+        return self._module.Response(forwarded.status, headers=headers, content=forwarded.body, request=request)
+
+
+_PARSE_ERROR = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: not a JSON-RPC message"}}'
+
+
+def _json(body: bytes) -> dict[str, Any] | None:
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) and isinstance(document.get("method"), str) else None
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _answer(client_id: Any, result: Mapping[str, Any]) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": client_id, "result": dict(result)}).encode()
+
+
+def _fields(options: SessionOptions) -> dict[str, Any]:
+    return {name: getattr(options, name) for name in SessionOptions.__dataclass_fields__}
+
+
+_STREAM_CLASSES: dict[str, type] = {}
+
+
+def _stream_class(module: ModuleType) -> type:
+    """An ``AsyncByteStream`` of ``module`` that relays a runtime stream and closes it when done."""
+    cls = _STREAM_CLASSES.get(module.__name__)
+    if cls is None:
+
+        async def __aiter__(self: Any) -> AsyncIterator[bytes]:
+            async for chunk in self._relay:
+                yield chunk
+
+        async def aclose(self: Any) -> None:
+            await self._relay.aclose()
+
+        def __init__(self: Any, relay: AsyncGenerator[bytes, None]) -> None:
+            self._relay = relay
+
+        namespace = {"__init__": __init__, "__aiter__": __aiter__, "aclose": aclose}
+        cls = type("RelayedStream", (module.AsyncByteStream,), namespace)
+        _STREAM_CLASSES[module.__name__] = cls
+    return cls

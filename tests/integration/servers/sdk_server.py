@@ -1,0 +1,258 @@
+"""A real MCP server built on the official Python SDK (mcp 2.3.0 ``MCPServer``), served by uvicorn.
+
+The integration tests need the server that clients actually meet in production, not only our own
+fault-injecting one: its stale-session 404 body, its SSE framing, its session manager, its era
+routing (a ``MCP-Protocol-Version`` header naming 2026-07-28 goes to the sessionless modern
+handler; anything else to the stateful legacy path). So this file adds nothing to the SDK's
+behaviour; it only wraps the SDK's ASGI app in a tiny counting middleware, because a test must
+assert on what the *server* saw (a tool ran once, not twice), and the SDK counts nothing.
+
+Run as its own process (the integration tests SIGKILL it and start it again on the same port)::
+
+    python tests/integration/servers/sdk_server.py --port 8123 [--json-response] [--stateless]
+
+Once listening it prints exactly one line, ``READY <port>``, to stdout; logs go to stderr only (a
+pipe nobody reads after ``READY`` must never fill up). ``GET /_stats`` answers the counters as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import uvicorn
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["COUNTERS", "Counters", "StatsMiddleware", "build_app", "build_server", "main"]
+
+#: The MCP endpoint's path.
+MCP_PATH = "/mcp"
+#: The counters' path, answered by the middleware, never by the SDK.
+STATS_PATH = "/_stats"
+#: How long binding a fixed port keeps retrying while the previous process's socket lingers.
+BIND_RETRY_SECONDS = 10.0
+BIND_RETRY_INTERVAL = 0.05
+#: Bounds on reading one request body (the SDK itself refuses bodies over 4 MiB).
+MAX_BODY = 4 << 20
+MAX_BODY_MESSAGES = 100_000
+
+
+@dataclass
+class Counters:
+    """What this process did since it started (a restart is a new process, so they reset)."""
+
+    #: ``initialize`` POSTs answered with a 2xx status (each created a session when stateful).
+    initializes: int = 0
+    #: Tool name → how many times its body started running (counted inside the tool).
+    tool_executions: Counter[str] = field(default_factory=Counter)
+    #: JSON-RPC method → how many POSTs carried it, whatever the answer (a batch counts each).
+    requests_by_method: Counter[str] = field(default_factory=Counter)
+    #: HTTP method → how many requests to the MCP endpoint (GET streams and DELETEs included).
+    http_requests: Counter[str] = field(default_factory=Counter)
+    #: HTTP status → how many answers the SDK gave (a stale session shows up as 404).
+    responses_by_status: Counter[str] = field(default_factory=Counter)
+    #: The value behind ``bump`` and ``peek``: the side effect a test checks.
+    counter: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``/_stats`` document."""
+        return {
+            "initializes": self.initializes,
+            "tool_executions": dict(self.tool_executions),
+            "requests_by_method": dict(self.requests_by_method),
+            "http_requests": dict(self.http_requests),
+            "responses_by_status": dict(self.responses_by_status),
+            "counter": self.counter,
+            "pid": os.getpid(),
+        }
+
+
+#: The one set of counters of this process.
+COUNTERS = Counters()
+
+
+def build_server() -> MCPServer[Any]:
+    """The SDK server with the four tools the integration tests call."""
+    server: MCPServer[Any] = MCPServer("sdk-integration-server", log_level="WARNING")
+    read_only = ToolAnnotations(read_only_hint=True)
+
+    @server.tool(description="Increment the process counter and return it (a side effect that must not repeat).")
+    def bump() -> str:
+        COUNTERS.tool_executions["bump"] += 1
+        COUNTERS.counter += 1
+        return str(COUNTERS.counter)
+
+    @server.tool(description="Add two integers.", annotations=read_only)
+    def add(a: int, b: int) -> str:
+        COUNTERS.tool_executions["add"] += 1
+        return str(a + b)
+
+    @server.tool(description="The process counter, unchanged.", annotations=read_only)
+    def peek() -> str:
+        COUNTERS.tool_executions["peek"] += 1
+        return str(COUNTERS.counter)
+
+    @server.tool(description="Sleep, then answer: a request that is in flight when the server dies.")
+    async def slow(seconds: float) -> str:
+        COUNTERS.tool_executions["slow"] += 1
+        await anyio.sleep(seconds)
+        return f"slept {seconds}"
+
+    return server
+
+
+class StatsMiddleware:
+    """Answers ``GET /_stats`` itself and counts what reaches the SDK's app.
+
+    A POST body has to be read to learn its JSON-RPC method, so it is buffered whole and handed
+    to the inner app again as one ``http.request`` message; later ``receive()`` calls go to the
+    real channel, so the SDK still sees the client disconnect.
+    """
+
+    def __init__(self, app: ASGIApp, counters: Counters) -> None:
+        self._app = app
+        self._counters = counters
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)  # lifespan: the SDK's session manager starts here
+            return
+        if scope["path"] == STATS_PATH:
+            await _send_json(send, 200 if scope["method"] == "GET" else 405, self._counters.as_json())
+            return
+        self._counters.http_requests[scope["method"]] += 1
+        methods: list[str] = []
+        if scope["method"] == "POST":
+            body, rest = await _read_body(receive)
+            methods = _jsonrpc_methods(body)
+            self._counters.requests_by_method.update(methods)
+            receive = _replay(body, rest, receive)
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                self._counters.responses_by_status[str(status)] += 1
+                if 200 <= status < 300:
+                    self._counters.initializes += methods.count("initialize")
+            await send(message)
+
+        await self._app(scope, receive, counting_send)
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+    """The whole body, plus any non-body message that arrived instead (a disconnect)."""
+    body = bytearray()
+    for _ in range(MAX_BODY_MESSAGES):
+        message = await receive()
+        if message["type"] != "http.request":
+            return bytes(body), [message]
+        body += message.get("body", b"")
+        if not message.get("more_body", False) or len(body) > MAX_BODY:
+            return bytes(body), []
+    return bytes(body), []
+
+
+def _replay(body: bytes, rest: list[Message], receive: Receive) -> Receive:
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}, *rest]
+
+    async def replaying_receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replaying_receive
+
+
+def _jsonrpc_methods(body: bytes) -> list[str]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return []
+    messages = document if isinstance(document, list) else [document]
+    return [m["method"] for m in messages if isinstance(m, dict) and isinstance(m.get("method"), str)]
+
+
+async def _send_json(send: Send, status: int, document: object) -> None:
+    payload = json.dumps(document).encode("utf-8")
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode("ascii"))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+def build_app(*, json_response: bool = False, stateless: bool = False) -> StatsMiddleware:
+    """The SDK's Streamable HTTP app at ``/mcp`` (SDK defaults otherwise), wrapped for counting."""
+    sdk_app = build_server().streamable_http_app(
+        streamable_http_path=MCP_PATH, json_response=json_response, stateless_http=stateless, host="127.0.0.1"
+    )
+    return StatsMiddleware(sdk_app, COUNTERS)
+
+
+class _ReadyServer(uvicorn.Server):
+    """A uvicorn server that says ``READY <port>`` once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, port: int) -> None:
+        super().__init__(config)
+        self._port = port
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            print(f"READY {self._port}", flush=True)
+
+
+def bind(port: int, *, timeout: float = BIND_RETRY_SECONDS) -> socket.socket:
+    """A listening socket on 127.0.0.1 with SO_REUSEADDR, retrying while a fixed port is taken."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / BIND_RETRY_INTERVAL) + 1):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as error:
+            sock.close()
+            if error.errno != errno.EADDRINUSE or port == 0 or time.monotonic() >= deadline:
+                raise
+            time.sleep(BIND_RETRY_INTERVAL)
+            continue
+        sock.listen(128)
+        return sock
+    raise OSError(errno.EADDRINUSE, f"port {port} stayed in use for {timeout} s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until killed."""
+    parser = argparse.ArgumentParser(description="The SDK 2.3.0 server for integration tests.")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; 0 picks a free one")
+    parser.add_argument("--json-response", action="store_true", help="answer POSTs with JSON instead of SSE")
+    parser.add_argument("--stateless", action="store_true", help="no sessions (stateless_http=True)")
+    parser.add_argument("--log-level", default="WARNING", help="stderr log level")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    try:
+        sock = bind(args.port)
+    except OSError as error:
+        print(f"cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr, flush=True)
+        return 2
+    port = sock.getsockname()[1]
+    app = build_app(json_response=args.json_response, stateless=args.stateless)
+    # log_config=None keeps uvicorn from installing its own handlers (its access log writes to stdout).
+    config = uvicorn.Config(app, log_config=None, access_log=False, log_level=args.log_level.lower(), lifespan="on")
+    _ReadyServer(config, port).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

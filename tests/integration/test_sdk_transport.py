@@ -1,0 +1,189 @@
+"""The unmodified official SDK client over ``RecoveringTransport``, against real server processes.
+
+Servers run as separate processes on 127.0.0.1 and are killed with SIGKILL and restarted on the
+same port: the SDK 2.3.0 server (legacy sessions and the sessionless era), the TypeScript SDK's
+server when node is present, and the reverse proxy answering 502 or a plain 404 while its backend
+is down. What each new process counted (its initializes, its tool executions) is the evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
+from mcp_session_recovery.model import EraMode, ReplayPolicy, State
+from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions, TransitionRecord
+from mcp_session_recovery.testing import Behaviour, ServedEra, serve
+
+from .processes import ManagedServer, proxy_argv, sdk_server_argv
+from .ts_server.setup import ensure_ts_server
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # the SDK's client is tested on asyncio; the runtime itself runs on both
+
+
+def _options(**changes: Any) -> SessionOptions:
+    settings: dict[str, Any] = {
+        "backoff": Backoff(base=0.05, cap=0.5),
+        "max_attempts": 40,
+        "request_timeout": 20.0,
+        "era_cache": EraCache(),
+    }
+    settings.update(changes)
+    return SessionOptions(**settings)
+
+
+@asynccontextmanager
+async def sdk_session(url: str, options: SessionOptions | None = None, **kwargs: Any) -> AsyncIterator[ClientSession]:
+    transport = RecoveringTransport(httpx2.AsyncHTTPTransport(), options=options or _options(), **kwargs)
+    async with (
+        httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(30, read=300)) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+def _text(result: Any) -> str:
+    return str(result.content[0].text)
+
+
+@pytest.fixture
+def sdk_server() -> Iterator[ManagedServer]:
+    with ManagedServer(sdk_server_argv()) as server:
+        yield server
+
+
+async def _restart(server: ManagedServer) -> None:
+    await anyio.to_thread.run_sync(server.restart)
+
+
+async def test_after_each_of_3_restarts_5_calls_succeed_once_each(sdk_server: ManagedServer) -> None:
+    async with sdk_session(sdk_server.url) as session:
+        assert _text(await session.call_tool("bump", {})) == "1"
+        for _ in range(3):
+            await _restart(sdk_server)
+            results = [_text(await session.call_tool("bump", {})) for _ in range(5)]
+            assert results == ["1", "2", "3", "4", "5"]
+            stats = await anyio.to_thread.run_sync(sdk_server.stats)
+            assert stats["tool_executions"] == {"bump": 5}, "nothing lost, nothing run twice"
+            assert stats["initializes"] == 1, "exactly one initialize on each new process"
+
+
+async def test_50_concurrent_calls_across_a_restart_need_one_initialize(sdk_server: ManagedServer) -> None:
+    async with sdk_session(sdk_server.url) as session:
+        await session.call_tool("bump", {})
+        await _restart(sdk_server)
+        results: list[str] = []
+
+        async def one() -> None:
+            results.append(_text(await session.call_tool("bump", {})))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(50):
+                tg.start_soon(one)
+        assert sorted(int(r) for r in results) == list(range(1, 51))
+        stats = await anyio.to_thread.run_sync(sdk_server.stats)
+        assert stats["initializes"] == 1
+        assert stats["tool_executions"] == {"bump": 50}
+
+
+@pytest.mark.parametrize("era", ["legacy", "sessionless"])
+async def test_a_call_issued_while_the_server_is_down_completes_when_it_is_back(
+    sdk_server: ManagedServer, era: str
+) -> None:
+    waiting = anyio.Event()
+
+    def on_event(record: TransitionRecord) -> None:
+        if record.new_state in (State.INVALIDATED, State.RECOVERING):
+            waiting.set()
+
+    transport_mode = EraMode.LEGACY if era == "legacy" else EraMode.MODERN
+    async with sdk_session(sdk_server.url, mode=transport_mode, on_event=on_event) as session:
+        await session.call_tool("bump", {})
+        await anyio.to_thread.run_sync(sdk_server.kill)
+        results: list[str] = []
+
+        async def call() -> None:
+            results.append(_text(await session.call_tool("bump", {})))
+
+        with anyio.fail_after(20):  # the call's deadline
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                await waiting.wait()  # the call met the dead server and is waiting for it
+                await anyio.to_thread.run_sync(sdk_server.start)
+        assert results == ["1"]
+        assert _text(await session.call_tool("bump", {})) == "2", "the client stays usable"
+
+
+@pytest.mark.parametrize("down_answer", ["bad_gateway", "not_found"])
+async def test_behind_a_proxy_calls_made_while_the_backend_is_down_succeed_after(
+    sdk_server: ManagedServer, down_answer: str
+) -> None:
+    waiting = anyio.Event()
+
+    def on_event(record: TransitionRecord) -> None:
+        if record.new_state is State.INVALIDATED:
+            waiting.set()
+
+    with ManagedServer(proxy_argv(sdk_server.port, down_answer=down_answer)) as proxy:
+        async with sdk_session(proxy.url, mode=EraMode.LEGACY, on_event=on_event) as session:
+            await session.call_tool("bump", {})
+            await anyio.to_thread.run_sync(sdk_server.kill)
+            results: list[str] = []
+
+            async def call() -> None:
+                results.append(_text(await session.call_tool("bump", {})))
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(call)
+                    await waiting.wait()
+                    await anyio.to_thread.run_sync(sdk_server.start)
+            assert results == ["1"], "the proxy's answers were a wait, not a failure"
+            assert _text(await session.call_tool("bump", {})) == "2"
+            proxy_stats = await anyio.to_thread.run_sync(proxy.stats)
+            assert proxy_stats["down_answers"] >= 1, "the proxy did answer for the dead backend"
+
+
+async def test_a_cut_tool_call_is_not_replayed_but_a_read_only_one_is() -> None:
+    options = _options(policy=ReplayPolicy(trust_tool_annotations=True))
+    server_cm = serve(Behaviour(eras=frozenset({ServedEra.LEGACY})))
+    async with server_cm as server, sdk_session(server.url, options) as session:
+        await session.list_tools()  # the transport learns the tools' annotations from the answer
+        server.configure(cut_tool_responses=1)
+        with pytest.raises(MCPError, match=r"may or may not") as caught:
+            await session.call_tool("bump", {})
+        assert caught.value.error.code == -32000
+        assert server.stats.tool_executions["bump"] == 1, "not run a second time"
+        server.configure(cut_tool_responses=1)
+        assert _text(await session.call_tool("add", {"a": 2, "b": 3})) == "5"
+        assert server.stats.tool_executions["add"] == 2, "the read-only call was cut and replayed"
+
+
+async def test_the_typescript_sdk_server_restarted_is_recovered() -> None:
+    argv = ensure_ts_server()
+    if isinstance(argv, str):
+        pytest.skip(f"the TypeScript SDK server is not available here: {argv}")
+    with ManagedServer(lambda port: [*argv, "--port", str(port)]) as server:
+        async with sdk_session(server.url, mode=EraMode.LEGACY) as session:
+            assert _text(await session.call_tool("bump", {})) == "1"
+            await _restart(server)
+            assert [_text(await session.call_tool("bump", {})) for _ in range(3)] == ["1", "2", "3"]
+            stats = await anyio.to_thread.run_sync(server.stats)
+            assert stats["initializes"] == 1
+            assert stats["tool_executions"]["bump"] == 3
