@@ -1,0 +1,219 @@
+"""``connect()``: a client with the MCP SDK's call surface that survives what a transport cannot fix.
+
+::
+
+    async with connect("http://127.0.0.1:8000/mcp") as client:
+        tools = await client.list_tools()
+        result = await client.call_tool("add", {"a": 1, "b": 2})   # mcp_types.CallToolResult
+
+The adapter owns negotiation (DESIGN §5): the runtime probes, negotiates and re-negotiates itself,
+so a server that changes era in either direction on the same URL (a deploy, a rollback) is followed
+without the caller noticing; a legacy session that is re-initialized gets its subscriptions and log
+level back; when the server's terms change, the tool list is fetched again and ``on_tools_changed``
+is told. Results are the SDK's own ``mcp_types`` models and a server's JSON-RPC error is the SDK's
+``MCPError``; what the library gives up on is one of its typed errors
+(:class:`~mcp_session_recovery.model.McpSessionError`), never a dead client.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import anyio
+import httpx2
+import mcp_types as types
+from anyio.streams.memory import MemoryObjectReceiveStream
+from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel
+
+from mcp_session_recovery.model import (
+    MODERN_PROTOCOL_VERSIONS,
+    ClientIdentity,
+    EraMode,
+    McpSessionError,
+    RemoteError,
+)
+from mcp_session_recovery.runtime import BindingChange, Session, SessionOptions, TransitionRecord
+from mcp_session_recovery.runtime.observe import EventHook
+from mcp_session_recovery.runtime.reading import MessageHandler
+
+from .httpx_wire import HttpxWire
+
+__all__ = ["RecoveringClient", "connect"]
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+logger = logging.getLogger("mcp_session_recovery.adapters.mcp_sdk")
+
+#: What ``connect`` declares about itself unless told otherwise.
+DEFAULT_IDENTITY = ClientIdentity(client_info={"name": "mcp-session-recovery", "version": "0.1.0"})
+
+
+def _era_mode(mode: str) -> EraMode:
+    if mode == "auto":
+        return EraMode.AUTO
+    if mode == "legacy":
+        return EraMode.LEGACY
+    if mode in MODERN_PROTOCOL_VERSIONS:
+        return EraMode.MODERN
+    raise ValueError(f"mode must be 'auto', 'legacy' or one of {list(MODERN_PROTOCOL_VERSIONS)}, not {mode!r}")
+
+
+class RecoveringClient:
+    """The SDK's client calls, over a :class:`~mcp_session_recovery.runtime.Session` that recovers."""
+
+    def __init__(self, session: Session, on_tools_changed: Callable[[types.ListToolsResult], Awaitable[None]] | None):
+        self._session = session
+        self._on_tools_changed = on_tools_changed
+        #: The latest tool list (``None`` until one was fetched).
+        self.tools: types.ListToolsResult | None = None
+
+    @property
+    def session(self) -> Session:
+        """The runtime session underneath (state, binding, ``repr``)."""
+        return self._session
+
+    async def _call(self, method: str, params: Mapping[str, Any] | None, model: type[_Model], **kwargs: Any) -> _Model:
+        try:
+            result = await self._session.request(method, params, **kwargs)
+        except RemoteError as exc:
+            raise MCPError(exc.code, exc.message, exc.data) from exc
+        return model.model_validate(result)
+
+    # -- the SDK's call surface ---------------------------------------------------------------------
+
+    async def call_tool(
+        self, name: str, arguments: Mapping[str, Any] | None = None, *, read_timeout_seconds: float | None = None
+    ) -> types.CallToolResult:
+        """``tools/call``; the tool's annotations from the last ``list_tools`` feed the replay policy."""
+        annotations = None
+        if self.tools is not None:
+            tool = next((t for t in self.tools.tools if t.name == name), None)
+            if tool is not None and tool.annotations is not None:
+                annotations = tool.annotations.model_dump(by_alias=True, exclude_none=True)
+        params = {"name": name, "arguments": dict(arguments or {})}
+        return await self._call(
+            "tools/call", params, types.CallToolResult, timeout=read_timeout_seconds, tool_annotations=annotations
+        )
+
+    async def list_tools(self, *, cursor: str | None = None) -> types.ListToolsResult:
+        """``tools/list`` (kept in :attr:`tools`)."""
+        self.tools = await self._call("tools/list", _page(cursor), types.ListToolsResult)
+        return self.tools
+
+    async def list_resources(self, *, cursor: str | None = None) -> types.ListResourcesResult:
+        return await self._call("resources/list", _page(cursor), types.ListResourcesResult)
+
+    async def list_resource_templates(self, *, cursor: str | None = None) -> types.ListResourceTemplatesResult:
+        return await self._call("resources/templates/list", _page(cursor), types.ListResourceTemplatesResult)
+
+    async def read_resource(self, uri: str) -> types.ReadResourceResult:
+        return await self._call("resources/read", {"uri": str(uri)}, types.ReadResourceResult)
+
+    async def subscribe_resource(self, uri: str) -> types.EmptyResult:
+        """``resources/subscribe``; restored on every new legacy session until unsubscribed."""
+        return await self._call("resources/subscribe", {"uri": str(uri)}, types.EmptyResult)
+
+    async def unsubscribe_resource(self, uri: str) -> types.EmptyResult:
+        return await self._call("resources/unsubscribe", {"uri": str(uri)}, types.EmptyResult)
+
+    async def list_prompts(self, *, cursor: str | None = None) -> types.ListPromptsResult:
+        return await self._call("prompts/list", _page(cursor), types.ListPromptsResult)
+
+    async def get_prompt(self, name: str, arguments: Mapping[str, str] | None = None) -> types.GetPromptResult:
+        return await self._call(
+            "prompts/get", {"name": name, "arguments": dict(arguments or {})}, types.GetPromptResult
+        )
+
+    async def set_logging_level(self, level: str) -> types.EmptyResult:
+        """``logging/setLevel``; restored on every new legacy session."""
+        return await self._call("logging/setLevel", {"level": level}, types.EmptyResult)
+
+    async def send_ping(self) -> types.EmptyResult:
+        return await self._call("ping", None, types.EmptyResult)
+
+    async def complete(self, ref: Mapping[str, Any], argument: Mapping[str, str]) -> types.CompleteResult:
+        params = {"ref": dict(ref), "argument": dict(argument)}
+        return await self._call("completion/complete", params, types.CompleteResult)
+
+    # -- what the runtime tells us --------------------------------------------------------------------
+
+    async def _refresh_tools(self) -> None:
+        tools = await self.list_tools()
+        if self._on_tools_changed is not None:
+            await self._on_tools_changed(tools)
+
+
+def _page(cursor: str | None) -> dict[str, Any] | None:
+    return {"cursor": cursor} if cursor is not None else None
+
+
+@asynccontextmanager
+async def connect(
+    url: str,
+    *,
+    mode: str = "auto",
+    headers: Mapping[str, str] | None = None,
+    auth: httpx2.Auth | None = None,
+    options: SessionOptions | None = None,
+    identity: ClientIdentity | None = None,
+    on_event: EventHook | None = None,
+    on_message: MessageHandler | None = None,
+    on_tools_changed: Callable[[types.ListToolsResult], Awaitable[None]] | None = None,
+    http_client: httpx2.AsyncClient | None = None,
+) -> AsyncIterator[RecoveringClient]:
+    """Connect to the MCP endpoint ``url`` and keep the connection alive until the block ends.
+
+    ``mode``: ``"auto"`` (probe the sessionless era, fall back to the handshake, follow the server
+    when it changes), ``"legacy"``, or a pinned modern version such as ``"2026-07-28"``.
+    ``headers`` and ``auth`` go on every request (or pass your own ``http_client``). ``options``
+    tunes the runtime (timeouts, attempts, backoff, replay ``policy``); ``on_event`` sees every
+    state change, ``on_message`` every server notification, ``on_tools_changed`` every tool list
+    fetched again after the server's terms changed. Connects eagerly: errors surface here.
+    """
+    base = options or SessionOptions()
+    settings = {name: getattr(base, name) for name in SessionOptions.__dataclass_fields__}
+    settings.update(mode=_era_mode(mode), identity=identity or DEFAULT_IDENTITY, listen=on_message is not None)
+    session_options = SessionOptions(**settings)
+    changes, changed = anyio.create_memory_object_stream[BindingChange](max_buffer_size=math.inf)
+
+    def observe(record: TransitionRecord) -> None:
+        if record.binding_change is not None:
+            changes.send_nowait(record.binding_change)
+        if on_event is not None:
+            on_event(record)
+
+    async with _http(http_client, headers, auth) as http:
+        session = Session(HttpxWire(http, url), url, session_options, on_event=observe, on_message=on_message)
+        async with session, anyio.create_task_group() as watchers, changes, changed:
+            client = RecoveringClient(session, on_tools_changed)
+            watchers.start_soon(_refresh_on_change, client, changed)
+            await session.connect()
+            try:
+                yield client
+            finally:
+                watchers.cancel_scope.cancel()
+
+
+async def _refresh_on_change(client: RecoveringClient, changed: MemoryObjectReceiveStream[BindingChange]) -> None:
+    """Fetch the tool list again whenever a re-negotiation changed the server's terms."""
+    async for _ in changed:
+        try:
+            await client._refresh_tools()
+        except (McpSessionError, MCPError) as exc:
+            logger.warning("%s: refreshing the tool list failed: %s", client.session.origin, exc)
+
+
+@asynccontextmanager
+async def _http(
+    given: httpx2.AsyncClient | None, headers: Mapping[str, str] | None, auth: httpx2.Auth | None
+) -> AsyncIterator[httpx2.AsyncClient]:
+    if given is not None:
+        yield given
+        return
+    async with httpx2.AsyncClient(headers=dict(headers or {}), auth=auth, timeout=httpx2.Timeout(30, read=300)) as http:
+        yield http
