@@ -45,7 +45,10 @@ def transport_failure(module: ModuleType, exc: BaseException, *, streaming: bool
 
 
 def library_of(obj: object) -> ModuleType:
-    """The library (``httpx`` or ``httpx2``) that ``obj``'s class comes from."""
+    """The library (``httpx`` or ``httpx2``) ``obj`` belongs to: its ``library`` attribute, or its class's."""
+    declared = getattr(obj, "library", None)
+    if isinstance(declared, ModuleType):
+        return declared
     return importlib.import_module(type(obj).__module__.split(".")[0])
 
 

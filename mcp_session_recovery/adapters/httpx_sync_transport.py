@@ -1,0 +1,149 @@
+"""``RecoveringSyncTransport``: :class:`~.httpx_transport.RecoveringTransport` for a blocking ``httpx.Client``.
+
+::
+
+    with httpx.Client(transport=RecoveringSyncTransport(httpx.HTTPTransport())) as client:
+        client.post(url, json=..., headers=...)
+
+The runtime is async, so the twin runs it on an event loop in a helper thread (an anyio blocking
+portal, opened when the client is entered and closed when it leaves) and runs the blocking inner
+transport in worker threads from there. Every decision is the async transport's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from .httpx_transport import RecoveringTransport, TransportNotStarted
+from .httpx_wire import library_of
+
+__all__ = ["RecoveringSyncTransport"]
+
+if TYPE_CHECKING:
+    # Typed as an httpx transport (what a blocking httpx.Client takes); at run time it serves httpx2 alike.
+    from httpx import BaseTransport as _TransportBase
+else:
+    _TransportBase = object
+
+
+class _AsyncFacade:
+    """The blocking inner transport, as the async one the runtime expects (its calls in worker threads)."""
+
+    def __init__(self, inner: Any, module: ModuleType) -> None:
+        self._inner = inner
+        self._module = module
+        #: Which of httpx and httpx2 this transport belongs to (read by ``library_of``).
+        self.library = module
+
+    async def __aenter__(self) -> _AsyncFacade:
+        await anyio.to_thread.run_sync(self._inner.__enter__)
+        return self
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self._inner.close)
+
+    async def handle_async_request(self, request: Any) -> Any:
+        body = await request.aread()
+        blocking = self._module.Request(request.method, request.url, headers=request.headers, content=body)
+        response = await anyio.to_thread.run_sync(self._inner.handle_request, blocking)
+        stream = _threaded_stream(self._module, response)
+        return self._module.Response(response.status_code, headers=response.headers, stream=stream, request=request)
+
+
+def _threaded_stream(module: ModuleType, response: Any) -> Any:
+    """An async byte stream reading a blocking response's body in worker threads."""
+
+    class ThreadedStream(module.AsyncByteStream):  # type: ignore[name-defined,misc]
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            chunks = response.iter_raw()
+            while (chunk := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
+                yield chunk
+
+        async def aclose(self) -> None:
+            await anyio.to_thread.run_sync(response.close)
+
+    return ThreadedStream()
+
+
+def _portal_stream(module: ModuleType, portal: BlockingPortal, response: Any) -> Any:
+    """A blocking byte stream reading an async response through ``portal``."""
+
+    class PortalStream(module.SyncByteStream):  # type: ignore[name-defined,misc]
+        def __iter__(self) -> Iterator[bytes]:
+            chunks = response.stream.__aiter__()  # the raw stream: a body given as bytes is one too
+            while (chunk := portal.call(_next_or_none, chunks)) is not None:
+                yield chunk
+
+        def close(self) -> None:
+            portal.call(response.aclose)
+
+    return PortalStream()
+
+
+async def _next_or_none(chunks: AsyncIterator[bytes]) -> bytes | None:
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+class RecoveringSyncTransport(_TransportBase):
+    """A blocking transport of ``httpx`` (or ``httpx2``) that keeps the MCP session under it alive.
+
+    Takes the same keyword arguments as :class:`~.httpx_transport.RecoveringTransport`.
+    """
+
+    def __init__(self, inner: Any, **options: Any) -> None:
+        self._module = library_of(inner)
+        self._recovering = RecoveringTransport(_AsyncFacade(inner, self._module), **options)
+        self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
+        self._portal: BlockingPortal | None = None
+        self._entered: AbstractContextManager[Any] | None = None
+
+    def __enter__(self) -> RecoveringSyncTransport:
+        self._portal_cm = start_blocking_portal()
+        self._portal = self._portal_cm.__enter__()
+        self._entered = self._portal.wrap_async_context_manager(self._recovering)
+        self._entered.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the session (one DELETE for a live legacy session), the inner transport and the loop."""
+        entered, portal_cm = self._entered, self._portal_cm
+        self._entered = self._portal_cm = self._portal = None
+        try:
+            if entered is not None:
+                entered.__exit__(None, None, None)
+        finally:
+            if portal_cm is not None:
+                portal_cm.__exit__(None, None, None)
+
+    def handle_request(self, request: Any) -> Any:
+        portal = self._portal
+        if portal is None:
+            raise TransportNotStarted(
+                "enter the client first: with httpx.Client(transport=RecoveringSyncTransport(...)) as client"
+            )
+        body = request.read()
+        asynchronous = self._module.Request(request.method, request.url, headers=request.headers, content=body)
+        response = portal.call(self._recovering.handle_async_request, asynchronous)
+        return self._module.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_portal_stream(self._module, portal, response),
+            request=request,
+        )

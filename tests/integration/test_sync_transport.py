@@ -1,0 +1,58 @@
+"""The sync twin: a blocking ``httpx.Client`` keeps its MCP session across a SIGKILL restart."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from mcp_session_recovery.adapters.httpx_sync_transport import RecoveringSyncTransport
+from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions
+from mcp_session_recovery.testing import ResponseStyle, ServedEra, ServerProcess
+
+ACCEPT = {"accept": "application/json, text/event-stream"}
+OPTIONS = SessionOptions(backoff=Backoff(base=0.05, cap=0.5), max_attempts=40, era_cache=EraCache())
+
+
+def _message(response: httpx.Response) -> Any:
+    if response.headers["content-type"].startswith("text/event-stream"):
+        data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
+        return json.loads(data[-1])
+    return response.json()
+
+
+def _call(client: httpx.Client, url: str, session_id: str, request_id: int) -> str:
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": "bump", "arguments": {}}}
+    response = client.post(url, json=body, headers={**ACCEPT, "mcp-session-id": session_id})
+    assert response.status_code == 200, response.text
+    message = _message(response)
+    assert message["id"] == request_id, "the answer carries the caller's own id"
+    return str(message["result"]["content"][0]["text"])
+
+
+def test_a_blocking_client_keeps_its_session_across_a_restart() -> None:
+    for style in (ResponseStyle.SSE, ResponseStyle.JSON):
+        with ServerProcess(eras=frozenset({ServedEra.LEGACY}), response_style=style) as server:
+            transport = RecoveringSyncTransport(httpx.HTTPTransport(), options=OPTIONS)
+            with httpx.Client(transport=transport, timeout=20) as client:
+                init = {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "initialize",
+                    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "sync"}},
+                }
+                response = client.post(server.url, json=init, headers=ACCEPT)
+                assert response.status_code == 200
+                session_id = response.headers["mcp-session-id"]
+                assert session_id.startswith("recovering-"), "the client sees a virtual id it may keep forever"
+                notified = client.post(
+                    server.url,
+                    json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                    headers={**ACCEPT, "mcp-session-id": session_id},
+                )
+                assert notified.status_code == 202
+                assert _call(client, server.url, session_id, 2) == "1"
+                server.restart()
+                assert [_call(client, server.url, session_id, n) for n in (3, 4)] == ["1", "2"]
+                assert server.stats().initializes == 1
