@@ -39,3 +39,29 @@ def test_survive_a_restart_example_runs_on_both_backends() -> None:
         assert lines[1] == "after restart: 1", "the call after the restart ran once, on the new process"
         assert "READY->INVALIDATED INVALIDATED->RECOVERING RECOVERING->READY" in lines[2]
         assert lines[3] == "initializes seen by the new server process: 1"
+
+
+def _run(name: str) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, check=True, timeout=60
+    )
+    return result.stdout.splitlines()
+
+
+def test_the_sdk_over_recovering_transport_example_runs() -> None:
+    assert _run("sdk_over_recovering_transport.py") == [
+        "before restart: 1",
+        "after restart: 1",
+        "initializes on the new server: 1",
+    ]
+
+
+def test_the_connect_example_follows_both_era_changes() -> None:
+    tools = "  terms changed; tools: add, bump, peek, slow"
+    assert _run("connect_follows_an_era_change.py") == [
+        "legacy era: bump -> 1",
+        "modern era: bump -> 1",
+        tools,
+        "legacy era: bump -> 1",
+        tools,
+    ]

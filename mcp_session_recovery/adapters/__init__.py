@@ -1,6 +1,9 @@
-"""Thin adapters for httpx/httpx2, aiohttp and the MCP SDK, all over the one runtime.
+"""Thin adapters over the one runtime; import each from its module (their libraries are extras).
 
-Not built yet: they follow the runtime (see the README's status section).
+- :mod:`.httpx_transport`: ``RecoveringTransport`` under the unmodified MCP SDK (httpx2 or httpx);
+- :mod:`.httpx_sync_transport`: ``RecoveringSyncTransport`` for a blocking ``httpx.Client``;
+- :mod:`.mcp_sdk`: ``connect()``, a client with the SDK's call surface that owns its session;
+- :mod:`.httpx_wire`: ``HttpxWire``, the runtime's wire over an httpx/httpx2 client.
 """
 
 from __future__ import annotations

@@ -219,6 +219,9 @@ class Relay:
                                     assert message is not None
                                     answered = True
                                     self._observe(message, live.wire_id)
+                                    # Delivered before the client has it: it may close the stream at once.
+                                    if ticket.resolution is None and session._tracks(ticket):
+                                        session._apply(ResponseReceived(request_id=ticket.request_id))
                                     yield _sse(json.dumps({**message, "id": self._client_id}), event.event)
                                 else:
                                     yield _sse(event.data, event.event)
@@ -232,8 +235,6 @@ class Relay:
                     with anyio.move_on_after(session._options.close_timeout, shield=True):
                         await live.response.aclose()
                 if answered:
-                    if ticket.resolution is None and session._tracks(ticket):
-                        session._apply(ResponseReceived(request_id=ticket.request_id))
                     return
                 live = None
                 if ticket.resolution is None and session._tracks(ticket):
