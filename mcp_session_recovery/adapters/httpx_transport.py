@@ -46,8 +46,9 @@ from mcp_session_recovery.model import (
 from mcp_session_recovery.runtime import Session, SessionOptions
 from mcp_session_recovery.runtime.forwarding import Forwarded, error_answer
 from mcp_session_recovery.runtime.observe import EventHook
+from mcp_session_recovery.runtime.reading import json_object
 
-from .httpx_wire import HttpxResponse, library_of, transport_failure
+from .httpx_wire import HttpxResponse, library_of, sent
 
 __all__ = ["RecoveringTransport", "TransportNotStarted"]
 
@@ -99,14 +100,7 @@ class _InnerWire:
     async def send(self, outgoing: Outgoing) -> HttpxResponse:
         headers = {**self.base_headers, **outgoing.headers}
         request = self._module.Request(outgoing.http_method, self.url, headers=headers, content=outgoing.body or None)
-        try:
-            response = await self._inner.handle_async_request(request)
-        except Exception as exc:
-            failure = transport_failure(self._module, exc, streaming=False)
-            if failure is None:
-                raise
-            raise failure from exc
-        return HttpxResponse(response, self._module)
+        return await sent(self._module, self._inner.handle_async_request(request))
 
 
 class RecoveringTransport(_TransportBase):
@@ -169,7 +163,7 @@ class RecoveringTransport(_TransportBase):
 
     async def handle_async_request(self, request: Any) -> Any:
         body = await request.aread()
-        message = _json(body) if request.method == "POST" else None
+        message = _message(body) if request.method == "POST" else None
         session = self._session_for(request, message)
         self._wire.learn(request)
         if request.method == "GET":
@@ -269,12 +263,10 @@ class RecoveringTransport(_TransportBase):
 _PARSE_ERROR = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: not a JSON-RPC message"}}'
 
 
-def _json(body: bytes) -> dict[str, Any] | None:
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    return document if isinstance(document, dict) and isinstance(document.get("method"), str) else None
+def _message(body: bytes) -> dict[str, Any] | None:
+    """A JSON-RPC request or notification in ``body``, or ``None``."""
+    document = json_object(body)
+    return document if document is not None and isinstance(document.get("method"), str) else None
 
 
 def _mapping(value: object) -> dict[str, Any]:

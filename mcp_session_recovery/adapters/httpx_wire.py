@@ -8,7 +8,7 @@ is taken from the client's class and nothing else differs.
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Mapping
 from contextlib import aclosing
 from types import ModuleType
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from mcp_session_recovery.model import Outgoing, Progress, TransportFailureKind
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 
-__all__ = ["HttpxResponse", "HttpxWire", "library_of", "transport_failure"]
+__all__ = ["HttpxResponse", "HttpxWire", "library_of", "sent", "transport_failure"]
 
 
 def transport_failure(module: ModuleType, exc: BaseException, *, streaming: bool) -> WireError | None:
@@ -91,11 +91,16 @@ class HttpxWire:
         request = self._client.build_request(
             outgoing.http_method, self._url, headers=dict(outgoing.headers), content=outgoing.body or None
         )
-        try:
-            response = await self._client.send(request, stream=True)
-        except Exception as exc:
-            failure = transport_failure(self._module, exc, streaming=False)
-            if failure is None:
-                raise
-            raise failure from exc
-        return HttpxResponse(response, self._module)
+        return await sent(self._module, self._client.send(request, stream=True))
+
+
+async def sent(module: ModuleType, sending: Awaitable[Any]) -> HttpxResponse:
+    """The response ``sending`` (a send of ``module``) gives, its transport failures as ``WireError``."""
+    try:
+        response = await sending
+    except Exception as exc:
+        failure = transport_failure(module, exc, streaming=False)
+        if failure is None:
+            raise
+        raise failure from exc
+    return HttpxResponse(response, module)

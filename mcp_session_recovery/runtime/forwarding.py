@@ -44,7 +44,7 @@ from mcp_session_recovery.model import (
 )
 from mcp_session_recovery.model.messages import session_message
 
-from .reading import MAX_BODY
+from .reading import json_object, read_body
 from .sse import SseDecoder
 from .wire import WireError, WireResponse
 
@@ -103,14 +103,6 @@ def _is_response(message: Mapping[str, Any] | None, wire_id: int) -> bool:
     return message is not None and message.get("id") == wire_id and ("result" in message or "error" in message)
 
 
-def _json(data: bytes | str) -> dict[str, Any] | None:
-    try:
-        document = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
 @dataclass(frozen=True, slots=True)
 class _Live:
     """A 2xx SSE answer whose body has not been read."""
@@ -166,7 +158,7 @@ class Relay:
                     ticket.io_scope = None
                     return _Live(response, wire_id, exchange)
                 try:
-                    body = await _read_all(response)
+                    body = await read_body(response)
                 finally:
                     with anyio.move_on_after(session._options.close_timeout, shield=True):
                         await response.aclose()
@@ -183,7 +175,7 @@ class Relay:
             return None
         assert isinstance(answer, HttpAnswer)
         body = answer.body
-        message = _json(body)
+        message = json_object(body)
         self._observe(message, wire_id)
         session._apply(ResponseReceived(request_id=ticket.request_id), classification.reason)
         if message is not None and wire_id is not None and message.get("id") == wire_id:
@@ -214,7 +206,7 @@ class Relay:
                     async with aclosing(live.response.iter_bytes()) as chunks:
                         async for chunk in chunks:
                             for event in decoder.feed(chunk):
-                                message = _json(event.data)
+                                message = json_object(event.data)
                                 if _is_response(message, live.wire_id):
                                     assert message is not None
                                     answered = True
@@ -262,13 +254,3 @@ class Relay:
             # The consumer closed early, or we are done: the model must not track the request on.
             session._give_up(ticket, Abandonment.CANCELLED)
             session._release(ticket)
-
-
-async def _read_all(response: WireResponse) -> bytes:
-    body = bytearray()
-    async with aclosing(response.iter_bytes()) as chunks:
-        async for chunk in chunks:
-            body += chunk
-            if len(body) > MAX_BODY:
-                break
-    return bytes(body)

@@ -19,7 +19,7 @@ from mcp_session_recovery.model import HttpAnswer, Progress, TransportFailureKin
 from .sse import SseDecoder
 from .wire import WireError, WireResponse
 
-__all__ = ["MAX_BODY", "Reply", "read_reply"]
+__all__ = ["MAX_BODY", "Reply", "json_object", "read_body", "read_reply"]
 
 #: The most bytes read from a JSON body (a larger one is an unexpected answer, not a crash).
 MAX_BODY = 16 << 20
@@ -44,14 +44,20 @@ async def read_reply(response: WireResponse, wire_id: int | None, on_message: Me
     status, headers = response.status, dict(response.headers)
     if _is_stream(headers) and wire_id is not None:
         return await _read_stream(response, wire_id, on_message)
+    body = await read_body(response)
+    document = json_object(body) if len(body) <= MAX_BODY else None
+    return Reply(HttpAnswer(status=status, headers=headers, body=body), document)
+
+
+async def read_body(response: WireResponse) -> bytes:
+    """A non-streamed body, read to its end or just past :data:`MAX_BODY` (then it is no answer)."""
     body = bytearray()
     async with aclosing(response.iter_bytes()) as chunks:
         async for chunk in chunks:
             body += chunk
             if len(body) > MAX_BODY:
                 break
-    document = _json(bytes(body)) if len(body) <= MAX_BODY else None
-    return Reply(HttpAnswer(status=status, headers=headers, body=bytes(body)), document)
+    return bytes(body)
 
 
 async def _read_stream(response: WireResponse, wire_id: int, on_message: MessageHandler) -> Reply:
@@ -63,7 +69,7 @@ async def _read_stream(response: WireResponse, wire_id: int, on_message: Message
             except ValueError as exc:
                 raise WireError(TransportFailureKind.PROTOCOL_ERROR, Progress.STREAMING, str(exc)) from exc
             for event in events:
-                message = _json(event.data.encode("utf-8"))
+                message = json_object(event.data)
                 if message is None:
                     continue  # keep-alives and garbage carry nothing for us
                 if message.get("id") == wire_id and ("result" in message or "error" in message):
@@ -75,9 +81,10 @@ async def _read_stream(response: WireResponse, wire_id: int, on_message: Message
     raise WireError(TransportFailureKind.STREAM_CUT, Progress.STREAMING, "the stream ended before the response")
 
 
-def _json(body: bytes) -> Mapping[str, Any] | None:
+def json_object(data: bytes | str) -> dict[str, Any] | None:
+    """``data`` as a JSON object, or ``None`` for anything else (garbage, absurd nesting included)."""
     try:
-        document = json.loads(body)
+        document = json.loads(data)
     except (ValueError, RecursionError):
         return None
     return document if isinstance(document, dict) else None

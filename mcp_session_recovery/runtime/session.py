@@ -16,7 +16,6 @@ Every decision is the model's. This module feeds it events and performs the effe
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
@@ -88,8 +87,8 @@ from .era_cache import DEFAULT_ERA_CACHE, EraCache, origin_of
 from .forwarding import Forwarded, Relay
 from .memory import SessionMemory
 from .observe import BindingChange, EventHook, TransitionRecord, log_level, logger
-from .reading import MessageHandler, read_reply
-from .sse import SseDecoder
+from .reading import MessageHandler, json_object, read_reply
+from .sse import SseDecoder, SseEvent
 from .wire import Wire, WireError, WireResponse
 
 __all__ = ["Session", "SessionOptions"]
@@ -665,41 +664,12 @@ class Session:
                 logger.warning("%s: restoring %s failed: %s", self._origin, method, exc)
 
     async def _listen(self) -> None:
-        """Keep the legacy server-to-client stream open for whichever session is live."""
-        served: int | None = None  # the generation whose stream ended or was refused
-        while True:
-            snap = self._machine.snapshot
-            binding = snap.binding if snap.state is State.READY else None
-            if binding is None or binding.session_id is None or binding.generation == served:
-                await self._changed.wait()
-                continue
-            served = binding.generation
-            await self._listen_once(binding)
-
-    async def _listen_once(self, binding: Binding) -> None:
-        try:
-            response = await self._wire.send(listen_request(binding))
-        except WireError:
-            return
-        try:
-            if response.status == 404:
-                # The session is gone; a ping finds that out through the model and starts recovery.
-                self._spawn(self._ping)
-                return
-            if response.status != 200:
-                return  # 405: the server offers no GET stream
-            decoder = SseDecoder()
-            async with aclosing(response.iter_bytes()) as chunks:
-                async for chunk in chunks:
-                    for sse in decoder.feed(chunk):
-                        message = _json_object(sse.data)
-                        if message is not None:
-                            self._deliver_message(message)
-        except (WireError, ValueError):
-            return
-        finally:
-            with anyio.move_on_after(self._options.close_timeout, shield=True):
-                await response.aclose()
+        """Keep the legacy server-to-client stream open for whichever session is live (``listen``)."""
+        async with aclosing(self._server_events(None)) as events:
+            async for event in events:
+                message = json_object(event.data)
+                if message is not None:
+                    self._deliver_message(message)
 
     async def listen_stream(self) -> Forwarded:
         """The legacy server-to-client stream for a client above, kept open across recoveries.
@@ -713,8 +683,13 @@ class Session:
             binding = await self._live_binding(None)
             response = await self._open_listen(binding) if binding is not None else None
             if response is not None:
-                return Forwarded(200, {"content-type": "text/event-stream"}, stream=self._keep_listening(response))
+                return Forwarded(200, {"content-type": "text/event-stream"}, stream=self._relay_events(response))
         return Forwarded(405, {"allow": "POST"})
+
+    async def _relay_events(self, response: WireResponse) -> AsyncGenerator[bytes, None]:
+        async with aclosing(self._server_events(response)) as events:
+            async for event in events:
+                yield f"event: {event.event}\ndata: {event.data}\n\n".encode()
 
     async def _live_binding(self, after: int | None) -> Binding | None:
         """The next live legacy binding with a session id (newer than generation ``after``)."""
@@ -743,7 +718,8 @@ class Session:
             await response.aclose()
         return None
 
-    async def _keep_listening(self, response: WireResponse | None) -> AsyncGenerator[bytes, None]:
+    async def _server_events(self, response: WireResponse | None) -> AsyncGenerator[SseEvent, None]:
+        """The events of the GET stream ``response`` and of every later session's, until close."""
         generation = self._machine.snapshot.generation
         while True:  # ends when the session closes or the server has no GET stream; every turn waits
             if response is not None:
@@ -751,8 +727,8 @@ class Session:
                     decoder = SseDecoder()
                     async with aclosing(response.iter_bytes()) as chunks:
                         async for chunk in chunks:
-                            for sse in decoder.feed(chunk):
-                                yield f"event: {sse.event}\ndata: {sse.data}\n\n".encode()
+                            for event in decoder.feed(chunk):
+                                yield event
                 except (WireError, ValueError):
                     pass
                 finally:
@@ -790,7 +766,7 @@ def _resolution_of(answer: HttpAnswer, response: Mapping[str, Any] | None, notif
 
 
 def _result_of(body: bytes) -> Mapping[str, Any]:
-    document = _json_object(body.decode("utf-8", errors="replace"))
+    document = json_object(body)
     result = document.get("result") if document is not None else None
     return result if isinstance(result, dict) else {}
 
@@ -799,11 +775,3 @@ def _describe(answer: HttpAnswer | TransportFailure) -> str:
     if isinstance(answer, TransportFailure):
         return f"{answer.kind.value} ({answer.progress.value})"
     return f"HTTP {answer.status}"
-
-
-def _json_object(text: str) -> Mapping[str, Any] | None:
-    try:
-        document = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return document if isinstance(document, dict) else None
