@@ -16,7 +16,8 @@ In-process, inside the test's event loop::
         server.restart()                     # sessions and counters gone
         assert server.stats.tool_executions["bump"] == 0
 
-As a process that can be SIGKILLed (``ServerProcess``), or from a shell::
+As a process that can be SIGKILLed (``ServerProcess``; ``ManagedProcess`` does the same for your own
+server), or from a shell::
 
     python -m mcp_session_recovery.testing --port 8123 --eras legacy,modern --stale-style plain_text
 
@@ -37,7 +38,7 @@ from .behaviour import (
     ServedEra,
     StaleStyle,
 )
-from .process import ServerProcess, ServerProcessError
+from .process import ManagedProcess, ServerProcess, ServerProcessError
 from .server import TestServer, serve
 from .stats import ServerStats
 
@@ -49,6 +50,7 @@ __all__ = [
     "Behaviour",
     "BehaviourChanges",
     "CannedAnswer",
+    "ManagedProcess",
     "ResponseStyle",
     "ServedEra",
     "ServerProcess",

@@ -9,13 +9,10 @@ else is ever written to stdout. Logs go to stderr. Faults are switched at run ti
 from __future__ import annotations
 
 import argparse
-import functools
-import logging
 import sys
 from collections.abc import Sequence
 
-import anyio
-
+from ._serving import command_line, run_until_killed
 from .behaviour import Behaviour, ResponseStyle, ServedEra, StaleStyle
 from .server import serve
 
@@ -24,12 +21,10 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line (flags mirror :class:`~.behaviour.Behaviour`'s fields)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m mcp_session_recovery.testing",
-        description="A fault-injecting MCP Streamable HTTP server for tests. Prints 'READY <port>' once listening.",
+    parser = command_line(
+        "python -m mcp_session_recovery.testing",
+        "A fault-injecting MCP Streamable HTTP server for tests. Prints 'READY <port>' once listening.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one (default)")
     parser.add_argument("--path", default="/mcp", help="the MCP endpoint's path (default /mcp)")
     parser.add_argument(
         "--eras", default="legacy", help="comma-separated eras to serve: legacy, modern, or both (default legacy)"
@@ -53,12 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--cut-tool-responses", type=int, default=0, metavar="N", help="cut the next N tool answers")
     parser.add_argument("--slow-seconds", type=float, default=1.0, help="the slow tool's default duration")
-    parser.add_argument(
-        "--bind-timeout", type=float, default=5.0, help="how long to retry a fixed port that is taken (default 5)"
-    )
     parser.add_argument("--no-control", action="store_true", help="disable the /_control/ endpoints")
-    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio", help="anyio backend")
-    parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
     return parser
 
 
@@ -66,7 +56,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run until killed; returns the exit status (2 for bad arguments or a port that stays taken)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     try:
         behaviour = Behaviour(
             eras=frozenset(ServedEra(name.strip().lower()) for name in args.eras.split(",") if name.strip()),
@@ -78,21 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as error:
         parser.error(str(error))
-    run = functools.partial(_run, behaviour, args.host, args.port, args.path, not args.no_control, args.bind_timeout)
-    try:
-        anyio.run(run, backend=args.backend)
-    except KeyboardInterrupt:
-        return 0
-    except OSError as error:
-        print(f"cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr, flush=True)
-        return 2
-    return 0
-
-
-async def _run(behaviour: Behaviour, host: str, port: int, path: str, control: bool, bind_timeout: float) -> None:
-    async with serve(behaviour, host=host, port=port, path=path, control=control, bind_timeout=bind_timeout) as server:
-        print(f"READY {server.port}", flush=True)
-        await anyio.sleep_forever()
+    return run_until_killed(
+        args,
+        lambda: serve(
+            behaviour,
+            host=args.host,
+            port=args.port,
+            path=args.path,
+            control=not args.no_control,
+            bind_timeout=args.bind_timeout,
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ._wire import EventFeed
-from .stats import ServerStats, frozen_counts
+from .stats import COUNTERS, ServerStats, frozen_counts
 
 __all__ = ["ProcessState", "Session"]
 
@@ -35,6 +35,7 @@ class ProcessState:
     sessions: dict[str, Session] = field(default_factory=dict)
     #: The ``bump`` tool's side effect, also the text of ``test://counter``.
     bumps: int = 0
+    # From here to stale_answers: the counters named in stats.COUNTERS (snapshot() copies them).
     initializes: int = 0
     discovers: int = 0
     sessions_created: int = 0
@@ -49,16 +50,9 @@ class ProcessState:
     def snapshot(self) -> ServerStats:
         """The counters as an immutable value."""
         return ServerStats(
-            initializes=self.initializes,
-            discovers=self.discovers,
-            sessions_created=self.sessions_created,
-            sessions_deleted=self.sessions_deleted,
-            initialized_notifications=self.initialized_notifications,
-            requests_before_initialized=self.requests_before_initialized,
-            get_streams_opened=self.get_streams_opened,
+            **{name: getattr(self, name) for name in COUNTERS},
             tool_executions=frozen_counts(self.tool_executions),
             requests_by_method=frozen_counts(self.requests_by_method),
-            stale_answers=self.stale_answers,
             live_sessions=len(self.sessions),
             restarts=self.restarts,
         )

@@ -33,8 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import enum
-import errno
-import functools
 import json
 import logging
 import sys
@@ -47,24 +45,20 @@ import anyio
 import h11
 from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup
 
+from ._serving import BIND_RETRY_SECONDS, DEFAULT_HOST, accept_all, command_line, listening, run_until_killed
+
 __all__ = ["DownAnswer", "ProxyStats", "ReverseProxy", "build_parser", "main", "reverse_proxy"]
 
 logger = logging.getLogger("mcp_session_recovery.testing.proxy")
 
-#: Loopback only: it is a test tool.
-DEFAULT_HOST = "127.0.0.1"
 #: The path the command-line proxy answers itself (a test reads the proxy's counters there).
 STATS_PATH = "/_stats"
 #: How long a connect to the backend may take before the backend counts as down.
 CONNECT_TIMEOUT = 5.0
-#: How long a bind to a fixed port keeps retrying while the port is still taken (a restart).
-BIND_RETRY_SECONDS = 5.0
-BIND_RETRY_INTERVAL = 0.05
-#: Bounds: requests per client connection, reads per event, events per message, accepts.
+#: Bounds: requests per client connection, reads per event, events per message, header size.
 MAX_REQUESTS_PER_CONNECTION = 100_000
 MAX_READS_PER_EVENT = 100_000
 MAX_EVENTS_PER_MESSAGE = 10_000_000
-MAX_ACCEPTS = 10_000_000
 MAX_HEADER_BYTES = 64 * 1024
 RECEIVE_SIZE = 65536
 
@@ -206,17 +200,8 @@ class ReverseProxy:
 
     # -- accepting ------------------------------------------------------------------------------
 
-    async def _accept(self) -> None:
-        for _ in range(MAX_ACCEPTS):
-            try:
-                stream = await self._listener.accept()
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                return
-            except OSError as error:  # out of file descriptors and the like: keep serving
-                logger.warning("proxy: accept failed: %s", error)
-                await anyio.sleep(BIND_RETRY_INTERVAL)
-                continue
-            self._group.start_soon(self._run_connection, stream)
+    def _start_connection(self, stream: SocketStream) -> None:
+        self._group.start_soon(self._run_connection, stream)
 
     async def _run_connection(self, stream: SocketStream) -> None:
         scope = anyio.CancelScope()
@@ -457,25 +442,6 @@ def _reason(status: int) -> bytes:
         return b""
 
 
-async def _bind(host: str, port: int, timeout: float) -> SocketListener:
-    """A listener on ``host:port`` (SO_REUSEADDR); retries while a fixed port is still in use."""
-    deadline = anyio.current_time() + timeout
-    for _ in range(int(timeout / BIND_RETRY_INTERVAL) + 1):
-        try:
-            multi = await anyio.create_tcp_listener(local_host=host, local_port=port)
-        except OSError as error:
-            if error.errno != errno.EADDRINUSE or port == 0 or anyio.current_time() >= deadline:
-                raise
-            await anyio.sleep(BIND_RETRY_INTERVAL)
-            continue
-        listener, *extra = multi.listeners
-        for other in extra:  # a host name resolving to several addresses: keep the first only
-            await other.aclose()
-        assert isinstance(listener, SocketListener)
-        return listener
-    raise OSError(errno.EADDRINUSE, f"port {port} on {host} stayed in use for {timeout} s")
-
-
 @asynccontextmanager
 async def reverse_proxy(
     backend_port: int,
@@ -494,32 +460,22 @@ async def reverse_proxy(
     the proxy answer that path itself with its counters as JSON instead of forwarding it.
     Leaving the block closes every socket promptly, streams in flight included.
     """
-    listener = await _bind(host, port, bind_timeout)
-    try:
-        async with anyio.create_task_group() as group:
-            proxy = ReverseProxy(
-                listener,
-                group,
-                host=host,
-                backend_host=backend_host,
-                backend_port=backend_port,
-                down_answer=down_answer,
-                stats_path=stats_path,
-            )
-            group.start_soon(proxy._accept)
-            try:
-                yield proxy
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await proxy.aclose()
-                group.cancel_scope.cancel()
-    except BaseExceptionGroup as group_error:
-        # Connection tasks never raise, so a lone exception is the block's own: give it back as is.
-        if len(group_error.exceptions) == 1:
-            raise group_error.exceptions[0] from None
-        raise
-    finally:
-        await listener.aclose()
+
+    def start(listener: SocketListener, group: TaskGroup) -> ReverseProxy:
+        proxy = ReverseProxy(
+            listener,
+            group,
+            host=host,
+            backend_host=backend_host,
+            backend_port=backend_port,
+            down_answer=down_answer,
+            stats_path=stats_path,
+        )
+        group.start_soon(accept_all, listener, proxy._start_connection, logger)
+        return proxy
+
+    async with listening(host, port, bind_timeout, start) as proxy:
+        yield proxy
 
 
 # -- the command line --------------------------------------------------------------------------
@@ -527,13 +483,11 @@ async def reverse_proxy(
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m mcp_session_recovery.testing.proxy``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m mcp_session_recovery.testing.proxy",
-        description="A reverse proxy for tests that answers for a backend that is down. "
+    parser = command_line(
+        "python -m mcp_session_recovery.testing.proxy",
+        "A reverse proxy for tests that answers for a backend that is down. "
         "Prints 'READY <port>' once listening; GET /_stats answers its counters.",
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one (default)")
     parser.add_argument("--backend-host", default=DEFAULT_HOST, help="the backend's address (default 127.0.0.1)")
     parser.add_argument("--backend-port", type=int, required=True, help="the backend's port")
     parser.add_argument(
@@ -542,51 +496,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=DownAnswer.BAD_GATEWAY.value,
         help="the answer while the backend is down: 502 'Bad Gateway' or 404 '404 page not found'",
     )
-    parser.add_argument(
-        "--bind-timeout", type=float, default=BIND_RETRY_SECONDS, help="how long to retry a fixed port that is taken"
-    )
-    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio", help="anyio backend")
-    parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run until killed; returns the exit status (2 for a port that stays taken)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
-    run = functools.partial(
-        _run,
-        args.backend_port,
-        DownAnswer(args.down_answer),
-        args.port,
-        args.host,
-        args.backend_host,
-        args.bind_timeout,
+    return run_until_killed(
+        args,
+        lambda: reverse_proxy(
+            args.backend_port,
+            down_answer=DownAnswer(args.down_answer),
+            port=args.port,
+            host=args.host,
+            backend_host=args.backend_host,
+            stats_path=STATS_PATH,
+            bind_timeout=args.bind_timeout,
+        ),
     )
-    try:
-        anyio.run(run, backend=args.backend)
-    except KeyboardInterrupt:
-        return 0
-    except OSError as error:
-        print(f"cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr, flush=True)
-        return 2
-    return 0
-
-
-async def _run(
-    backend_port: int, down_answer: DownAnswer, port: int, host: str, backend_host: str, bind_timeout: float
-) -> None:
-    async with reverse_proxy(
-        backend_port,
-        down_answer=down_answer,
-        port=port,
-        host=host,
-        backend_host=backend_host,
-        stats_path=STATS_PATH,
-        bind_timeout=bind_timeout,
-    ) as proxy:
-        print(f"READY {proxy.port}", flush=True)
-        await anyio.sleep_forever()
 
 
 if __name__ == "__main__":

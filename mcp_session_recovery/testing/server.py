@@ -16,7 +16,6 @@ and ``stop_listening`` take effect before they return.
 
 from __future__ import annotations
 
-import errno
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,6 +26,7 @@ from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup
 
 from ._app import App
 from ._http import Connection
+from ._serving import BIND_RETRY_SECONDS, DEFAULT_HOST, accept_all, bind, listening
 from .behaviour import Behaviour, BehaviourChanges
 from .stats import ServerStats
 
@@ -34,17 +34,10 @@ __all__ = ["TestServer", "serve"]
 
 logger = logging.getLogger("mcp_session_recovery.testing")
 
-#: Where the server listens unless told otherwise: loopback only, it is a test tool.
-DEFAULT_HOST = "127.0.0.1"
-#: How long a bind to a fixed port keeps retrying while the port is still taken.
-BIND_RETRY_SECONDS = 5.0
-BIND_RETRY_INTERVAL = 0.05
 #: How long closing waits for connections to finish closing.
 CLOSE_WAIT_SECONDS = 5.0
 #: How often :meth:`TestServer.wait_until` looks at the counters.
 WAIT_INTERVAL = 0.005
-#: Bound of the accept loop (per listening period).
-MAX_ACCEPTS = 10_000_000
 
 
 class TestServer:
@@ -149,7 +142,7 @@ class TestServer:
         async with self._lock:
             if self._accepting is not None:
                 return
-            self._listen_on(await _bind(self._host, self._port, self._bind_timeout))
+            self._listen_on(await bind(self._host, self._port, self._bind_timeout))
 
     def _listen_on(self, listener: SocketListener) -> None:
         self._port = listener.extra(SocketAttribute.local_port)
@@ -195,16 +188,7 @@ class TestServer:
     async def _accept(self, listener: SocketListener, scope: anyio.CancelScope, done: anyio.Event) -> None:
         try:
             with scope:
-                for _ in range(MAX_ACCEPTS):
-                    try:
-                        stream = await listener.accept()
-                    except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                        return
-                    except OSError as error:  # out of file descriptors and the like: keep serving
-                        logger.warning("test server: accept failed: %s", error)
-                        await anyio.sleep(BIND_RETRY_INTERVAL)
-                        continue
-                    self._start_connection(stream)
+                await accept_all(listener, self._start_connection, logger)
         finally:
             done.set()
 
@@ -246,40 +230,11 @@ async def serve(
     every socket and task promptly, whatever state the server was left in.
     """
     app = App(behaviour if behaviour is not None else Behaviour(), path=path, control=control)
-    # Bind before the task group exists, so a taken port raises a plain OSError, not a group.
-    listener = await _bind(host, port, bind_timeout)
-    try:
-        async with anyio.create_task_group() as group:
-            server = TestServer(app, group, host=host, port=port, bind_timeout=bind_timeout)
-            server._listen_on(listener)
-            try:
-                yield server
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await server.aclose()
-                group.cancel_scope.cancel()
-    except BaseExceptionGroup as group_error:
-        # The task group wraps whatever the test's block raised; give the test its own exception
-        # back (connection tasks never raise, so a lone exception is the block's).
-        if len(group_error.exceptions) == 1:
-            raise group_error.exceptions[0] from None
-        raise
 
+    def start(listener: SocketListener, group: TaskGroup) -> TestServer:
+        server = TestServer(app, group, host=host, port=port, bind_timeout=bind_timeout)
+        server._listen_on(listener)
+        return server
 
-async def _bind(host: str, port: int, timeout: float) -> SocketListener:
-    """A listener on ``host:port`` with SO_REUSEADDR; retries while a fixed port is still in use."""
-    deadline = anyio.current_time() + timeout
-    for _ in range(int(timeout / BIND_RETRY_INTERVAL) + 1):
-        try:
-            multi = await anyio.create_tcp_listener(local_host=host, local_port=port)
-        except OSError as error:
-            if error.errno != errno.EADDRINUSE or port == 0 or anyio.current_time() >= deadline:
-                raise
-            await anyio.sleep(BIND_RETRY_INTERVAL)
-            continue
-        listener, *extra = multi.listeners
-        for other in extra:  # a host name resolving to several addresses: keep the first only
-            await other.aclose()
-        assert isinstance(listener, SocketListener)
-        return listener
-    raise OSError(errno.EADDRINUSE, f"port {port} on {host} stayed in use for {timeout} s")
+    async with listening(host, port, bind_timeout, start) as server:
+        yield server

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["ServerStats"]
+__all__ = ["COUNTERS", "ServerStats"]
 
-_INT_FIELDS = (
+#: The counters a server process keeps as plain numbers (``ProcessState`` has the same fields).
+COUNTERS = (
     "initializes",
     "discovers",
     "sessions_created",
@@ -25,10 +26,8 @@ _INT_FIELDS = (
     "requests_before_initialized",
     "get_streams_opened",
     "stale_answers",
-    "live_sessions",
-    "process_id",
-    "restarts",
 )
+_INT_FIELDS = (*COUNTERS, "live_sessions", "process_id", "restarts")
 
 
 @dataclass(frozen=True)
