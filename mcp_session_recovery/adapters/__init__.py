@@ -3,7 +3,8 @@
 - :mod:`.httpx_transport`: ``RecoveringTransport`` under the unmodified MCP SDK (httpx2 or httpx);
 - :mod:`.httpx_sync_transport`: ``RecoveringSyncTransport`` for a blocking ``httpx.Client``;
 - :mod:`.mcp_sdk`: ``connect()``, a client with the SDK's call surface that owns its session;
-- :mod:`.httpx_wire`: ``HttpxWire``, the runtime's wire over an httpx/httpx2 client.
+- :mod:`.httpx_wire`: ``HttpxWire``, the runtime's wire over an httpx/httpx2 client;
+- :mod:`.aiohttp_wire`: ``AiohttpWire``, the same over an ``aiohttp.ClientSession``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,86 @@
+"""``AiohttpWire``: the runtime's :class:`~mcp_session_recovery.runtime.Wire` over an ``aiohttp.ClientSession``.
+
+Thin, like :mod:`.httpx_wire`: it sends what the runtime built and maps aiohttp's exceptions to
+``WireError``. With it a :class:`~mcp_session_recovery.runtime.Session` runs over aiohttp (asyncio
+only, as aiohttp is) and shares every decision with the httpx adapters::
+
+    async with aiohttp.ClientSession() as http, Session(AiohttpWire(http, url), url) as session:
+        await session.request("tools/call", {"name": "bump", "arguments": {}})
+
+Requests go out with ``middlewares=()``: the runtime's own traffic never passes through the
+session's middlewares again (aiohttp >= 3.12).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import aiohttp
+
+from mcp_session_recovery.model import Outgoing, Progress, TransportFailureKind
+from mcp_session_recovery.runtime.wire import WireError, WireResponse
+
+__all__ = ["AiohttpWire", "aiohttp_failure"]
+
+
+def aiohttp_failure(exc: BaseException, *, streaming: bool) -> WireError | None:
+    """The ``WireError`` for an aiohttp exception; ``None`` if it is not a transport failure."""
+    if not isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)):
+        return None
+    name = type(exc).__name__
+    if streaming:
+        timed_out = isinstance(exc, (aiohttp.SocketTimeoutError, TimeoutError))
+        kind = TransportFailureKind.READ_TIMEOUT if timed_out else TransportFailureKind.STREAM_CUT
+        return WireError(kind, Progress.STREAMING, name)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return WireError(TransportFailureKind.NAME_RESOLUTION, Progress.NOT_SENT, name)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return WireError(TransportFailureKind.CONNECT_REFUSED, Progress.NOT_SENT, name)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return WireError(TransportFailureKind.CONNECT_TIMEOUT, Progress.NOT_SENT, name)
+    if isinstance(exc, (aiohttp.SocketTimeoutError, TimeoutError)):
+        return WireError(TransportFailureKind.READ_TIMEOUT, Progress.SENT, name)
+    # Disconnected, reset, a broken payload: the request may have reached the server.
+    return WireError(TransportFailureKind.CONNECTION_RESET, Progress.SENT, name)
+
+
+class _Response:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status: int = response.status
+        self.headers: Mapping[str, str] = {key.lower(): value for key, value in response.headers.items()}
+
+    async def iter_bytes(self) -> AsyncGenerator[bytes, None]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except Exception as exc:
+            failure = aiohttp_failure(exc, streaming=True)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    async def aclose(self) -> None:
+        self._response.release()
+
+
+class AiohttpWire:
+    """Sends the runtime's requests to ``url`` with ``session`` (its auth, headers and timeouts)."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self._session = session
+        self._url = url
+
+    async def send(self, outgoing: Outgoing) -> WireResponse:
+        request_options: dict[str, Any] = {"headers": dict(outgoing.headers), "middlewares": ()}
+        if outgoing.body:
+            request_options["data"] = outgoing.body
+        try:
+            response = await self._session.request(outgoing.http_method, self._url, **request_options)
+        except Exception as exc:
+            failure = aiohttp_failure(exc, streaming=False)
+            if failure is None:
+                raise
+            raise failure from exc
+        return _Response(response)
