@@ -26,6 +26,7 @@ the SDK is spoken to in its new era while the SDK keeps its own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
@@ -244,7 +245,7 @@ class RecoveringTransport(_TransportBase):
         mode = self._mode
         if mode is EraMode.AUTO and message is not None and message.get("method") == "initialize":
             mode = EraMode.LEGACY  # the client above chose the handshake; speak it
-        options = SessionOptions(**{**_fields(self._options), "mode": mode, "listen": False})
+        options = dataclasses.replace(self._options, mode=mode, listen=False)
         self._session = Session(self._wire, str(request.url), options, on_event=self._on_event)
         self._session.start_in(self._task_group)
         return self._session
@@ -275,10 +276,6 @@ def _mapping(value: object) -> dict[str, Any]:
 
 def _answer(client_id: Any, result: Mapping[str, Any]) -> bytes:
     return json.dumps({"jsonrpc": "2.0", "id": client_id, "result": dict(result)}).encode()
-
-
-def _fields(options: SessionOptions) -> dict[str, Any]:
-    return {name: getattr(options, name) for name in SessionOptions.__dataclass_fields__}
 
 
 _STREAM_CLASSES: dict[str, type] = {}

@@ -17,6 +17,7 @@ is told. Results are the SDK's own ``mcp_types`` models and a server's JSON-RPC 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -48,9 +49,6 @@ __all__ = ["RecoveringClient", "connect"]
 _Model = TypeVar("_Model", bound=BaseModel)
 
 logger = logging.getLogger("mcp_session_recovery.adapters.mcp_sdk")
-
-#: What ``connect`` declares about itself unless told otherwise.
-DEFAULT_IDENTITY = ClientIdentity(client_info={"name": "mcp-session-recovery", "version": "0.1.0"})
 
 
 def _era_mode(mode: str) -> EraMode:
@@ -176,9 +174,9 @@ async def connect(
     fetched again after the server's terms changed. Connects eagerly: errors surface here.
     """
     base = options or SessionOptions()
-    settings = {name: getattr(base, name) for name in SessionOptions.__dataclass_fields__}
-    settings.update(mode=_era_mode(mode), identity=identity or DEFAULT_IDENTITY, listen=on_message is not None)
-    session_options = SessionOptions(**settings)
+    session_options = dataclasses.replace(
+        base, mode=_era_mode(mode), identity=identity or base.identity, listen=on_message is not None
+    )
     changes, changed = anyio.create_memory_object_stream[BindingChange](max_buffer_size=math.inf)
 
     def observe(record: TransitionRecord) -> None:

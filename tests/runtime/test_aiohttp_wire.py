@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,7 +29,7 @@ def anyio_backend() -> str:
 
 @asynccontextmanager
 async def _session(server: TestServer, **changes: Any) -> AsyncIterator[Session]:
-    options = SessionOptions(**{**{n: getattr(OPTIONS, n) for n in SessionOptions.__dataclass_fields__}, **changes})
+    options = dataclasses.replace(OPTIONS, **changes)
     async with (
         aiohttp.ClientSession() as http,
         Session(AiohttpWire(http, server.url), server.url, options) as session,
