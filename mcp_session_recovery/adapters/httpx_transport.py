@@ -44,7 +44,7 @@ from mcp_session_recovery.model import (
     McpSessionError,
     Outgoing,
 )
-from mcp_session_recovery.runtime import Session, SessionOptions
+from mcp_session_recovery.runtime import Session, SessionOptions, origin_of
 from mcp_session_recovery.runtime.forwarding import Forwarded, error_answer
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import json_object
@@ -107,10 +107,10 @@ class _InnerWire:
 class RecoveringTransport(_TransportBase):
     """An async transport of ``httpx`` or ``httpx2`` that keeps the MCP session under it alive.
 
-    ``mode``: ``"auto"`` follows the client above (its ``server/discover`` probes, its
-    ``initialize`` pins the legacy era), ``"legacy"`` or ``"modern"`` pin the era the runtime
-    speaks to the server. ``options`` and ``on_event`` go to the runtime's
-    :class:`~mcp_session_recovery.runtime.Session`.
+    ``mode``: ``"auto"`` follows the client above (its ``server/discover`` probes the sessionless
+    era first, its ``initialize`` tries the handshake first) and the server wherever it goes;
+    ``"legacy"`` or ``"modern"`` pin the era the runtime speaks to the server. ``options`` and
+    ``on_event`` go to the runtime's :class:`~mcp_session_recovery.runtime.Session`.
     """
 
     def __init__(
@@ -242,11 +242,15 @@ class RecoveringTransport(_TransportBase):
             raise TransportNotStarted(
                 "enter the client first: async with httpx2.AsyncClient(transport=RecoveringTransport(...)) as client"
             )
-        mode = self._mode
-        if mode is EraMode.AUTO and message is not None and message.get("method") == "initialize":
-            mode = EraMode.LEGACY  # the client above chose the handshake; speak it
-        options = dataclasses.replace(self._options, mode=mode, listen=False)
-        self._session = Session(self._wire, str(request.url), options, on_event=self._on_event)
+        url = str(request.url)
+        if self._mode is EraMode.AUTO and message is not None and message.get("method") == "initialize":
+            # The client above chose the handshake: try it first, unless this origin is known to
+            # speak otherwise; a sessionless-only server is still found (and translated to).
+            cache = self._options.era_cache
+            if cache.get(origin_of(url)) is None:
+                cache.remember(origin_of(url), Era.LEGACY)
+        options = dataclasses.replace(self._options, mode=self._mode, listen=False)
+        self._session = Session(self._wire, url, options, on_event=self._on_event)
         self._session.start_in(self._task_group)
         return self._session
 

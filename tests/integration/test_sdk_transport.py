@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
 from mcp_session_recovery.model import EraMode, ReplayPolicy, State
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions, TransitionRecord
-from mcp_session_recovery.testing import Behaviour, ServedEra, serve
+from mcp_session_recovery.testing import Behaviour, ServedEra, ServerProcess, StaleStyle, serve
 
 from .processes import ManagedServer, proxy_argv, sdk_server_argv
 from .ts_server.setup import ensure_ts_server
@@ -187,3 +187,24 @@ async def test_the_typescript_sdk_server_restarted_is_recovered() -> None:
             stats = await anyio.to_thread.run_sync(server.stats)
             assert stats["initializes"] == 1
             assert stats["tool_executions"]["bump"] == 3
+
+
+@pytest.mark.parametrize(
+    ("eras", "stale_style"),
+    [
+        (frozenset({ServedEra.LEGACY}), StaleStyle.PLAIN_TEXT),  # a Go/Rust-style 404 "session not found\n"
+        (frozenset({ServedEra.LEGACY}), StaleStyle.ERROR_STRING),  # 404 {"error": "Not Found: invalid session ID"}
+        (frozenset({ServedEra.MODERN}), StaleStyle.SDK_PYTHON),  # a sessionless-only server
+    ],
+)
+async def test_hand_written_and_modern_only_servers_killed_and_restarted(
+    eras: frozenset[ServedEra], stale_style: StaleStyle
+) -> None:
+    with ServerProcess(eras=eras, stale_style=stale_style) as server:
+        async with sdk_session(server.url) as session:
+            assert _text(await session.call_tool("bump", {})) == "1"
+            await anyio.to_thread.run_sync(server.restart)
+            assert [_text(await session.call_tool("bump", {})) for _ in range(3)] == ["1", "2", "3"]
+            stats = await anyio.to_thread.run_sync(server.stats)
+            assert stats.tool_executions["bump"] == 3
+            assert stats.initializes == (1 if ServedEra.LEGACY in eras else 0)

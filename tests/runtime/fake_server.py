@@ -72,6 +72,11 @@ class Exchange:
     def modern(self) -> bool:
         return self.outgoing.headers.get("mcp-protocol-version") == MODERN
 
+    @property
+    def sort_key(self) -> tuple[str, str, str]:
+        """What the exchange is, independent of the JSON-RPC id it got (ids follow scheduling)."""
+        return (self.method, _token(self.document) or "", self.outgoing.headers.get("mcp-session-id", ""))
+
     def settle(self, outcome: Answer | WireError) -> None:
         self.outcome = outcome
         self.done.set()
