@@ -14,13 +14,14 @@ from typing import Any
 
 import anyio
 import httpx2
+import mcp
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
-from mcp_session_recovery.model import EraMode, ReplayPolicy, State
+from mcp_session_recovery.model import Era, EraMode, ReplayPolicy, State
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions, TransitionRecord
 from mcp_session_recovery.testing import Behaviour, ServedEra, ServerProcess, StaleStyle, serve
 
@@ -208,3 +209,39 @@ async def test_hand_written_and_modern_only_servers_killed_and_restarted(
             stats = await anyio.to_thread.run_sync(server.stats)
             assert stats.tool_executions["bump"] == 3
             assert stats.initializes == (1 if ServedEra.LEGACY in eras else 0)
+
+
+async def test_the_sdks_high_level_client_in_auto_mode_survives_downtime(sdk_server: ManagedServer) -> None:
+    """``mcp.Client`` negotiates the sessionless era, where a restart needs nothing, but a call made
+    while the server is down kills the bare SDK client (its ConnectError escapes); not here."""
+    waiting = anyio.Event()
+
+    def on_event(record: TransitionRecord) -> None:
+        if record.new_state is State.INVALIDATED:
+            waiting.set()
+
+    transport = RecoveringTransport(httpx2.AsyncHTTPTransport(), options=_options(), on_event=on_event)
+    async with (
+        httpx2.AsyncClient(transport=transport) as http,
+        mcp.Client(streamable_http_client(sdk_server.url, http_client=http)) as client,
+    ):
+        assert _text(await client.call_tool("bump", {})) == "1"
+        assert transport.session is not None
+        binding = transport.session.binding
+        assert binding is not None
+        assert binding.era is Era.MODERN
+        await _restart(sdk_server)
+        assert _text(await client.call_tool("bump", {})) == "1"
+        await anyio.to_thread.run_sync(sdk_server.kill)
+        results: list[str] = []
+
+        async def call() -> None:
+            results.append(_text(await client.call_tool("bump", {})))
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                await waiting.wait()
+                await anyio.to_thread.run_sync(sdk_server.start)
+        assert results == ["1"]
+        assert _text(await client.call_tool("bump", {})) == "2"
