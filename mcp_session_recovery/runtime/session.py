@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from contextlib import aclosing
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +76,6 @@ from mcp_session_recovery.model.messages import (
     discover_request,
     initialize_request,
     initialized_notification,
-    listen_request,
     session_message,
 )
 from mcp_session_recovery.model.negotiation import read_discover, read_initialize, read_initialized
@@ -85,17 +83,13 @@ from mcp_session_recovery.model.negotiation import read_discover, read_initializ
 from .backoff import Backoff
 from .era_cache import DEFAULT_ERA_CACHE, EraCache, origin_of
 from .forwarding import Forwarded, Relay
+from .listening import Listener
 from .memory import SessionMemory
 from .observe import BindingChange, EventHook, TransitionRecord, log_level, logger
 from .reading import MessageHandler, json_object, read_reply
-from .sse import SseDecoder, SseEvent
-from .wire import Wire, WireError, WireResponse
+from .wire import Wire, WireError
 
 __all__ = ["Session", "SessionOptions"]
-
-#: The least time between two openings of the GET stream of one session (a server that closes it
-#: at once must not make us spin).
-_RELISTEN_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -217,8 +211,6 @@ class Session:
         self._identity = self._options.identity
         self._negotiated_result: Mapping[str, Any] = {}
         self._pending_result: Mapping[str, Any] = {}
-        #: The server answered GET with 405: it offers no server-to-client stream.
-        self._no_listen_stream = False
         #: Tool annotations seen in ``tools/list`` results that passed through ``forward``.
         self._tool_annotations: dict[str, Mapping[str, Any]] = {}
         self._memory = SessionMemory()
@@ -230,6 +222,7 @@ class Session:
         self._delete: Binding | None = None
         #: The cancel scopes of the background tasks (negotiation, timers, restoration, the GET stream).
         self._background: set[anyio.CancelScope] = set()
+        self._listener = Listener(self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -248,7 +241,7 @@ class Session:
             raise RuntimeError("a Session can be started only once")
         self._task_group = task_group
         if self._options.listen:
-            self._spawn(self._listen)
+            self._spawn(self._listener.deliver_forever)
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         assert self._task_group is not None
@@ -663,91 +656,12 @@ class Session:
             except McpSessionError as exc:
                 logger.warning("%s: restoring %s failed: %s", self._origin, method, exc)
 
-    async def _listen(self) -> None:
-        """Keep the legacy server-to-client stream open for whichever session is live (``listen``)."""
-        async with aclosing(self._server_events(None)) as events:
-            async for event in events:
-                message = json_object(event.data)
-                if message is not None:
-                    self._deliver_message(message)
-
     async def listen_stream(self) -> Forwarded:
         """The legacy server-to-client stream for a client above, kept open across recoveries.
 
-        Waits (within the request timeout) for a live binding. A sessionless or stream-less server
-        gets the client a 405, as the spec has servers answer. Otherwise the stream's events flow
-        to the client, and when the server ends or loses the session, the stream is reopened for
-        the next session, so the client sees one stream until the session closes.
+        See :meth:`.listening.Listener.stream`.
         """
-        with anyio.move_on_after(self._options.request_timeout):
-            binding = await self._live_binding(None)
-            response = await self._open_listen(binding) if binding is not None else None
-            if response is not None:
-                return Forwarded(200, {"content-type": "text/event-stream"}, stream=self._relay_events(response))
-        return Forwarded(405, {"allow": "POST"})
-
-    async def _relay_events(self, response: WireResponse) -> AsyncGenerator[bytes, None]:
-        async with aclosing(self._server_events(response)) as events:
-            async for event in events:
-                yield f"event: {event.event}\ndata: {event.data}\n\n".encode()
-
-    async def _live_binding(self, after: int | None) -> Binding | None:
-        """The next live legacy binding with a session id (newer than generation ``after``)."""
-        while True:
-            snap = self._machine.snapshot
-            if snap.state in (State.CLOSED, State.FAILED):
-                return None
-            binding = snap.binding if snap.state is State.READY else None
-            if binding is not None and (after is None or binding.generation > after):
-                return binding if binding.session_id is not None else None
-            await self._changed.wait()
-
-    async def _open_listen(self, binding: Binding) -> WireResponse | None:
-        """A 200 GET stream for ``binding``, or ``None`` (refused; a 404 also starts recovery)."""
-        try:
-            response = await self._wire.send(listen_request(binding))
-        except WireError:
-            return None
-        if response.status == 200:
-            return response
-        if response.status == 404:
-            self._spawn(self._ping)
-        if response.status == 405:
-            self._no_listen_stream = True
-        with anyio.move_on_after(self._options.close_timeout, shield=True):
-            await response.aclose()
-        return None
-
-    async def _server_events(self, response: WireResponse | None) -> AsyncGenerator[SseEvent, None]:
-        """The events of the GET stream ``response`` and of every later session's, until close."""
-        generation = self._machine.snapshot.generation
-        while True:  # ends when the session closes or the server has no GET stream; every turn waits
-            if response is not None:
-                try:
-                    decoder = SseDecoder()
-                    async with aclosing(response.iter_bytes()) as chunks:
-                        async for chunk in chunks:
-                            for event in decoder.feed(chunk):
-                                yield event
-                except (WireError, ValueError):
-                    pass
-                finally:
-                    with anyio.move_on_after(self._options.close_timeout, shield=True):
-                        await response.aclose()
-            # Same session (the server ended the stream): wait a little; else wait for a new one.
-            with anyio.move_on_after(max(self._options.backoff.ceiling(1), _RELISTEN_SECONDS)):
-                await self._live_binding(generation)
-            binding = await self._live_binding(None)
-            if binding is None or self._no_listen_stream:
-                return
-            generation = binding.generation
-            response = await self._open_listen(binding)
-
-    async def _ping(self) -> None:
-        try:
-            await self.request("ping")
-        except McpSessionError as exc:
-            logger.info("%s: ping after the GET stream was refused: %s", self._origin, exc)
+        return await self._listener.stream()
 
 
 def _resolution_of(answer: HttpAnswer, response: Mapping[str, Any] | None, notification: bool) -> _Resolution:

@@ -1,0 +1,129 @@
+"""The legacy server-to-client stream (the GET stream) of a :class:`~.session.Session`.
+
+A legacy session may carry server notifications on a long-lived GET. When the server restarts the
+stream ends with the session; the listener opens it again for the next session, so whoever reads it
+(the ``on_message`` hook, or a client above a transport) sees one stream until the session closes.
+A 404 on the GET means the session is gone: a ``ping`` lets the model find that out the usual way
+and start recovery. A 405 means the server offers no stream, and the listener stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import TYPE_CHECKING
+
+import anyio
+
+from mcp_session_recovery.model import Binding, McpSessionError, State
+from mcp_session_recovery.model.messages import listen_request
+
+from .forwarding import Forwarded
+from .observe import logger
+from .reading import json_object
+from .sse import SseDecoder, SseEvent
+from .wire import WireError, WireResponse
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["Listener"]
+
+#: The least time between two openings of the GET stream of one session (a server that closes it
+#: at once must not make us spin).
+RELISTEN_SECONDS = 0.1
+
+
+class Listener:
+    """The GET stream of ``session``, across its generations."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        #: The server answered GET with 405: it offers no server-to-client stream.
+        self._refused = False
+
+    async def deliver_forever(self) -> None:
+        """Hand every server message to the session's ``on_message`` hook until close."""
+        async with aclosing(self._events(None)) as events:
+            async for event in events:
+                message = json_object(event.data)
+                if message is not None:
+                    self._session._deliver_message(message)
+
+    async def stream(self) -> Forwarded:
+        """The stream as an answer for a client above (a 405 for a sessionless or stream-less server).
+
+        Waits, within the request timeout, for a live binding.
+        """
+        with anyio.move_on_after(self._session._options.request_timeout):
+            binding = await self._live_binding(None)
+            response = await self._open(binding) if binding is not None else None
+            if response is not None:
+                return Forwarded(200, {"content-type": "text/event-stream"}, stream=self._relay(response))
+        return Forwarded(405, {"allow": "POST"})
+
+    async def _relay(self, response: WireResponse) -> AsyncGenerator[bytes, None]:
+        async with aclosing(self._events(response)) as events:
+            async for event in events:
+                yield f"event: {event.event}\ndata: {event.data}\n\n".encode()
+
+    async def _live_binding(self, after: int | None) -> Binding | None:
+        """The next live legacy binding with a session id (newer than generation ``after``)."""
+        session = self._session
+        while True:
+            snap = session._machine.snapshot
+            if snap.state in (State.CLOSED, State.FAILED):
+                return None
+            binding = snap.binding if snap.state is State.READY else None
+            if binding is not None and (after is None or binding.generation > after):
+                return binding if binding.session_id is not None else None
+            await session._changed.wait()
+
+    async def _open(self, binding: Binding) -> WireResponse | None:
+        """A 200 GET stream for ``binding``, or ``None`` (refused; a 404 also starts recovery)."""
+        session = self._session
+        try:
+            response = await session._wire.send(listen_request(binding))
+        except WireError:
+            return None
+        if response.status == 200:
+            return response
+        if response.status == 404:
+            session._spawn(self._ping)
+        if response.status == 405:
+            self._refused = True
+        with anyio.move_on_after(session._options.close_timeout, shield=True):
+            await response.aclose()
+        return None
+
+    async def _events(self, response: WireResponse | None) -> AsyncGenerator[SseEvent, None]:
+        """The events of the GET stream ``response`` and of every later session's, until close."""
+        session = self._session
+        generation = session._machine.snapshot.generation
+        while True:  # ends when the session closes or the server has no GET stream; every turn waits
+            if response is not None:
+                try:
+                    decoder = SseDecoder()
+                    async with aclosing(response.iter_bytes()) as chunks:
+                        async for chunk in chunks:
+                            for event in decoder.feed(chunk):
+                                yield event
+                except (WireError, ValueError):
+                    pass
+                finally:
+                    with anyio.move_on_after(session._options.close_timeout, shield=True):
+                        await response.aclose()
+            # Same session (the server ended the stream): wait a little; else wait for a new one.
+            with anyio.move_on_after(max(session._options.backoff.ceiling(1), RELISTEN_SECONDS)):
+                await self._live_binding(generation)
+            binding = await self._live_binding(None)
+            if binding is None or self._refused:
+                return
+            generation = binding.generation
+            response = await self._open(binding)
+
+    async def _ping(self) -> None:
+        try:
+            await self._session.request("ping")
+        except McpSessionError as exc:
+            logger.info("%s: ping after the GET stream was refused: %s", self._session.origin, exc)
