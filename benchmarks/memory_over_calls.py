@@ -78,10 +78,11 @@ async def main(calls: int) -> None:
         gc.collect()
         late = tracemalloc.get_traced_memory()[0]
         generation = session.snapshot.generation
+        tracked = len(session.snapshot.requests)
     elapsed = time.perf_counter() - started
     print(f"{calls} calls, {generation} negotiations, {elapsed:.1f} s ({calls / elapsed:,.0f} calls/s)")
     print(f"traced memory after {calls // 10} calls: {early / 1024:.0f} KiB; after {calls}: {late / 1024:.0f} KiB")
-    print(f"ratio end / 10%: {late / early:.2f}")
+    print(f"ratio end / 10%: {late / early:.2f}; requests the model still tracks: {tracked}")
 
 
 if __name__ == "__main__":
