@@ -44,7 +44,7 @@ from mcp_session_recovery.model import (
     McpSessionError,
     Outgoing,
 )
-from mcp_session_recovery.runtime import Session, SessionOptions, origin_of
+from mcp_session_recovery.runtime import Session, SessionOptions
 from mcp_session_recovery.runtime.forwarding import Forwarded, error_answer
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import json_object
@@ -243,13 +243,10 @@ class RecoveringTransport(_TransportBase):
                 "enter the client first: async with httpx2.AsyncClient(transport=RecoveringTransport(...)) as client"
             )
         url = str(request.url)
-        if self._mode is EraMode.AUTO and message is not None and message.get("method") == "initialize":
-            # The client above chose the handshake: try it first, unless this origin is known to
-            # speak otherwise; a sessionless-only server is still found (and translated to).
-            cache = self._options.era_cache
-            if cache.get(origin_of(url)) is None:
-                cache.remember(origin_of(url), Era.LEGACY)
-        options = dataclasses.replace(self._options, mode=self._mode, listen=False)
+        # The client above chose the handshake: try it first (a sessionless-only server is still found).
+        chose_handshake = message is not None and message.get("method") == "initialize"
+        first_era = Era.LEGACY if chose_handshake else self._options.first_era
+        options = dataclasses.replace(self._options, mode=self._mode, listen=False, first_era=first_era)
         self._session = Session(self._wire, url, options, on_event=self._on_event)
         self._session.start_in(self._task_group)
         return self._session

@@ -87,16 +87,9 @@ class RecoveringClient:
     async def call_tool(
         self, name: str, arguments: Mapping[str, Any] | None = None, *, read_timeout_seconds: float | None = None
     ) -> types.CallToolResult:
-        """``tools/call``; the tool's annotations from the last ``list_tools`` feed the replay policy."""
-        annotations = None
-        if self.tools is not None:
-            tool = next((t for t in self.tools.tools if t.name == name), None)
-            if tool is not None and tool.annotations is not None:
-                annotations = tool.annotations.model_dump(by_alias=True, exclude_none=True)
+        """``tools/call``; the runtime feeds the tool's annotations from ``tools/list`` to the replay policy."""
         params = {"name": name, "arguments": dict(arguments or {})}
-        return await self._call(
-            "tools/call", params, types.CallToolResult, timeout=read_timeout_seconds, tool_annotations=annotations
-        )
+        return await self._call("tools/call", params, types.CallToolResult, timeout=read_timeout_seconds)
 
     async def list_tools(self, *, cursor: str | None = None) -> types.ListToolsResult:
         """``tools/list`` (kept in :attr:`tools`)."""

@@ -186,11 +186,7 @@ class Relay:
         """Learn from a successful answer what a new session must be given again."""
         if message is None or "result" not in message or message.get("id") != wire_id:
             return
-        self._session._memory.observe(self._ticket.method, self._ticket.params)
-        if self._ticket.method == "tools/list" and isinstance(message["result"], dict):
-            for tool in message["result"].get("tools") or ():
-                if isinstance(tool, dict) and isinstance(tool.get("name"), str):
-                    self._session._tool_annotations[tool["name"]] = tool.get("annotations") or {}
+        self._session._memory.observe(self._ticket.method, self._ticket.params, message["result"])
 
     # -- the body: a live SSE stream that survives a cut when the policy allows ---------------------
 

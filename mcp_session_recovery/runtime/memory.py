@@ -1,8 +1,10 @@
-"""What a legacy session held that a new session must be given again.
+"""What the runtime learns from the requests that succeed.
 
 The server keeps a session's log level and resource subscriptions; a re-initialized session starts
 without them. The runtime watches the requests that succeed and replays the last
-``logging/setLevel`` and every live ``resources/subscribe`` after a legacy re-initialize.
+``logging/setLevel`` and every live ``resources/subscribe`` after a legacy re-initialize. It also
+keeps the annotations of the tools ``tools/list`` named, which the replay policy reads when the
+caller trusts them.
 """
 
 from __future__ import annotations
@@ -19,15 +21,22 @@ class SessionMemory:
     def __init__(self) -> None:
         self.log_level: str | None = None
         self._subscriptions: dict[str, None] = {}  # ordered set: restored in subscription order
+        #: Tool name -> the annotations the last ``tools/list`` gave it.
+        self.tool_annotations: dict[str, Mapping[str, Any]] = {}
 
     @property
     def subscriptions(self) -> tuple[str, ...]:
         """The URIs subscribed to and not unsubscribed, oldest first."""
         return tuple(self._subscriptions)
 
-    def observe(self, method: str, params: Mapping[str, Any] | None) -> None:
-        """Record what a request that succeeded changed on the server."""
+    def observe(self, method: str, params: Mapping[str, Any] | None, result: object = None) -> None:
+        """Record what a request that succeeded (with ``result``) changed or told."""
         params = params or {}
+        if method == "tools/list" and isinstance(result, Mapping):
+            for tool in result.get("tools") or ():
+                if isinstance(tool, Mapping) and isinstance(tool.get("name"), str):
+                    annotations = tool.get("annotations")
+                    self.tool_annotations[tool["name"]] = annotations if isinstance(annotations, Mapping) else {}
         if method == "logging/setLevel" and isinstance(params.get("level"), str):
             self.log_level = params["level"]
         elif method == "resources/subscribe" and isinstance(params.get("uri"), str):

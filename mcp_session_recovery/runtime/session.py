@@ -35,6 +35,7 @@ from mcp_session_recovery.model import (
     ConnectRequested,
     DeliverResponse,
     Effect,
+    Era,
     EraMode,
     Event,
     Exchange,
@@ -121,6 +122,9 @@ class SessionOptions:
     listen: bool = False
     #: Where the era each origin spoke is remembered.
     era_cache: EraCache = field(default_factory=lambda: DEFAULT_ERA_CACHE)
+    #: In AUTO mode, the era tried first while the cache knows nothing of the origin (default:
+    #: the sessionless era). Either way the other era is tried when the first fails.
+    first_era: Era | None = None
 
     def __post_init__(self) -> None:
         for name in ("request_timeout", "negotiation_timeout", "close_timeout"):
@@ -199,7 +203,8 @@ class Session:
         self._origin = origin_of(url)
         self._on_event = on_event
         self._on_message = on_message
-        known = self._options.era_cache.get(self._origin) if self._options.mode is EraMode.AUTO else None
+        auto = self._options.mode is EraMode.AUTO
+        known = (self._options.era_cache.get(self._origin) or self._options.first_era) if auto else None
         self._machine = SessionMachine(
             ModelConfig(
                 mode=self._options.mode,
@@ -211,8 +216,6 @@ class Session:
         self._identity = self._options.identity
         self._negotiated_result: Mapping[str, Any] = {}
         self._pending_result: Mapping[str, Any] = {}
-        #: Tool annotations seen in ``tools/list`` results that passed through ``forward``.
-        self._tool_annotations: dict[str, Mapping[str, Any]] = {}
         self._memory = SessionMemory()
         self._tickets: dict[int, _Ticket] = {}
         self._request_ids = itertools.count()
@@ -464,7 +467,7 @@ class Session:
         request_id = next(self._request_ids)
         tool_name = params.get("name") if method == "tools/call" and params else None
         if isinstance(tool_name, str) and tool_annotations is None:
-            tool_annotations = self._tool_annotations.get(tool_name)
+            tool_annotations = self._memory.tool_annotations.get(tool_name)
         replayability = self._options.policy.replayability(
             method, tool_name=tool_name if isinstance(tool_name, str) else None, tool_annotations=tool_annotations
         )
@@ -577,7 +580,7 @@ class Session:
             return RequestDisrupted(request_id=ticket.request_id, signal=classification.signal), classification.reason
         ticket.answer = _resolution_of(reply_answer, response, ticket.notification)
         if ticket.answer.error is None:
-            self._memory.observe(ticket.method, ticket.params)
+            self._memory.observe(ticket.method, ticket.params, ticket.answer.value)
         return ResponseReceived(request_id=ticket.request_id), classification.reason
 
     async def _fetch(

@@ -285,6 +285,16 @@ def test_subscriptions_are_restored_in_subscription_order_after_the_log_level() 
     ]
 
 
+def test_tool_annotations_come_from_the_last_tools_list() -> None:
+    memory = SessionMemory()
+    tools = [{"name": "add", "annotations": {"readOnlyHint": True}}, {"name": "bump"}, {"name": 3}, "junk"]
+    memory.observe("tools/list", None, {"tools": tools})
+    memory.observe("tools/call", {"name": "add"}, {"tools": [{"name": "add"}]})  # not a listing
+    assert memory.tool_annotations == {"add": {"readOnlyHint": True}, "bump": {}}
+    memory.observe("tools/list", None, {"tools": [{"name": "add", "annotations": "nonsense"}]})
+    assert memory.tool_annotations["add"] == {}
+
+
 def test_requests_that_change_nothing_on_the_server_are_not_remembered() -> None:
     memory = SessionMemory()
     memory.observe("tools/call", {"name": "add", "uri": "file:///x", "level": "debug"})

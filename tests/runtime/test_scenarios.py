@@ -158,6 +158,19 @@ async def test_a_cut_answer_is_replayed_when_the_policy_allows() -> None:
         assert server.stats.tool_executions["add"] == 2, "cut once, replayed once"
 
 
+async def test_annotations_learned_from_tools_list_feed_the_replay_policy() -> None:
+    options = _options(mode=EraMode.LEGACY, policy=ReplayPolicy(trust_tool_annotations=True))
+    async with serve(Behaviour(eras=LEGACY)) as server, _session(server, options) as session:
+        await session.request("tools/list")
+        server.configure(cut_tool_responses=1)
+        assert _text(await session.request("tools/call", {"name": "add", "arguments": {"a": 2, "b": 3}})) == "5"
+        assert server.stats.tool_executions["add"] == 2, "add is read-only by its annotations: replayed"
+        server.configure(cut_tool_responses=1)
+        with pytest.raises(OutcomeUnknown):
+            await _bump(session)  # bump has no annotations: not replayed
+        assert server.stats.tool_executions["bump"] == 1
+
+
 async def test_an_allow_listed_tool_is_replayed_after_a_cut() -> None:
     options = _options(mode=EraMode.LEGACY, policy=ReplayPolicy(replayable_tools=frozenset({"bump"})))
     async with serve(Behaviour(eras=LEGACY, cut_tool_responses=1)) as server, _session(server, options) as session:
@@ -218,11 +231,21 @@ async def test_the_era_an_origin_spoke_is_tried_first_next_time() -> None:
     async with serve(Behaviour(eras=LEGACY)) as server:
         async with _session(server, _options(era_cache=cache)) as session:
             await session.connect()
-        assert server.stats.discovers == 0
         probes = server.stats.requests_by_method.get("server/discover", 0)
         async with _session(server, _options(era_cache=cache)) as session:
             await session.connect()
         assert server.stats.requests_by_method.get("server/discover", 0) == probes, "no second probe"
+
+
+async def test_first_era_sets_what_auto_mode_tries_first_on_an_unknown_origin() -> None:
+    async with serve(Behaviour(eras=LEGACY)) as server:
+        async with _session(server, _options(first_era=Era.LEGACY)) as session:
+            binding = await session.connect()
+        assert binding.era is Era.LEGACY
+        assert server.stats.requests_by_method.get("server/discover", 0) == 0, "no probe"
+        async with _session(server, _options(first_era=Era.MODERN)) as session:
+            await session.connect()
+        assert server.stats.requests_by_method.get("server/discover", 0) == 1, "probed, then fell back"
 
 
 async def test_a_modern_server_survives_an_outage_without_a_handshake() -> None:
