@@ -9,11 +9,12 @@ import mcp_types as types
 import pytest
 
 from mcp_session_recovery.adapters.mcp_sdk import connect
-from mcp_session_recovery.model import Era, State
-from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions, TransitionRecord
+from mcp_session_recovery.model import Era
+from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions
 from mcp_session_recovery.testing import ServedEra, ServerProcess
 
 from . import processes
+from .downtime import LossWatch, call_while_down
 from .processes import ManagedServer, free_port, sdk_server_argv
 
 pytestmark = pytest.mark.anyio
@@ -73,14 +74,9 @@ async def test_one_url_switching_legacy_modern_legacy_across_restarts(port: int)
 
 
 async def test_auto_mode_against_the_sdk_server_survives_restarts_and_downtime() -> None:
-    waiting = anyio.Event()
-
-    def on_event(record: TransitionRecord) -> None:
-        if record.new_state is State.INVALIDATED:
-            waiting.set()
-
+    watch = LossWatch()
     with ManagedServer(sdk_server_argv()) as server:
-        async with connect(server.url, options=OPTIONS, on_event=on_event) as client:
+        async with connect(server.url, options=OPTIONS, on_event=watch) as client:
             tools = await client.list_tools()
             assert {tool.name for tool in tools.tools} >= {"bump", "add", "peek"}
             assert _text(await client.call_tool("bump", {})) == "1"
@@ -89,18 +85,7 @@ async def test_auto_mode_against_the_sdk_server_survives_restarts_and_downtime()
             assert binding.era is Era.MODERN, "SDK 2.3.0 serves the sessionless era; auto mode found it"
             await anyio.to_thread.run_sync(server.restart)
             assert _text(await client.call_tool("bump", {})) == "1"
-            await anyio.to_thread.run_sync(server.kill)
-            results: list[str] = []
-
-            async def call() -> None:
-                results.append(_text(await client.call_tool("bump", {})))
-
-            with anyio.fail_after(20):
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(call)
-                    await waiting.wait()
-                    await anyio.to_thread.run_sync(server.start)
-            assert results == ["1"]
+            assert _text(await call_while_down(server, watch, lambda: client.call_tool("bump", {}))) == "1"
             stats: dict[str, Any] = await anyio.to_thread.run_sync(server.stats)
             assert stats["tool_executions"] == {"bump": 1}
 

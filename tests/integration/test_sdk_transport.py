@@ -21,10 +21,11 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
-from mcp_session_recovery.model import Era, EraMode, ReplayPolicy, State
-from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions, TransitionRecord
+from mcp_session_recovery.model import Era, EraMode, ReplayPolicy
+from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions
 from mcp_session_recovery.testing import Behaviour, ServedEra, ServerProcess, StaleStyle, serve
 
+from .downtime import LossWatch, call_while_down
 from .processes import ManagedServer, proxy_argv, sdk_server_argv
 from .ts_server.setup import ensure_ts_server
 
@@ -107,27 +108,11 @@ async def test_50_concurrent_calls_across_a_restart_need_one_initialize(sdk_serv
 async def test_a_call_issued_while_the_server_is_down_completes_when_it_is_back(
     sdk_server: ManagedServer, era: str
 ) -> None:
-    waiting = anyio.Event()
-
-    def on_event(record: TransitionRecord) -> None:
-        if record.new_state in (State.INVALIDATED, State.RECOVERING):
-            waiting.set()
-
+    watch = LossWatch()
     transport_mode = EraMode.LEGACY if era == "legacy" else EraMode.MODERN
-    async with sdk_session(sdk_server.url, mode=transport_mode, on_event=on_event) as session:
+    async with sdk_session(sdk_server.url, mode=transport_mode, on_event=watch) as session:
         await session.call_tool("bump", {})
-        await anyio.to_thread.run_sync(sdk_server.kill)
-        results: list[str] = []
-
-        async def call() -> None:
-            results.append(_text(await session.call_tool("bump", {})))
-
-        with anyio.fail_after(20):  # the call's deadline
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(call)
-                await waiting.wait()  # the call met the dead server and is waiting for it
-                await anyio.to_thread.run_sync(sdk_server.start)
-        assert results == ["1"]
+        assert _text(await call_while_down(sdk_server, watch, lambda: session.call_tool("bump", {}))) == "1"
         assert _text(await session.call_tool("bump", {})) == "2", "the client stays usable"
 
 
@@ -135,27 +120,12 @@ async def test_a_call_issued_while_the_server_is_down_completes_when_it_is_back(
 async def test_behind_a_proxy_calls_made_while_the_backend_is_down_succeed_after(
     sdk_server: ManagedServer, down_answer: str
 ) -> None:
-    waiting = anyio.Event()
-
-    def on_event(record: TransitionRecord) -> None:
-        if record.new_state is State.INVALIDATED:
-            waiting.set()
-
+    watch = LossWatch()
     with ManagedServer(proxy_argv(sdk_server.port, down_answer=down_answer)) as proxy:
-        async with sdk_session(proxy.url, mode=EraMode.LEGACY, on_event=on_event) as session:
+        async with sdk_session(proxy.url, mode=EraMode.LEGACY, on_event=watch) as session:
             await session.call_tool("bump", {})
-            await anyio.to_thread.run_sync(sdk_server.kill)
-            results: list[str] = []
-
-            async def call() -> None:
-                results.append(_text(await session.call_tool("bump", {})))
-
-            with anyio.fail_after(20):
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(call)
-                    await waiting.wait()
-                    await anyio.to_thread.run_sync(sdk_server.start)
-            assert results == ["1"], "the proxy's answers were a wait, not a failure"
+            result = await call_while_down(sdk_server, watch, lambda: session.call_tool("bump", {}))
+            assert _text(result) == "1", "the proxy's answers were a wait, not a failure"
             assert _text(await session.call_tool("bump", {})) == "2"
             proxy_stats = await anyio.to_thread.run_sync(proxy.stats)
             assert proxy_stats["down_answers"] >= 1, "the proxy did answer for the dead backend"
@@ -214,13 +184,8 @@ async def test_hand_written_and_modern_only_servers_killed_and_restarted(
 async def test_the_sdks_high_level_client_in_auto_mode_survives_downtime(sdk_server: ManagedServer) -> None:
     """``mcp.Client`` negotiates the sessionless era, where a restart needs nothing, but a call made
     while the server is down kills the bare SDK client (its ConnectError escapes); not here."""
-    waiting = anyio.Event()
-
-    def on_event(record: TransitionRecord) -> None:
-        if record.new_state is State.INVALIDATED:
-            waiting.set()
-
-    transport = RecoveringTransport(httpx2.AsyncHTTPTransport(), options=_options(), on_event=on_event)
+    watch = LossWatch()
+    transport = RecoveringTransport(httpx2.AsyncHTTPTransport(), options=_options(), on_event=watch)
     async with (
         httpx2.AsyncClient(transport=transport) as http,
         mcp.Client(streamable_http_client(sdk_server.url, http_client=http)) as client,
@@ -232,16 +197,5 @@ async def test_the_sdks_high_level_client_in_auto_mode_survives_downtime(sdk_ser
         assert binding.era is Era.MODERN
         await _restart(sdk_server)
         assert _text(await client.call_tool("bump", {})) == "1"
-        await anyio.to_thread.run_sync(sdk_server.kill)
-        results: list[str] = []
-
-        async def call() -> None:
-            results.append(_text(await client.call_tool("bump", {})))
-
-        with anyio.fail_after(20):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(call)
-                await waiting.wait()
-                await anyio.to_thread.run_sync(sdk_server.start)
-        assert results == ["1"]
+        assert _text(await call_while_down(sdk_server, watch, lambda: client.call_tool("bump", {}))) == "1"
         assert _text(await client.call_tool("bump", {})) == "2"
