@@ -9,8 +9,8 @@ import mcp_types as types
 import pytest
 
 from mcp_session_recovery.adapters.mcp_sdk import connect
-from mcp_session_recovery.model import Era
-from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions
+from mcp_session_recovery.model import Era, RequestSubmitted, ResponseReceived
+from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions, TransitionRecord
 from mcp_session_recovery.testing import ServedEra, ServerProcess
 
 from . import processes
@@ -91,19 +91,27 @@ async def test_auto_mode_against_the_sdk_server_survives_restarts_and_downtime()
 
 
 async def test_a_killed_legacy_server_gets_the_log_level_and_subscriptions_again() -> None:
+    restored = anyio.Event()
+    subscribing: set[int] = set()
+
+    def on_event(record: TransitionRecord) -> None:
+        # Restoring runs beside the replayed call; its subscribe's answer is what the test waits for.
+        event = record.event
+        if isinstance(event, RequestSubmitted) and event.method == "resources/subscribe":
+            subscribing.add(event.request_id)
+        elif isinstance(event, ResponseReceived) and event.request_id in subscribing and record.generation > 1:
+            restored.set()
+
     with ServerProcess(eras=frozenset({ServedEra.LEGACY})) as server:
-        async with connect(server.url, mode="legacy", options=OPTIONS) as client:
+        async with connect(server.url, mode="legacy", options=OPTIONS, on_event=on_event) as client:
             await client.set_logging_level("info")
             await client.subscribe_resource("test://counter")
             assert _text(await client.call_tool("add", {"a": 2, "b": 3})) == "5"
             await anyio.to_thread.run_sync(server.restart)
             assert _text(await client.call_tool("add", {"a": 4, "b": 5})) == "9"
-            # Restoring runs beside the replayed call: wait (bounded) until the new process saw it.
             with anyio.fail_after(10):
-                while (stats := await anyio.to_thread.run_sync(server.stats)).requests_by_method.get(
-                    "resources/subscribe", 0
-                ) < 1:
-                    await anyio.sleep(0.05)
+                await restored.wait()
+            stats = await anyio.to_thread.run_sync(server.stats)
             assert stats.requests_by_method.get("logging/setLevel") == 1, "the log level was set again"
             assert stats.requests_by_method.get("resources/subscribe") == 1, "the subscription was made again"
             assert stats.initializes == 1
