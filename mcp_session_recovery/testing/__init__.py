@@ -4,8 +4,10 @@ It speaks both protocol eras the way the real SDK servers do, byte for byte wher
 (the stale-session answers, the 400 with a throwaway session id), and it can be told to fail in
 the ways that break clients in production: restart and forget every session, stop listening,
 switch eras, lose session affinity, cut an answer after the tool ran, answer like a proxy whose
-backend is down. Every fault can be switched while it runs, and the server counts what it did,
-so a test asserts on what the *server* saw (a tool ran once, not twice), not on timings.
+backend is down, stream one SSE event forever, send a JSON body of any size, answer with the
+wrong JSON-RPC id. Its ``blob`` tool answers any number of characters of :func:`blob_text`.
+Every fault can be switched while it runs, and the server counts what it did, so a test asserts
+on what the *server* saw (a tool ran once, not twice), not on timings.
 
 In-process, inside the test's event loop::
 
@@ -38,6 +40,7 @@ from .behaviour import (
     ServedEra,
     StaleStyle,
 )
+from .blob import MAX_BLOB_SIZE, blob_text
 from .process import ManagedProcess, ServerProcess, ServerProcessError
 from .server import TestServer, serve
 from .stats import ServerStats
@@ -45,6 +48,7 @@ from .stats import ServerStats
 __all__ = [
     "LEGACY_PROTOCOL_VERSIONS",
     "LEGACY_VERSION_LATEST",
+    "MAX_BLOB_SIZE",
     "MODERN_PROTOCOL_VERSION",
     "SERVER_NAME",
     "Behaviour",
@@ -58,5 +62,6 @@ __all__ = [
     "ServerStats",
     "StaleStyle",
     "TestServer",
+    "blob_text",
     "serve",
 ]

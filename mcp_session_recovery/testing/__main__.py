@@ -48,6 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--cut-tool-responses", type=int, default=0, metavar="N", help="cut the next N tool answers")
     parser.add_argument("--slow-seconds", type=float, default=1.0, help="the slow tool's default duration")
+    parser.add_argument(
+        "--endless-sse-event", action="store_true", help="answer tool calls with one SSE event that never ends"
+    )
+    parser.add_argument(
+        "--oversized-json-bytes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer tool calls with an N-byte JSON body (0: off)",
+    )
+    parser.add_argument(
+        "--mismatched-response-id", action="store_true", help="answer tool calls with a JSON-RPC id not the request's"
+    )
     parser.add_argument("--no-control", action="store_true", help="disable the /_control/ endpoints")
     return parser
 
@@ -64,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             forget_sessions_after_initialize=args.forget_sessions_after_initialize,
             cut_tool_responses=args.cut_tool_responses,
             slow_seconds=args.slow_seconds,
+            endless_sse_event=args.endless_sse_event,
+            oversized_json_bytes=args.oversized_json_bytes,
+            mismatched_response_id=args.mismatched_response_id,
         )
     except ValueError as error:
         parser.error(str(error))

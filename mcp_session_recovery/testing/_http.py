@@ -10,14 +10,30 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
 import h11
 from anyio.abc import SocketStream
 
-from ._wire import JSON, SSE, Answer, EventFeed, Fixed, HttpRequest, Reply, Stream, reason, sse_event, text_reply
+from ._wire import (
+    JSON,
+    SSE,
+    Answer,
+    Endless,
+    EventFeed,
+    Fixed,
+    HttpRequest,
+    Padded,
+    Reply,
+    Stream,
+    StreamTally,
+    reason,
+    sse_event,
+    text_reply,
+)
 from .behaviour import ResponseStyle
+from .blob import blob_text
 
 __all__ = ["Connection", "Handler"]
 
@@ -33,6 +49,17 @@ MAX_STREAM_EVENTS = 1_000_000
 MAX_BODY = 1 << 20
 MAX_HEADER_BYTES = 64 * 1024
 RECEIVE_SIZE = 65536
+
+#: Generated answers go out in chunks of this size; an endless event stops after ``ENDLESS_BOUND``
+#: bytes, and any generated answer whose client stops reading for ``STALLED_WRITE_SECONDS``.
+GENERATED_CHUNK = 64 * 1024
+ENDLESS_BOUND = 2 << 30
+STALLED_WRITE_SECONDS = 30.0
+#: One chunk of the endless event: ``data:`` lines of 1 KiB (never a blank line, so never an end).
+_DATA_LINE = b"data: " + b"x" * 1017 + b"\n"
+ENDLESS_CHUNK = _DATA_LINE * (GENERATED_CHUNK // len(_DATA_LINE))
+#: The padding of an oversized JSON answer: the blob pattern (letters and digits, no escaping).
+PADDING_CHUNK = blob_text(GENERATED_CHUNK).encode("ascii")
 
 #: What a cut SSE answer sends after its headers: a comment, so the client has seen the stream start.
 CUT_COMMENT = b": cut\n\n"
@@ -162,7 +189,47 @@ class Connection:
             return True
         if isinstance(reply, Answer):
             return await self._write_answer(reply)
+        if isinstance(reply, Endless):
+            await self._respond(200, (*_SSE_HEADERS, *reply.headers))
+            await self._write_generated(reply.tally, _endless_body())
+            return False  # the event never ended: neither can the response
+        if isinstance(reply, Padded):
+            length = ("content-length", str(reply.length))
+            await self._respond(200, (("content-type", JSON), length, *reply.headers))
+            if not await self._write_generated(reply.tally, _padded_body(reply)):
+                return False
+            await self._send(h11.EndOfMessage())
+            return True
         return await self._write_stream(reply)
+
+    async def _write_generated(self, tally: StreamTally, chunks: Iterator[bytes]) -> bool:
+        """Send ``chunks`` until they end (``True``), the client leaves or a write stalls (``False``)."""
+        tally.started += 1
+        whole = False
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._watch_peer_then, group.cancel_scope)
+                whole = await self._send_chunks(tally, chunks)
+                group.cancel_scope.cancel()
+        finally:
+            tally.ended += 1
+        return whole
+
+    async def _send_chunks(self, tally: StreamTally, chunks: Iterator[bytes]) -> bool:
+        try:
+            for chunk in chunks:
+                with anyio.fail_after(STALLED_WRITE_SECONDS):
+                    await self._send(h11.Data(data=chunk))
+                tally.bytes_sent += len(chunk)
+        except (*_PEER_GONE, TimeoutError):
+            return False
+        return True
+
+    async def _watch_peer_then(self, scope: anyio.CancelScope) -> None:
+        # The client sends nothing while it reads an answer: data or EOF means it left.
+        with contextlib.suppress(*_PEER_GONE):
+            await self._stream.receive(RECEIVE_SIZE)
+        scope.cancel()
 
     async def _write_answer(self, reply: Answer) -> bool:
         if reply.style is ResponseStyle.JSON:
@@ -207,3 +274,23 @@ class Connection:
         with contextlib.suppress(*_PEER_GONE):
             await self._stream.receive(RECEIVE_SIZE)
         feed.abort()
+
+
+def _endless_body() -> Iterator[bytes]:
+    """The endless event: its ``event:`` line, then ``data:`` lines up to ``ENDLESS_BOUND`` bytes."""
+    yield b"event: message\n"
+    for _ in range(ENDLESS_BOUND // len(ENDLESS_CHUNK)):
+        yield ENDLESS_CHUNK
+
+
+def _padded_body(reply: Padded) -> Iterator[bytes]:
+    """The oversized answer's bytes: prefix, padding chunks, suffix; exactly ``reply.length`` of them."""
+    yield reply.prefix
+    remaining = reply.padding
+    for _ in range(remaining // len(PADDING_CHUNK) + 1):
+        if remaining <= 0:
+            break
+        piece = PADDING_CHUNK[: min(remaining, len(PADDING_CHUNK))]
+        remaining -= len(piece)
+        yield piece
+    yield reply.suffix

@@ -8,6 +8,7 @@ the 400 with a throwaway id that a careful client must not adopt.
 
 from __future__ import annotations
 
+from ._faults import tool_answer
 from ._methods import Host, serve_method
 from ._state import Session
 from ._wire import (
@@ -106,12 +107,17 @@ async def _in_session(host: Host, session: Session, message: Message) -> Reply:
         state.requests_before_initialized += 1
     headers = (("mcp-session-id", session.id),)
     style = host.behaviour.response_style
+    assert message.id is not None  # parse_message refuses a request with a null id
+    outcome: object | RpcError
     try:
-        result = await serve_method(host, message.method, message.params, session)
+        outcome = await serve_method(host, message.method, message.params, session)
     except RpcError as error:
-        return Answer(error_body(message.id, error.code, error.message, error.data), style, headers)
-    cut = message.method == "tools/call" and host.take_cut()
-    return Answer(result_body(message.id, result), style, headers, cut=cut)
+        outcome = error
+    if message.method == "tools/call":
+        return tool_answer(host, message.id, outcome, headers)
+    if isinstance(outcome, RpcError):
+        return Answer(error_body(message.id, outcome.code, outcome.message, outcome.data), style, headers)
+    return Answer(result_body(message.id, outcome), style, headers)
 
 
 def _open_stream(host: Host, session: Session) -> Reply:

@@ -1,8 +1,10 @@
-"""The MCP methods the server serves in both eras: four tools, one resource, no prompts.
+"""The MCP methods the server serves in both eras: five tools, one resource, no prompts.
 
 The tools are chosen for what a recovery test needs to observe: ``bump`` has a side effect and no
 annotations (unsafe to replay), ``add`` and ``peek`` are read-only (safe to replay), ``peek``
-reads the side effect without changing it, and ``slow`` keeps a request in flight.
+reads the side effect without changing it, ``slow`` keeps a request in flight, and ``blob``
+(read-only) answers ``size`` characters of :func:`~.blob.blob_text`, to check large answers
+arrive whole.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import anyio
 from ._state import ProcessState, Session
 from ._wire import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, RpcError, dumps, sse_event
 from .behaviour import MAX_SLOW_SECONDS, Behaviour
+from .blob import MAX_BLOB_SIZE, blob_text
 
 __all__ = ["COUNTER_URI", "LEGACY_ONLY_METHODS", "Host", "serve_method"]
 
@@ -50,6 +53,16 @@ _TOOLS: tuple[Mapping[str, Any], ...] = (
         "name": "slow",
         "description": "Sleep for `seconds`, then return 'done'.",
         "inputSchema": {"type": "object", "properties": {"seconds": _NUMBER}},
+    },
+    {
+        "name": "blob",
+        "description": "Return `size` characters of a fixed pattern (blob_text), to check large answers arrive whole.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"size": {"type": "integer", "minimum": 0, "maximum": MAX_BLOB_SIZE}},
+            "required": ["size"],
+        },
+        "annotations": _READ_ONLY,
     },
 )
 
@@ -136,6 +149,12 @@ async def _call_tool(host: Host, params: Mapping[str, Any]) -> object:
         state.tool_executions[name] += 1
         await anyio.sleep(seconds)
         return _text("done")
+    if name == "blob":
+        size = arguments.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_BLOB_SIZE:
+            raise RpcError(INVALID_PARAMS, f"argument 'size' must be an integer in 0..{MAX_BLOB_SIZE}")
+        state.tool_executions[name] += 1
+        return _text(blob_text(size))
     raise RpcError(INVALID_PARAMS, f"Unknown tool: {name!r}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._faults import tool_answer
 from ._methods import LEGACY_ONLY_METHODS, Host, serve_method
 from ._wire import (
     HEADER_MISMATCH,
@@ -61,14 +62,19 @@ async def handle_modern(host: Host, request: HttpRequest) -> Reply:
         return Answer(result_body(message.id, _discover_result()), style)
     if message.method in LEGACY_ONLY_METHODS:
         return fixed_error(404, METHOD_NOT_FOUND, "Method not found", request_id=message.id)
+    assert message.id is not None  # parse_message refuses a request with a null id
+    outcome: object | RpcError
     try:
-        result = await serve_method(host, message.method, message.params, None)
+        outcome = await serve_method(host, message.method, message.params, None)
     except RpcError as error:
         if error.code == METHOD_NOT_FOUND:
             return fixed_error(404, METHOD_NOT_FOUND, error.message, request_id=message.id, data=error.data)
-        return Answer(error_body(message.id, error.code, error.message, error.data), style)
-    cut = message.method == "tools/call" and host.take_cut()
-    return Answer(result_body(message.id, result), style, cut=cut)
+        outcome = error
+    if message.method == "tools/call":
+        return tool_answer(host, message.id, outcome)
+    if isinstance(outcome, RpcError):
+        return Answer(error_body(message.id, outcome.code, outcome.message, outcome.data), style)
+    return Answer(result_body(message.id, outcome), style)
 
 
 def unsupported_version(request_id: str | int | None, requested: object) -> Fixed:

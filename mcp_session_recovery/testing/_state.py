@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ._wire import EventFeed
-from .stats import COUNTERS, ServerStats, frozen_counts
+from ._wire import EventFeed, StreamTally
+from .stats import COUNTERS, TALLIES, ServerStats, frozen_counts
 
 __all__ = ["ProcessState", "Session"]
 
@@ -35,7 +35,7 @@ class ProcessState:
     sessions: dict[str, Session] = field(default_factory=dict)
     #: The ``bump`` tool's side effect, also the text of ``test://counter``.
     bumps: int = 0
-    # From here to stale_answers: the counters named in stats.COUNTERS (snapshot() copies them).
+    # From here to mismatched_answers: the counters named in stats.COUNTERS (snapshot() copies them).
     initializes: int = 0
     discovers: int = 0
     sessions_created: int = 0
@@ -44,13 +44,23 @@ class ProcessState:
     requests_before_initialized: int = 0
     get_streams_opened: int = 0
     stale_answers: int = 0
+    mismatched_answers: int = 0
+    #: The generated answers (``stats.TALLIES``), updated by the connection that writes them.
+    endless_events: StreamTally = field(default_factory=StreamTally)
+    oversized_answers: StreamTally = field(default_factory=StreamTally)
     tool_executions: Counter[str] = field(default_factory=Counter)
     requests_by_method: Counter[str] = field(default_factory=Counter)
 
     def snapshot(self) -> ServerStats:
         """The counters as an immutable value."""
+        tallies = {
+            f"{kind}_{part}": getattr(getattr(self, kind), part)
+            for kind in TALLIES
+            for part in ("started", "ended", "bytes_sent")
+        }
         return ServerStats(
             **{name: getattr(self, name) for name in COUNTERS},
+            **tallies,
             tool_executions=frozen_counts(self.tool_executions),
             requests_by_method=frozen_counts(self.requests_by_method),
             live_sessions=len(self.sessions),

@@ -22,13 +22,16 @@ from .behaviour import ResponseStyle, StaleStyle
 
 __all__ = [
     "Answer",
+    "Endless",
     "EventFeed",
     "Fixed",
     "HttpRequest",
     "Message",
+    "Padded",
     "Reply",
     "RpcError",
     "Stream",
+    "StreamTally",
     "dumps",
     "error_body",
     "fixed_error",
@@ -146,7 +149,49 @@ class Stream:
     headers: tuple[tuple[str, str], ...] = field(default=())
 
 
-Reply = Fixed | Answer | Stream
+@dataclass(eq=False)
+class StreamTally:
+    """What the server sent for one kind of generated answer (a counter set of ``ProcessState``)."""
+
+    #: Answers started (their headers sent).
+    started: int = 0
+    #: Answers whose writing is over: sent whole, the client left, or the server's bound was hit.
+    ended: int = 0
+    #: Body bytes handed to the socket so far, over all of them.
+    bytes_sent: int = 0
+
+
+@dataclass(frozen=True)
+class Endless:
+    """A 200 ``text/event-stream`` carrying one event that never ends (``data:`` lines, no blank line).
+
+    It goes on until the client leaves, a write stalls, or the server's own bound is reached.
+    """
+
+    tally: StreamTally
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Padded:
+    """An ``application/json`` answer of ``length`` bytes: ``prefix``, generated padding, ``suffix``.
+
+    The padding is generated chunk by chunk while it is sent, so the server never holds it.
+    """
+
+    prefix: bytes
+    suffix: bytes
+    length: int
+    tally: StreamTally
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def padding(self) -> int:
+        """How many padding bytes go between the prefix and the suffix."""
+        return self.length - len(self.prefix) - len(self.suffix)
+
+
+Reply = Fixed | Answer | Stream | Endless | Padded
 
 
 @dataclass(frozen=True)

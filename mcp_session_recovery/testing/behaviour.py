@@ -43,6 +43,8 @@ _E = TypeVar("_E", bound=enum.Enum)
 
 #: Upper bound for ``slow_seconds`` and the ``slow`` tool's argument: a test must not wait forever.
 MAX_SLOW_SECONDS = 300.0
+#: Upper bound for ``oversized_json_bytes`` (the body is generated while it is sent, never held).
+MAX_OVERSIZED_JSON_BYTES = 1 << 34
 
 
 class ServedEra(enum.Enum):
@@ -108,6 +110,18 @@ class Behaviour:
     slow_seconds: float = 1.0
     #: While set, every request gets this answer and nothing else happens (a gateway, backend down).
     answer_status_for_all: CannedAnswer | None = None
+    #: While set, every ``tools/call`` runs its tool, then answers 200 ``text/event-stream`` with one
+    #: event that never ends: ``data:`` lines and never the blank line that would end it. It stops
+    #: when the client leaves, a write stalls for 30 s, or after 2 GiB (then the connection drops).
+    endless_sse_event: bool = False
+    #: Not 0: every ``tools/call`` answers ``application/json`` (whatever ``response_style``), a valid
+    #: JSON-RPC response with a content-length of this many bytes (more only if the real answer is
+    #: longer), padded in ``result._meta.padding`` (``error.data.padding`` for an error), generated
+    #: while it is sent.
+    oversized_json_bytes: int = 0
+    #: While set, every ``tools/call`` answers (in ``response_style``) with a JSON-RPC id that is not
+    #: the request's: an integer id + 1000, a string id + ``"-mismatched"``.
+    mismatched_response_id: bool = False
 
     def __post_init__(self) -> None:
         eras = frozenset(self.eras)
@@ -128,6 +142,12 @@ class Behaviour:
         object.__setattr__(self, "slow_seconds", float(self.slow_seconds))
         if self.answer_status_for_all is not None:
             object.__setattr__(self, "answer_status_for_all", _canned(self.answer_status_for_all))
+        for flag in ("endless_sse_event", "mismatched_response_id"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
+        size = self.oversized_json_bytes
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_OVERSIZED_JSON_BYTES:
+            raise ValueError(f"oversized_json_bytes must be an int in 0..{MAX_OVERSIZED_JSON_BYTES}, got {size!r}")
 
     def replace(self, **changes: Unpack[BehaviourChanges]) -> Behaviour:
         """A copy with ``changes`` applied and validated (unknown names raise ``ValueError``)."""
@@ -152,6 +172,9 @@ class Behaviour:
             "answer_status_for_all": None
             if canned is None
             else [canned.status, canned.content_type, _text(canned.body)],
+            "endless_sse_event": self.endless_sse_event,
+            "oversized_json_bytes": self.oversized_json_bytes,
+            "mismatched_response_id": self.mismatched_response_id,
         }
 
 
@@ -165,6 +188,9 @@ class BehaviourChanges(TypedDict, total=False):
     cut_tool_responses: int
     slow_seconds: float
     answer_status_for_all: CannedAnswer | tuple[int, str, bytes | str] | None
+    endless_sse_event: bool
+    oversized_json_bytes: int
+    mismatched_response_id: bool
 
 
 def changes_from_json(data: object) -> BehaviourChanges:
@@ -185,14 +211,22 @@ def changes_from_json(data: object) -> BehaviourChanges:
             changes["stale_style"] = _enum(StaleStyle, value, key)
         elif key == "response_style":
             changes["response_style"] = _enum(ResponseStyle, value, key)
-        elif key == "forget_sessions_after_initialize":
+        elif key in ("forget_sessions_after_initialize", "endless_sse_event", "mismatched_response_id"):
             if not isinstance(value, bool):
                 raise ValueError(f"{key} must be true or false")
-            changes["forget_sessions_after_initialize"] = value
-        elif key == "cut_tool_responses":
+            if key == "forget_sessions_after_initialize":
+                changes["forget_sessions_after_initialize"] = value
+            elif key == "endless_sse_event":
+                changes["endless_sse_event"] = value
+            else:
+                changes["mismatched_response_id"] = value
+        elif key in ("cut_tool_responses", "oversized_json_bytes"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{key} must be an integer")
-            changes["cut_tool_responses"] = value
+            if key == "cut_tool_responses":
+                changes["cut_tool_responses"] = value
+            else:
+                changes["oversized_json_bytes"] = value
         elif key == "slow_seconds":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{key} must be a number")

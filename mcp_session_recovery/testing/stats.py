@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["COUNTERS", "ServerStats"]
+__all__ = ["COUNTERS", "TALLIES", "TALLY_FIELDS", "ServerStats"]
 
 #: The counters a server process keeps as plain numbers (``ProcessState`` has the same fields).
 COUNTERS = (
@@ -26,8 +26,13 @@ COUNTERS = (
     "requests_before_initialized",
     "get_streams_opened",
     "stale_answers",
+    "mismatched_answers",
 )
-_INT_FIELDS = (*COUNTERS, "live_sessions", "process_id", "restarts")
+#: The generated answers (``Behaviour.endless_sse_event``, ``oversized_json_bytes``) and what of
+#: them was sent: ``<kind>_started``, ``<kind>_ended``, ``<kind>_bytes_sent``.
+TALLIES = ("endless_events", "oversized_answers")
+TALLY_FIELDS = tuple(f"{kind}_{part}" for kind in TALLIES for part in ("started", "ended", "bytes_sent"))
+_INT_FIELDS = (*COUNTERS, *TALLY_FIELDS, "live_sessions", "process_id", "restarts")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,17 @@ class ServerStats:
     requests_by_method: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     #: Requests answered with the stale-session answer.
     stale_answers: int = 0
+    #: ``tools/call`` answers sent with a JSON-RPC id that is not the request's.
+    mismatched_answers: int = 0
+    #: Endless SSE events started, ended (the client left, a write stalled, or the bound was
+    #: hit) and the body bytes sent on them so far.
+    endless_events_started: int = 0
+    endless_events_ended: int = 0
+    endless_events_bytes_sent: int = 0
+    #: Oversized JSON answers started, ended (sent whole or abandoned) and their body bytes sent.
+    oversized_answers_started: int = 0
+    oversized_answers_ended: int = 0
+    oversized_answers_bytes_sent: int = 0
     #: Sessions the server holds now.
     live_sessions: int = 0
     #: The serving process (changes only with a real process restart).

@@ -94,7 +94,8 @@ def test_sdk_server_session_dies_with_its_process() -> None:
         session_id = open_session(client, server.url)
         listed = client.post(server.url, json=rpc("tools/list", request_id=3), headers=in_session(session_id))
         tools = {tool["name"]: tool.get("annotations", {}) for tool in message_of(listed)["result"]["tools"]}
-        assert tools == {"bump": {}, "add": {"readOnlyHint": True}, "peek": {"readOnlyHint": True}, "slow": {}}
+        read_only = {"readOnlyHint": True}
+        assert tools == {"bump": {}, "add": read_only, "peek": read_only, "slow": {}, "blob": read_only}
         bumped = call(client, server.url, in_session(session_id), "bump")
         assert bumped.headers["content-type"].startswith("text/event-stream")  # stateful default: SSE answers
         assert text_of(bumped) == "1"

@@ -39,6 +39,12 @@ def test_defaults() -> None:
         {"answer_status_for_all": (99, "text/plain", "x")},
         {"answer_status_for_all": (502, "text/plain")},
         {"answer_status_for_all": (502, "text/plain", 3)},
+        {"endless_sse_event": 1},
+        {"mismatched_response_id": "yes"},
+        {"oversized_json_bytes": -1},
+        {"oversized_json_bytes": True},
+        {"oversized_json_bytes": 1.5},
+        {"oversized_json_bytes": 1 << 40},
     ],
 )
 def test_invalid_values_are_refused(changes: dict[str, Any]) -> None:
@@ -63,8 +69,16 @@ def test_json_round_trip() -> None:
         cut_tool_responses=2,
         slow_seconds=0.5,
         answer_status_for_all=CannedAnswer(404, "text/plain", "gone"),
+        endless_sse_event=True,
+        oversized_json_bytes=1 << 24,
+        mismatched_response_id=True,
     )
     data = behaviour.to_json()
+    assert (data["endless_sse_event"], data["oversized_json_bytes"], data["mismatched_response_id"]) == (
+        True,
+        1 << 24,
+        True,
+    )
     assert data["eras"] == ["legacy", "modern"]
     assert data["answer_status_for_all"] == [404, "text/plain", "gone"]
     assert Behaviour().replace(**changes_from_json(data)) == behaviour
@@ -83,7 +97,16 @@ def test_changes_from_json_accepts_loose_forms_and_names_bad_fields() -> None:
     }
     canned = changes_from_json({"answer_status_for_all": {"status": 503, "content_type": "text/html", "body": "x"}})
     assert canned == {"answer_status_for_all": CannedAnswer(503, "text/html", "x")}
-    for bad in ({"eras": 3}, {"response_style": "xml"}, {"cut_tool_responses": "1"}, {"slow_seconds": True}):
+    bads: list[dict[str, object]] = [
+        {"eras": 3},
+        {"response_style": "xml"},
+        {"cut_tool_responses": "1"},
+        {"slow_seconds": True},
+        {"endless_sse_event": 1},
+        {"mismatched_response_id": None},
+        {"oversized_json_bytes": "10"},
+    ]
+    for bad in bads:
         field = next(iter(bad))
         with pytest.raises(ValueError, match=field):
             changes_from_json(bad)
@@ -94,7 +117,15 @@ def test_changes_from_json_accepts_loose_forms_and_names_bad_fields() -> None:
 
 
 def test_stats_json_round_trip() -> None:
-    stats = ServerStats(initializes=2, tool_executions={"bump": 3}, requests_by_method={"ping": 1}, restarts=1)
+    stats = ServerStats(
+        initializes=2,
+        tool_executions={"bump": 3},
+        requests_by_method={"ping": 1},
+        restarts=1,
+        mismatched_answers=4,
+        endless_events_bytes_sent=5,
+        oversized_answers_ended=6,
+    )
     data = stats.to_json()
     assert data["tool_executions"] == {"bump": 3}
     assert ServerStats.from_json({**data, "from_a_newer_server": 1}) == stats

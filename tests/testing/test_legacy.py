@@ -55,13 +55,14 @@ async def test_handshake_then_tools_resources_and_prompts() -> None:
         headers = session_headers(session_id)
 
         listed = body_of(await client.post(server.url, json=rpc("tools/list"), headers=headers))["result"]["tools"]
-        assert [tool["name"] for tool in listed] == ["bump", "add", "peek", "slow"]
+        assert [tool["name"] for tool in listed] == ["bump", "add", "peek", "slow", "blob"]
         annotations = {tool["name"]: tool.get("annotations") for tool in listed}
         assert annotations == {
             "bump": None,
             "add": {"readOnlyHint": True},
             "peek": {"readOnlyHint": True},
             "slow": None,
+            "blob": {"readOnlyHint": True},
         }
 
         assert tool_text(await call_tool(client, server.url, session_id, "add", {"a": 2, "b": 3})) == "5"

@@ -55,7 +55,7 @@ async def test_tools_without_a_session_and_ignoring_any_session_id() -> None:
         listed = await client.post(
             server.url, json=rpc("tools/list", modern_params()), headers=modern_headers("tools/list")
         )
-        assert len(body_of(listed)["result"]["tools"]) == 4
+        assert len(body_of(listed)["result"]["tools"]) == 5
         unknown_tool = await client.post(
             server.url,
             json=rpc("tools/call", modern_params({"name": "nope"})),

@@ -36,6 +36,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcp_session_recovery.testing import MAX_BLOB_SIZE, blob_text
+
 __all__ = ["COUNTERS", "Counters", "StatsMiddleware", "build_app", "build_server", "main"]
 
 #: The MCP endpoint's path.
@@ -85,7 +87,7 @@ COUNTERS = Counters()
 
 
 def build_server() -> MCPServer[Any]:
-    """The SDK server with the four tools the integration tests call."""
+    """The SDK server with the five tools the integration tests call."""
     server: MCPServer[Any] = MCPServer("sdk-integration-server", log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True)
 
@@ -110,6 +112,18 @@ def build_server() -> MCPServer[Any]:
         COUNTERS.tool_executions["slow"] += 1
         await anyio.sleep(seconds)
         return f"slept {seconds}"
+
+    # structured_output=False: the SDK would otherwise repeat the text in structuredContent.
+    @server.tool(
+        description="Return `size` characters of blob_text: a large answer that must arrive whole.",
+        annotations=read_only,
+        structured_output=False,
+    )
+    def blob(size: int) -> str:
+        if not 0 <= size <= MAX_BLOB_SIZE:
+            raise ValueError(f"size must be in 0..{MAX_BLOB_SIZE}")
+        COUNTERS.tool_executions["blob"] += 1
+        return blob_text(size)
 
     return server
 
