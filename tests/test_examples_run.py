@@ -57,7 +57,7 @@ def test_the_sdk_over_recovering_transport_example_runs() -> None:
 
 
 def test_the_connect_example_follows_both_era_changes() -> None:
-    tools = "  terms changed; tools: add, bump, peek, slow"
+    tools = "  terms changed; tools: add, blob, bump, peek, slow"
     assert _run("connect_follows_an_era_change.py") == [
         "legacy era: bump -> 1",
         "modern era: bump -> 1",

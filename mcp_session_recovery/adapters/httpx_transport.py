@@ -92,11 +92,15 @@ class _InnerWire:
         self._module = module
         self.url: Any = None
         self.base_headers: dict[str, str] = {}
+        self._learned_from: list[tuple[bytes, bytes]] | None = None
 
     def learn(self, request: Any) -> None:
         """Take the endpoint and the client's own headers (credentials included) from ``request``."""
         self.url = request.url
-        self.base_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _OWN_HEADERS}
+        raw = request.headers.raw
+        if raw != self._learned_from:  # the client's headers rarely change: copy them only then
+            self._learned_from = list(raw)
+            self.base_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _OWN_HEADERS}
 
     async def send(self, outgoing: Outgoing) -> HttpxResponse:
         headers = {**self.base_headers, **outgoing.headers}
@@ -175,10 +179,10 @@ class RecoveringTransport(_TransportBase):
         elif message is None:
             forwarded = Forwarded(400, {"content-type": "application/json"}, _PARSE_ERROR)
         else:
-            forwarded = await self._post(session, message)
+            forwarded = await self._post(session, message, body)
         return self._response(forwarded, request)
 
-    async def _post(self, session: Session, message: Mapping[str, Any]) -> Forwarded:
+    async def _post(self, session: Session, message: Mapping[str, Any], body: bytes) -> Forwarded:
         method = message.get("method")
         if method == "initialize":
             return await self._initialize(session, message)
@@ -186,7 +190,7 @@ class RecoveringTransport(_TransportBase):
             return await self._discover(session, message)
         if method == "notifications/initialized":
             return Forwarded(202, {})  # the runtime sent the real one after its own initialize
-        return await session.forward(message)
+        return await session.forward(message, body)
 
     async def _initialize(self, session: Session, message: Mapping[str, Any]) -> Forwarded:
         params = _mapping(message.get("params"))

@@ -33,12 +33,14 @@ from .effects import (
     SendRequest,
 )
 from .errors import (
+    AnswerTooLarge,
     CredentialsRejected,
     DeadlineExceeded,
     IllegalTransition,
     InitializeRejected,
     MalformedSessionId,
     McpSessionError,
+    MismatchedResponse,
     NoCommonProtocolVersion,
     OutcomeUnknown,
     ProtocolViolation,
@@ -69,7 +71,7 @@ from .events import (
     RequestSubmitted,
     ResponseReceived,
 )
-from .machine import SessionMachine
+from .machine import Engine, SessionMachine
 from .messages import LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, ClientIdentity, Outgoing
 from .policy import NEVER_REPLAYED, REPEATABLE_METHODS, ReplayPolicy
 from .snapshot import ModelConfig, Snapshot, TrackedRequest, initial_snapshot
@@ -87,6 +89,7 @@ __all__ = [
     "TABLE",
     "TERMINAL_STATES",
     "Abandonment",
+    "AnswerTooLarge",
     "BackoffElapsed",
     "Binding",
     "Classification",
@@ -99,6 +102,7 @@ __all__ = [
     "DeliverResponse",
     "DiscoverSucceeded",
     "Effect",
+    "Engine",
     "Era",
     "EraMode",
     "Event",
@@ -111,6 +115,7 @@ __all__ = [
     "InitializedDelivered",
     "MalformedSessionId",
     "McpSessionError",
+    "MismatchedResponse",
     "ModelConfig",
     "NegotiationDisrupted",
     "NegotiationRejected",

@@ -9,6 +9,8 @@
     ├── RecoveryFailed                recovery gave up for now (.attempts, .last_signal, .hint)
     ├── RemoteError                   the server answered the request with a JSON-RPC error (.code, .message, .data)
     ├── UnexpectedAnswer              the server answered with something that is not JSON-RPC (.status, .detail)
+    │   ├── AnswerTooLarge            the answer crossed a read limit; nothing more was read (.limit, .bound)
+    │   └── MismatchedResponse        the JSON-RPC response names another request's id
     ├── RequestFailed                 abstract: one request could not be completed (.request_id, .method)
     │   ├── OutcomeUnknown            its answer was lost and replaying it is not safe (.signal)
     │   ├── ReplayForbidden           lost unprocessed, but the policy never re-sends it (.signal)
@@ -31,12 +33,14 @@ from typing import Any
 from .states import Signal, State
 
 __all__ = [
+    "AnswerTooLarge",
     "CredentialsRejected",
     "DeadlineExceeded",
     "IllegalTransition",
     "InitializeRejected",
     "MalformedSessionId",
     "McpSessionError",
+    "MismatchedResponse",
     "NoCommonProtocolVersion",
     "OutcomeUnknown",
     "ProtocolViolation",
@@ -162,6 +166,28 @@ class UnexpectedAnswer(McpSessionError):
         self.status = status
         self.detail = detail[:200]
         super().__init__(f"HTTP {status} without a JSON-RPC response: {self.detail!r}")
+
+
+class AnswerTooLarge(UnexpectedAnswer):
+    """An answer crossed one of the read limits (``limit`` names the ``ReadLimits`` field, ``bound``
+    its value in bytes); the library stopped reading it, so memory stays bounded."""
+
+    def __init__(self, status: int, limit: str, bound: int) -> None:
+        self.limit = limit
+        self.bound = bound
+        McpSessionError.__init__(self, f"HTTP {status}: the answer crossed the read limit {limit} ({bound} bytes)")
+        self.status = status
+        self.detail = f"crossed {limit}"
+
+
+class MismatchedResponse(UnexpectedAnswer):
+    """The server's JSON-RPC response carries an id that is not the request's: it is refused, never
+    handed to the caller as its result."""
+
+    def __init__(self, status: int) -> None:
+        McpSessionError.__init__(self, f"HTTP {status}: the JSON-RPC response names another request's id")
+        self.status = status
+        self.detail = "mismatched JSON-RPC id"
 
 
 class RequestFailed(McpSessionError):

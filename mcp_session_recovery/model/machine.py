@@ -1,13 +1,21 @@
-"""``SessionMachine``: the typed facade over a ``transitions`` engine built from the table.
+"""``SessionMachine``: the typed facade that runs the table, with one of two engines built from it.
 
-The engine holds the current state and refuses events the table does not accept; the facade keeps
-the snapshot (the data that goes with the state) and hands back the effects. This is the only module
-that imports ``transitions``: its dynamic attributes (``to_<state>``, one method per trigger) never
-leave it, and ``auto_transitions=False`` means the table is the only way to change state.
+- :attr:`Engine.TRANSITIONS`: a ``transitions.Machine`` built from the table holds the current
+  state and refuses events the table does not accept. This is the only module that imports
+  ``transitions``: its dynamic attributes (``to_<state>``, one method per trigger) never leave it,
+  and ``auto_transitions=False`` means the table is the only way to change state.
+- :attr:`Engine.COMPILED` (the default, what the runtime runs on every call): the same rows indexed
+  by (state, event type), as :func:`~.step.step` reads them. It does per event only what the table
+  says, at a fraction of the engine's cost; the model tests run both engines side by side and
+  require them to agree on every step (state, snapshot, effects, and which events are refused).
+
+Either way the facade keeps the snapshot (the data that goes with the state) and hands back the
+effects.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -19,9 +27,19 @@ from .events import Event
 from .rules import Outcome
 from .snapshot import ModelConfig, Snapshot, initial_snapshot
 from .states import State
+from .step import select_row
 from .table import TABLE, Row
 
-__all__ = ["SessionMachine"]
+__all__ = ["Engine", "SessionMachine"]
+
+
+class Engine(enum.Enum):
+    """What executes the table inside a :class:`SessionMachine`."""
+
+    #: The rows indexed by (state, event type); what the runtime runs.
+    COMPILED = "compiled"
+    #: A ``transitions.Machine`` built from the rows; the reference the compiled engine is checked against.
+    TRANSITIONS = "transitions"
 
 
 class _Holder:
@@ -41,10 +59,16 @@ class SessionMachine:
     <State.INITIALIZING: 'initializing'>
     """
 
-    def __init__(self, config: ModelConfig | None = None, *, table: Sequence[Row] = TABLE) -> None:
+    def __init__(
+        self, config: ModelConfig | None = None, *, table: Sequence[Row] = TABLE, engine: Engine = Engine.COMPILED
+    ) -> None:
         self._snapshot = initial_snapshot(config)
+        self._table = table
+        self._compiled = engine is Engine.COMPILED
         self._outcome: tuple[Row, Outcome] | None = None
         self._holder = _Holder()
+        if self._compiled:
+            return
         self._engine = Machine(
             model=self._holder,
             states=list(State),
@@ -71,9 +95,14 @@ class SessionMachine:
         return run
 
     @property
+    def engine(self) -> Engine:
+        """Which engine executes the table."""
+        return Engine.COMPILED if self._compiled else Engine.TRANSITIONS
+
+    @property
     def state(self) -> State:
         """The current state, as the engine holds it."""
-        return self._holder.state
+        return self._snapshot.state if self._compiled else self._holder.state
 
     @property
     def snapshot(self) -> Snapshot:
@@ -86,6 +115,11 @@ class SessionMachine:
         Raises :class:`IllegalTransition` (and changes nothing) when the table has no row for the
         event in the current state, or none whose guard holds.
         """
+        if self._compiled:
+            row = select_row(self._snapshot, event, self._table)
+            changed, compiled_effects = row.action(self._snapshot, event)
+            self._snapshot = changed if changed.state is row.target else replace(changed, state=row.target)
+            return compiled_effects
         state = self.state
         self._outcome = None
         try:
@@ -102,6 +136,12 @@ class SessionMachine:
 
     def allows(self, event: Event) -> bool:
         """Whether :meth:`handle` would accept ``event`` now (no effects are computed)."""
+        if self._compiled:
+            try:
+                select_row(self._snapshot, event, self._table)
+            except IllegalTransition:
+                return False
+            return True
         state = self.state
         for transition in self._engine.get_transitions(trigger=type(event).__name__, source=state):
             if all(

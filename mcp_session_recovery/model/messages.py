@@ -30,6 +30,7 @@ __all__ = [
     "initialize_request",
     "initialized_notification",
     "listen_request",
+    "relayed_message",
     "session_message",
 ]
 
@@ -86,7 +87,7 @@ def _encode(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _jsonrpc(method: str, params: Mapping[str, Any] | None, wire_id: int | None) -> dict[str, Any]:
+def _jsonrpc(method: str, params: Mapping[str, Any] | None, wire_id: int | str | None) -> dict[str, Any]:
     document: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
     if wire_id is not None:
         document["id"] = wire_id
@@ -105,7 +106,7 @@ def _post_headers(extra: Mapping[str, str]) -> dict[str, str]:
     return {"content-type": "application/json", "accept": _ACCEPT_BOTH, **extra}
 
 
-def initialize_request(wire_id: int, identity: ClientIdentity) -> Outgoing:
+def initialize_request(wire_id: int | str, identity: ClientIdentity) -> Outgoing:
     """The legacy ``initialize``: never carries a session id (a stale one would get 404)."""
     params = {
         "protocolVersion": identity.legacy_version,
@@ -120,7 +121,9 @@ def initialized_notification(pending: Binding) -> Outgoing:
     return session_message(pending, "notifications/initialized", None, None, ClientIdentity())
 
 
-def discover_request(wire_id: int, identity: ClientIdentity, version: str = MODERN_PROTOCOL_VERSIONS[0]) -> Outgoing:
+def discover_request(
+    wire_id: int | str, identity: ClientIdentity, version: str = MODERN_PROTOCOL_VERSIONS[0]
+) -> Outgoing:
     """The sessionless era's ``server/discover``, which is also the era probe."""
     return _modern("server/discover", {}, wire_id, version, identity)
 
@@ -129,7 +132,7 @@ def session_message(
     binding: Binding,
     method: str,
     params: Mapping[str, Any] | None,
-    wire_id: int | None,
+    wire_id: int | str | None,
     identity: ClientIdentity,
 ) -> Outgoing:
     """A request (``wire_id`` set) or notification (``None``) sent under ``binding``."""
@@ -137,6 +140,25 @@ def session_message(
         return _modern(method, params or {}, wire_id, binding.protocol_version, identity)
     headers = _legacy_headers(binding)
     return Outgoing("POST", _post_headers(headers), _encode(_jsonrpc(method, params, wire_id)))
+
+
+def relayed_message(binding: Binding, message: Mapping[str, Any], body: bytes) -> Outgoing | None:
+    """A client's own request, its ``body`` unchanged, sent under ``binding``; ``None`` when the body
+    does not fit the binding's era (it must then be rebuilt with :func:`session_message`).
+
+    A legacy body fits a legacy binding (its session id and version travel in headers); a modern
+    body fits a modern binding whose version its ``_meta`` already names.
+    """
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, Mapping) else None
+    version = meta.get(_META_VERSION) if isinstance(meta, Mapping) else None
+    if binding.era is Era.LEGACY:
+        return None if version is not None else Outgoing("POST", _post_headers(_legacy_headers(binding)), body)
+    if version != binding.protocol_version:
+        return None
+    method = message.get("method")
+    assert isinstance(method, str)
+    return Outgoing("POST", _post_headers(_modern_headers(method, params, version)), body)
 
 
 def listen_request(binding: Binding) -> Outgoing:
@@ -161,7 +183,7 @@ def _legacy_headers(binding: Binding) -> dict[str, str]:
 
 
 def _modern(
-    method: str, params: Mapping[str, Any], wire_id: int | None, version: str, identity: ClientIdentity
+    method: str, params: Mapping[str, Any], wire_id: int | str | None, version: str, identity: ClientIdentity
 ) -> Outgoing:
     meta = dict(params.get("_meta") or {})
     meta.update(
@@ -172,8 +194,13 @@ def _modern(
         }
     )
     stamped = {**params, "_meta": meta}
+    headers = _modern_headers(method, params, version)
+    return Outgoing("POST", _post_headers(headers), _encode(_jsonrpc(method, stamped, wire_id)))
+
+
+def _modern_headers(method: str, params: object, version: str) -> dict[str, str]:
     headers = {"mcp-protocol-version": version, "mcp-method": method}
     name_parameter = _NAME_PARAMETER.get(method)
-    if name_parameter is not None and isinstance(params.get(name_parameter), str):
+    if name_parameter is not None and isinstance(params, Mapping) and isinstance(params.get(name_parameter), str):
         headers["mcp-name"] = _header_value(params[name_parameter])
-    return Outgoing("POST", _post_headers(headers), _encode(_jsonrpc(method, stamped, wire_id)))
+    return headers

@@ -63,4 +63,5 @@ def step(snapshot: Snapshot, event: Event, table: Sequence[Row] = TABLE) -> Step
     """
     row = select_row(snapshot, event, table)
     changed, effects = row.action(snapshot, event)
-    return Step(row=row, snapshot=replace(changed, state=row.target), effects=effects)
+    snapshot = changed if changed.state is row.target else replace(changed, state=row.target)
+    return Step(row=row, snapshot=snapshot, effects=effects)

@@ -10,8 +10,9 @@ from .backoff import Backoff
 from .era_cache import DEFAULT_ERA_CACHE, EraCache, origin_of
 from .memory import SessionMemory
 from .observe import BindingChange, EventHook, TransitionRecord
-from .reading import MessageHandler
-from .session import Session, SessionOptions
+from .options import SessionOptions
+from .reading import MessageHandler, ReadLimits
+from .session import Session
 from .wire import Wire, WireError, WireResponse
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "EraCache",
     "EventHook",
     "MessageHandler",
+    "ReadLimits",
     "Session",
     "SessionMemory",
     "SessionOptions",

@@ -1,21 +1,23 @@
-"""Forwarding a client's own messages through a :class:`Session` (adapters whose client negotiates).
+"""Forwarding a client's own messages through a session (adapters whose client negotiates).
 
 A transport under the official SDK does not own the conversation: the SDK sends its requests and
 reads the answers, SSE streams included, live. :func:`forward` sends one such message under the
 live binding and gives back the answer for that client:
 
+- the client's bytes go out unchanged when they fit the live binding's era (only the headers the
+  runtime owns, session id and protocol version, are its own); the server's bytes come back
+  unchanged, JSON and SSE alike, whatever their size below the read limits;
 - a lost session, a refused connection or an era change are recovered first, as for the runtime's
-  own requests (the same model decides); the client above never sees them;
-- an SSE answer is handed back as a live stream the client reads as it arrives (server requests
-  and notifications on it pass through at once). The relay watches it for the JSON-RPC response;
+  own requests (the same model decides); the client above never sees them. A request sent again
+  gets a fresh JSON-RPC id (the sessionless era requires it), and its answer is given back under
+  the client's id;
+- an SSE answer is handed back as a live stream, event by event as each completes (server requests
+  and notifications on it pass at once). The relay reads each event for the JSON-RPC response;
   when the stream breaks before it, the request is re-sent if the replay policy allows and the new
   answer continues the same stream, or the stream ends with a JSON-RPC error naming why;
-- every request goes out with a fresh JSON-RPC id and the answer comes back with the client's id;
-- whatever the model gives up on becomes a JSON-RPC error for that one request, never an exception
-  that would tear the client down.
-
-Event ids of the server's SSE stream are not passed on: they belong to one session, and a broken
-stream is recovered here, not by the client's resumption.
+- a response with another request's id, or an answer that crosses a read limit, becomes a JSON-RPC
+  error for that one request, like whatever the model gives up on: never an exception that would
+  tear the client down.
 """
 
 from __future__ import annotations
@@ -30,32 +32,35 @@ import anyio
 
 from mcp_session_recovery.model import (
     Abandonment,
+    AnswerTooLarge,
     Binding,
     Exchange,
     HttpAnswer,
     McpSessionError,
+    MismatchedResponse,
+    Outgoing,
     Progress,
-    RequestDisrupted,
-    ResponseReceived,
     Signal,
     TransportFailure,
     TransportFailureKind,
     classify,
 )
-from mcp_session_recovery.model.messages import session_message
+from mcp_session_recovery.model.messages import relayed_message, session_message
 
-from .reading import json_object, read_body
-from .sse import SseDecoder
+from .calls import Call
+from .reading import LimitCrossed, is_response, is_stream, json_object, read_body, response_id_matches, sse_events
 from .wire import WireError, WireResponse
 
 if TYPE_CHECKING:
-    from .session import Session, _Send, _Ticket
+    from .core import SessionCore
 
-__all__ = ["Forwarded", "Relay", "error_answer", "json_rpc_error"]
+__all__ = ["LIBRARY_ERROR_CODE", "Forwarded", "error_answer", "forward", "json_rpc_error"]
 
 #: The JSON-RPC code of the errors the library answers in the server's place (implementation-defined
 #: server error range of JSON-RPC 2.0).
 LIBRARY_ERROR_CODE = -32000
+
+_CUT = TransportFailure(kind=TransportFailureKind.STREAM_CUT, progress=Progress.STREAMING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,163 +95,214 @@ def error_answer(client_id: Any, error: McpSessionError) -> Forwarded:
     return Forwarded(200, {"content-type": "application/json"}, body)
 
 
-def _sse(data: str, event: str = "message") -> bytes:
-    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
-    return f"event: {event}\n{lines}\n".encode()
+def _as_event(body: bytes) -> bytes:
+    """``body`` as one SSE ``message`` event (one ``data`` line per line of it)."""
+    lines = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    return b"event: message\n" + b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
 
 
-def _is_stream(headers: Mapping[str, str]) -> bool:
-    return headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
+def _event(message: Mapping[str, Any]) -> bytes:
+    return _as_event(json.dumps(message).encode())
 
 
-def _is_response(message: Mapping[str, Any] | None, wire_id: int) -> bool:
-    return message is not None and message.get("id") == wire_id and ("result" in message or "error" in message)
+async def forward(
+    core: SessionCore,
+    message: Mapping[str, Any],
+    body: bytes,
+    *,
+    timeout: float | None = None,
+    tool_annotations: Mapping[str, Any] | None = None,
+) -> Forwarded:
+    """Send a client's JSON-RPC request or notification (``message``, parsed from ``body``).
+
+    Never raises for a remote failure: what the model gives up on comes back as a JSON-RPC error
+    for that request. ``timeout`` bounds the wait for the answer to begin.
+    """
+    params = message.get("params")
+    call = core.open_call(
+        str(message.get("method", "")),
+        params if isinstance(params, Mapping) else None,
+        notification="id" not in message,
+        tool_annotations=tool_annotations,
+    )
+    relay = _Relay(core, call, message, body)
+    streaming = False
+    seconds = timeout if timeout is not None else core.options.request_timeout
+    try:
+        with call.guard(anyio.CancelScope(deadline=anyio.current_time() + seconds)):
+            forwarded = await relay.head()
+            if forwarded is not None:
+                streaming = forwarded.stream is not None
+                return forwarded
+        if call.resolution is None:
+            call.abandon(Abandonment.DEADLINE)
+        return relay.failure()
+    except BaseException:
+        call.abandon(Abandonment.CANCELLED)
+        raise
+    finally:
+        if not streaming:  # a live stream owns the request until its consumer is done
+            core.release(call)
 
 
 @dataclass(frozen=True, slots=True)
 class _Live:
-    """A 2xx SSE answer whose body has not been read."""
+    """A 2xx SSE answer whose body has not been read, and the id its response must carry."""
 
     response: WireResponse
-    wire_id: int
+    expected_id: object
     exchange: Exchange
 
 
-class Relay:
+class _Relay:
     """One forwarded message, from submission until its answer was handed over in full."""
 
-    def __init__(self, session: Session, ticket: _Ticket, client_id: Any) -> None:
-        self._session = session
-        self._ticket = ticket
-        self._client_id = client_id
+    def __init__(self, core: SessionCore, call: Call, message: Mapping[str, Any], body: bytes) -> None:
+        self._core = core
+        self._call = call
+        self._message = message
+        self._body = body
+        self._client_id = message.get("id")
+        self._sent = False
 
     # -- the head: everything until the client can be given status and headers ----------------------
 
     async def head(self) -> Forwarded | None:
         """Send until an answer can be handed over; ``None`` when the model resolved the request."""
-        async for send in self._ticket.instructions:
-            outcome = await self._send(send)
+        while (binding := await self._call.next_send()) is not None:
+            outcome = await self._send(binding)
             if isinstance(outcome, _Live):
-                return Forwarded(outcome.response.status, dict(outcome.response.headers), stream=self._relay(outcome))
+                response = outcome.response
+                return Forwarded(response.status, response.headers, stream=self._stream(outcome))
             if outcome is not None:
                 return outcome
         return None
 
     def failure(self) -> Forwarded:
         """The answer for a request the model resolved with an error (or a notification it dropped)."""
-        resolution = self._ticket.resolution
+        resolution = self._call.resolution
         error = resolution.error if resolution is not None else None
-        if error is None or self._ticket.notification:
+        if error is None or self._call.notification:
             return Forwarded(202, {})
         return error_answer(self._client_id, error)
 
-    async def _send(self, send: _Send) -> Forwarded | _Live | None:
-        """One attempt: a final answer, a live stream, or ``None`` after reporting a disruption."""
-        ticket, session = self._ticket, self._session
-        if ticket.resolution is not None:
-            return None
-        binding: Binding = send.binding
-        wire_id = None if ticket.notification else session._next_wire_id()
-        outgoing = session_message(binding, ticket.method, ticket.params, wire_id, session._identity)
-        exchange = Exchange(era=binding.era, method=ticket.method, carried_session_id=binding.session_id is not None)
-        answer: HttpAnswer | TransportFailure | None = None
-        with anyio.CancelScope() as scope:
-            ticket.io_scope = scope
-            try:
-                response = await session._wire.send(outgoing)
-                if wire_id is not None and 200 <= response.status < 300 and _is_stream(response.headers):
-                    ticket.io_scope = None
-                    return _Live(response, wire_id, exchange)
-                try:
-                    body = await read_body(response)
-                finally:
-                    with anyio.move_on_after(session._options.close_timeout, shield=True):
-                        await response.aclose()
-                answer = HttpAnswer(status=response.status, headers=dict(response.headers), body=body)
-            except WireError as exc:
-                answer = exc.failure()
-        ticket.io_scope = None
-        if scope.cancelled_caught or ticket.resolution is not None or answer is None:
-            return None
-        classification = classify(exchange, answer, session._options.classifier)
-        if classification.signal is not Signal.PASS_THROUGH:
-            disrupted = RequestDisrupted(request_id=ticket.request_id, signal=classification.signal)
-            session._apply(disrupted, classification.reason)
-            return None
-        assert isinstance(answer, HttpAnswer)
-        body = answer.body
-        message = json_object(body)
-        self._observe(message, wire_id)
-        session._apply(ResponseReceived(request_id=ticket.request_id), classification.reason)
-        if message is not None and wire_id is not None and message.get("id") == wire_id:
-            body = json.dumps({**message, "id": self._client_id}).encode()
-        return Forwarded(answer.status, {k: v for k, v in answer.headers.items() if k != "content-length"}, body)
+    def _outgoing(self, binding: Binding) -> tuple[Outgoing, object]:
+        """The request to send under ``binding`` and the id its response must carry."""
+        call = self._call
+        if not self._sent:
+            self._sent = True
+            verbatim = relayed_message(binding, self._message, self._body)
+            if verbatim is not None:
+                return verbatim, self._client_id
+        wire_id = None if call.notification else self._core.next_wire_id()
+        return session_message(binding, call.method, call.params, wire_id, self._core.identity), wire_id
 
-    def _observe(self, message: Mapping[str, Any] | None, wire_id: int | None) -> None:
+    async def _send(self, binding: Binding) -> Forwarded | _Live | None:
+        """One attempt: a final answer, a live stream, or ``None`` after reporting a disruption."""
+        call, core = self._call, self._core
+        outgoing, expected_id = self._outgoing(binding)
+        exchange = Exchange(era=binding.era, method=call.method, carried_session_id=binding.session_id is not None)
+        try:
+            response = await core.wire.send(outgoing)
+            status, headers = response.status, response.headers
+            if expected_id is not None and 200 <= status < 300 and is_stream(headers):
+                return _Live(response, expected_id, exchange)
+            try:
+                body = await read_body(response, core.options.limits)
+            finally:
+                with anyio.move_on_after(core.options.close_timeout, shield=True):
+                    await response.aclose()
+        except WireError as exc:
+            self._disrupted(exchange, exc.failure())
+            return None
+        except LimitCrossed as exc:
+            return self._refuse(AnswerTooLarge(status, exc.limit, exc.bound))
+        classification = classify(
+            exchange, HttpAnswer(status=status, headers=headers, body=body), core.options.classifier
+        )
+        if classification.signal is not Signal.PASS_THROUGH:
+            call.disrupted(classification.signal, classification.reason)
+            return None
+        if expected_id is not None and 200 <= status < 300:
+            message = json_object(body)
+            if message is not None and is_response(message):
+                if not response_id_matches(message, expected_id):
+                    return self._refuse(MismatchedResponse(status))
+                self._learn(message)
+                if expected_id is not self._client_id:
+                    body = json.dumps({**message, "id": self._client_id}).encode()
+        call.answered(reason=classification.reason)
+        return Forwarded(status, headers, body)
+
+    def _refuse(self, error: McpSessionError) -> Forwarded:
+        self._call.answered(error=error)
+        return error_answer(self._client_id, error)
+
+    def _disrupted(self, exchange: Exchange, failure: TransportFailure) -> None:
+        classification = classify(exchange, failure, self._core.options.classifier)
+        self._call.disrupted(classification.signal, classification.reason)
+
+    def _learn(self, message: Mapping[str, Any]) -> None:
         """Learn from a successful answer what a new session must be given again."""
-        if message is None or "result" not in message or message.get("id") != wire_id:
-            return
-        self._session._memory.observe(self._ticket.method, self._ticket.params, message["result"])
+        if "result" in message:
+            self._core.memory.observe(self._call.method, self._call.params, message["result"])
 
     # -- the body: a live SSE stream that survives a cut when the policy allows ---------------------
 
-    async def _relay(self, live: _Live | None) -> AsyncGenerator[bytes, None]:
-        ticket, session = self._ticket, self._session
+    async def _stream(self, live: _Live | None) -> AsyncGenerator[bytes, None]:
+        call, core = self._call, self._core
         try:
             while live is not None:
-                exchange = live.exchange
-                answered = False
-                failure = WireError(TransportFailureKind.STREAM_CUT, Progress.STREAMING, "ended before the response")
-                decoder = SseDecoder()
+                failure = _CUT
                 try:
-                    async with aclosing(live.response.iter_bytes()) as chunks:
-                        async for chunk in chunks:
-                            for event in decoder.feed(chunk):
-                                message = json_object(event.data)
-                                if _is_response(message, live.wire_id):
-                                    assert message is not None
-                                    answered = True
-                                    self._observe(message, live.wire_id)
-                                    # Delivered before the client has it: it may close the stream at once.
-                                    if ticket.resolution is None and session._tracks(ticket):
-                                        session._apply(ResponseReceived(request_id=ticket.request_id))
-                                    yield _sse(json.dumps({**message, "id": self._client_id}), event.event)
-                                else:
-                                    yield _sse(event.data, event.event)
-                            if answered:
-                                break
+                    async with aclosing(sse_events(live.response, core.options.limits)) as events:
+                        async for event in events:
+                            message = json_object(event.data) if event.data else None
+                            if message is None or not is_response(message):
+                                yield event.raw
+                                continue
+                            if not response_id_matches(message, live.expected_id):
+                                yield self._refused_event(MismatchedResponse(live.response.status))
+                                return
+                            self._learn(message)
+                            # Delivered before the client has it: it may close the stream at once.
+                            call.answered()
+                            if live.expected_id is self._client_id:
+                                yield event.raw
+                            else:
+                                yield _event({**message, "id": self._client_id})
+                            return
                 except WireError as exc:
-                    failure = exc
-                except ValueError as exc:
-                    failure = WireError(TransportFailureKind.PROTOCOL_ERROR, Progress.STREAMING, str(exc))
-                finally:
-                    with anyio.move_on_after(session._options.close_timeout, shield=True):
-                        await live.response.aclose()
-                if answered:
+                    failure = exc.failure()
+                except LimitCrossed as exc:
+                    yield self._refused_event(AnswerTooLarge(live.response.status, exc.limit, exc.bound))
                     return
+                finally:
+                    with anyio.move_on_after(core.options.close_timeout, shield=True):
+                        await live.response.aclose()
+                self._disrupted(live.exchange, failure)
                 live = None
-                if ticket.resolution is None and session._tracks(ticket):
-                    classification = classify(exchange, failure.failure(), session._options.classifier)
-                    session._apply(
-                        RequestDisrupted(request_id=ticket.request_id, signal=classification.signal),
-                        classification.reason,
-                    )
                 # The model says what happens next: a re-send (whose answer continues this stream) or
                 # an error that ends it.
-                async for send in ticket.instructions:
-                    outcome = await self._send(send)
+                while (binding := await call.next_send()) is not None:
+                    with call.guard(anyio.CancelScope()):
+                        outcome = await self._send(binding)
                     if isinstance(outcome, _Live):
                         live = outcome
                         break
                     if outcome is not None:
-                        yield _sse(outcome.body.decode("utf-8", errors="replace"))
+                        yield _as_event(outcome.body)
                         return
                 else:
                     failed = self.failure()
                     if failed.body:
-                        yield _sse(failed.body.decode())
+                        yield _as_event(failed.body)
                     return
         finally:
             # The consumer closed early, or we are done: the model must not track the request on.
-            session._give_up(ticket, Abandonment.CANCELLED)
-            session._release(ticket)
+            call.abandon(Abandonment.CANCELLED)
+            core.release(call)
+
+    def _refused_event(self, error: McpSessionError) -> bytes:
+        self._call.answered(error=error)
+        return _event(json_rpc_error(self._client_id, error))

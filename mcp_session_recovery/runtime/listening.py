@@ -18,14 +18,15 @@ import anyio
 from mcp_session_recovery.model import Binding, McpSessionError, State
 from mcp_session_recovery.model.messages import listen_request
 
+from . import exchange
 from .forwarding import Forwarded
 from .observe import logger
-from .reading import json_object
-from .sse import SseDecoder, SseEvent
+from .reading import LimitCrossed, json_object, sse_events
+from .sse import SseEvent
 from .wire import WireError, WireResponse
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .core import SessionCore
 
 __all__ = ["Listener"]
 
@@ -35,10 +36,10 @@ RELISTEN_SECONDS = 0.1
 
 
 class Listener:
-    """The GET stream of ``session``, across its generations."""
+    """The GET stream of ``core``'s session, across its generations."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, core: SessionCore) -> None:
+        self._core = core
         #: The server answered GET with 405: it offers no server-to-client stream.
         self._refused = False
 
@@ -48,14 +49,14 @@ class Listener:
             async for event in events:
                 message = json_object(event.data)
                 if message is not None:
-                    self._session._deliver_message(message)
+                    self._core.deliver_message(message)
 
     async def stream(self) -> Forwarded:
         """The stream as an answer for a client above (a 405 for a sessionless or stream-less server).
 
         Waits, within the request timeout, for a live binding.
         """
-        with anyio.move_on_after(self._session._options.request_timeout):
+        with anyio.move_on_after(self._core.options.request_timeout):
             binding = await self._live_binding(None)
             response = await self._open(binding) if binding is not None else None
             if response is not None:
@@ -65,56 +66,54 @@ class Listener:
     async def _relay(self, response: WireResponse) -> AsyncGenerator[bytes, None]:
         async with aclosing(self._events(response)) as events:
             async for event in events:
-                yield f"event: {event.event}\ndata: {event.data}\n\n".encode()
+                yield event.raw
 
     async def _live_binding(self, after: int | None) -> Binding | None:
         """The next live legacy binding with a session id (newer than generation ``after``)."""
-        session = self._session
+        core = self._core
         while True:
-            snap = session._machine.snapshot
+            snap = core.snapshot
             if snap.state in (State.CLOSED, State.FAILED):
                 return None
             binding = snap.binding if snap.state is State.READY else None
             if binding is not None and (after is None or binding.generation > after):
                 return binding if binding.session_id is not None else None
-            await session._changed.wait()
+            await core.wait_for_change()
 
     async def _open(self, binding: Binding) -> WireResponse | None:
         """A 200 GET stream for ``binding``, or ``None`` (refused; a 404 also starts recovery)."""
-        session = self._session
+        core = self._core
         try:
-            response = await session._wire.send(listen_request(binding))
+            response = await core.wire.send(listen_request(binding))
         except WireError:
             return None
         if response.status == 200:
             return response
         if response.status == 404:
-            session._spawn(self._ping)
+            core.start_background(self._ping)
         if response.status == 405:
             self._refused = True
-        with anyio.move_on_after(session._options.close_timeout, shield=True):
+        with anyio.move_on_after(core.options.close_timeout, shield=True):
             await response.aclose()
         return None
 
     async def _events(self, response: WireResponse | None) -> AsyncGenerator[SseEvent, None]:
         """The events of the GET stream ``response`` and of every later session's, until close."""
-        session = self._session
-        generation = session._machine.snapshot.generation
+        core = self._core
+        generation = core.snapshot.generation
         while True:  # ends when the session closes or the server has no GET stream; every turn waits
             if response is not None:
                 try:
-                    decoder = SseDecoder()
-                    async with aclosing(response.iter_bytes()) as chunks:
-                        async for chunk in chunks:
-                            for event in decoder.feed(chunk):
-                                yield event
-                except (WireError, ValueError):
+                    async with aclosing(sse_events(response, core.options.limits)) as events:
+                        async for event in events:
+                            yield event
+                except (WireError, LimitCrossed):
                     pass
                 finally:
-                    with anyio.move_on_after(session._options.close_timeout, shield=True):
+                    with anyio.move_on_after(core.options.close_timeout, shield=True):
                         await response.aclose()
             # Same session (the server ended the stream): wait a little; else wait for a new one.
-            with anyio.move_on_after(max(session._options.backoff.ceiling(1), RELISTEN_SECONDS)):
+            with anyio.move_on_after(max(core.options.backoff.ceiling(1), RELISTEN_SECONDS)):
                 await self._live_binding(generation)
             binding = await self._live_binding(None)
             if binding is None or self._refused:
@@ -124,6 +123,6 @@ class Listener:
 
     async def _ping(self) -> None:
         try:
-            await self._session.request("ping")
+            await exchange.run(self._core, "ping")
         except McpSessionError as exc:
-            logger.info("%s: ping after the GET stream was refused: %s", self._session.origin, exc)
+            logger.info("%s: ping after the GET stream was refused: %s", self._core.origin, exc)

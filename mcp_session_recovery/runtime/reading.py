@@ -1,84 +1,88 @@
-"""Reading one answer: a JSON body, or an SSE stream that carries the response among other messages.
+"""Reading answers, bounded: a JSON body, or the events of an SSE stream, and finding the response.
 
 The server may answer a POST with ``application/json`` or with ``text/event-stream``; on a stream,
-notifications and server requests tied to the request can come before the response. Those go to
-``on_message``; the response is returned. A stream that ends before the response is a cut stream
-(:class:`WireError` ``STREAM_CUT``), which the classifier calls ``OUTCOME_UNKNOWN``.
+notifications and server requests tied to the request can come before the response. Everything the
+library reads is bounded by :class:`ReadLimits`; crossing a limit raises :class:`LimitCrossed`
+(the caller of the exchange gets :class:`~mcp_session_recovery.model.AnswerTooLarge`). A response
+is matched to its request by JSON-RPC id, on both paths.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_session_recovery.model import HttpAnswer, Progress, TransportFailureKind
+from mcp_session_recovery.model import (
+    AnswerTooLarge,
+    HttpAnswer,
+    McpSessionError,
+    MismatchedResponse,
+    Progress,
+    RemoteError,
+    TransportFailureKind,
+    UnexpectedAnswer,
+)
 
-from .sse import SseDecoder
+from .sse import LimitCrossed, SseEvent, SseReader
 from .wire import WireError, WireResponse
 
-__all__ = ["MAX_BODY", "Reply", "json_object", "read_body", "read_reply"]
-
-#: The most bytes read from a JSON body (a larger one is an unexpected answer, not a crash).
-MAX_BODY = 16 << 20
+__all__ = [
+    "LimitCrossed",
+    "MessageHandler",
+    "ReadLimits",
+    "Reply",
+    "is_stream",
+    "json_object",
+    "read_body",
+    "read_reply",
+    "resolution_of",
+    "response_id_matches",
+    "sse_events",
+]
 
 MessageHandler = Callable[[Mapping[str, Any]], None]
+
+_MIB = 1 << 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadLimits:
+    """The most the library reads of one answer; crossing one is ``AnswerTooLarge`` for that caller.
+
+    Bodies and events are relayed unchanged whatever their size below these limits; memory stays
+    bounded by them whatever a server sends.
+    """
+
+    #: The largest ``application/json`` (or other non-streamed) body read, in bytes.
+    max_json_body: int = 16 * _MIB
+    #: The largest single server-sent event (all its lines together), in bytes.
+    max_sse_event: int = 16 * _MIB
+    #: The longest line of an SSE stream, in bytes.
+    max_sse_line: int = 16 * _MIB
+
+    def __post_init__(self) -> None:
+        for name in ("max_json_body", "max_sse_event", "max_sse_line"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive number of bytes")
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """An answer as the classifier sees it, and the JSON-RPC response it carried (if any)."""
+    """An answer as the classifier sees it, the JSON-RPC response it carried (if any), and the error
+    the caller gets instead when the answer broke a limit or named another request."""
 
     answer: HttpAnswer
     response: Mapping[str, Any] | None
+    refused: McpSessionError | None = None
 
 
-def _is_stream(headers: Mapping[str, str]) -> bool:
-    return headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
-
-
-async def read_reply(response: WireResponse, wire_id: int | None, on_message: MessageHandler) -> Reply:
-    """Read ``response`` until the JSON-RPC response to ``wire_id`` (``None``: a notification)."""
-    status, headers = response.status, dict(response.headers)
-    if _is_stream(headers) and wire_id is not None:
-        return await _read_stream(response, wire_id, on_message)
-    body = await read_body(response)
-    document = json_object(body) if len(body) <= MAX_BODY else None
-    return Reply(HttpAnswer(status=status, headers=headers, body=body), document)
-
-
-async def read_body(response: WireResponse) -> bytes:
-    """A non-streamed body, read to its end or just past :data:`MAX_BODY` (then it is no answer)."""
-    body = bytearray()
-    async with aclosing(response.iter_bytes()) as chunks:
-        async for chunk in chunks:
-            body += chunk
-            if len(body) > MAX_BODY:
-                break
-    return bytes(body)
-
-
-async def _read_stream(response: WireResponse, wire_id: int, on_message: MessageHandler) -> Reply:
-    decoder = SseDecoder()
-    async with aclosing(response.iter_bytes()) as chunks:
-        async for chunk in chunks:
-            try:
-                events = decoder.feed(chunk)
-            except ValueError as exc:
-                raise WireError(TransportFailureKind.PROTOCOL_ERROR, Progress.STREAMING, str(exc)) from exc
-            for event in events:
-                message = json_object(event.data)
-                if message is None:
-                    continue  # keep-alives and garbage carry nothing for us
-                if message.get("id") == wire_id and ("result" in message or "error" in message):
-                    answer = HttpAnswer(
-                        status=response.status, headers=dict(response.headers), body=event.data.encode()
-                    )
-                    return Reply(answer, message)
-                on_message(message)
-    raise WireError(TransportFailureKind.STREAM_CUT, Progress.STREAMING, "the stream ended before the response")
+def is_stream(headers: Mapping[str, str]) -> bool:
+    """Whether ``headers`` announce a ``text/event-stream`` body."""
+    return headers.get("content-type", "").partition(";")[0].strip().lower() == "text/event-stream"
 
 
 def json_object(data: bytes | str) -> dict[str, Any] | None:
@@ -88,3 +92,100 @@ def json_object(data: bytes | str) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     return document if isinstance(document, dict) else None
+
+
+def is_response(message: Mapping[str, Any]) -> bool:
+    """Whether ``message`` is a JSON-RPC response (not a request or notification)."""
+    return "method" not in message and ("result" in message or "error" in message)
+
+
+def response_id_matches(response: Mapping[str, Any], expected: object) -> bool:
+    """Whether the response answers the request with id ``expected``.
+
+    Types must agree (``1`` is not ``"1"`` nor ``True``). An error with a ``null`` id is the
+    server's answer to a request it could not read: it belongs to the one request sent.
+    """
+    found = response.get("id")
+    if found is None:
+        return "error" in response
+    return type(found) is type(expected) and found == expected
+
+
+async def read_body(response: WireResponse, limits: ReadLimits) -> bytes:
+    """A non-streamed body, read to its end; raises :class:`LimitCrossed` past ``max_json_body``."""
+    bound = limits.max_json_body
+    chunks: list[bytes] = []
+    size = 0
+    async with aclosing(response.iter_bytes()) as stream:
+        async for chunk in stream:
+            size += len(chunk)
+            if size > bound:
+                raise LimitCrossed("max_json_body", bound)
+            chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def sse_events(response: WireResponse, limits: ReadLimits) -> AsyncGenerator[SseEvent, None]:
+    """The events of an SSE body as they complete (raw bytes kept); raises :class:`LimitCrossed`."""
+    reader = SseReader(max_event=limits.max_sse_event, max_line=limits.max_sse_line)
+    async with aclosing(response.iter_bytes()) as stream:
+        async for chunk in stream:
+            for event in reader.feed(chunk):
+                yield event
+
+
+async def read_reply(
+    response: WireResponse, expected_id: object, limits: ReadLimits, on_message: MessageHandler
+) -> Reply:
+    """Read ``response`` until the JSON-RPC response to ``expected_id`` (``None``: a notification).
+
+    Other messages on a stream go to ``on_message``. A stream that ends before the response is a
+    cut stream (:class:`WireError` ``STREAM_CUT``), which the classifier calls ``OUTCOME_UNKNOWN``.
+    """
+    status, headers = response.status, response.headers
+    try:
+        if expected_id is not None and 200 <= status < 300 and is_stream(headers):
+            async with aclosing(sse_events(response, limits)) as events:
+                async for event in events:
+                    message = json_object(event.data) if event.data else None
+                    if message is None:
+                        continue  # keep-alives and garbage carry nothing for us
+                    if not is_response(message):
+                        on_message(message)
+                        continue
+                    answer = HttpAnswer(status=status, headers=headers, body=event.data.encode())
+                    if not response_id_matches(message, expected_id):
+                        return Reply(answer, None, MismatchedResponse(status))
+                    return Reply(answer, message)
+            raise WireError(TransportFailureKind.STREAM_CUT, Progress.STREAMING, "the stream ended before the response")
+        body = await read_body(response, limits)
+    except LimitCrossed as exc:
+        return Reply(HttpAnswer(status=status, headers=headers), None, AnswerTooLarge(status, exc.limit, exc.bound))
+    answer = HttpAnswer(status=status, headers=headers, body=body)
+    document = json_object(body) if expected_id is not None else None
+    # Error statuses are lenient about ids (servers answer unreadable requests with ids of their own).
+    if (
+        document is not None
+        and 200 <= status < 300
+        and is_response(document)
+        and not response_id_matches(document, expected_id)
+    ):
+        return Reply(answer, None, MismatchedResponse(status))
+    return Reply(answer, document)
+
+
+def resolution_of(reply: Reply, notification: bool) -> tuple[Any, McpSessionError | None]:
+    """What the caller gets for an answer the classifier passed through: ``(result, None)`` or
+    ``(None, error)``."""
+    if reply.refused is not None:
+        return None, reply.refused
+    answer, response = reply.answer, reply.response
+    if notification and 200 <= answer.status < 300:
+        return None, None
+    if response is not None and isinstance(response.get("error"), dict):
+        error = response["error"]
+        code = error.get("code")
+        return None, RemoteError(code if isinstance(code, int) else 0, str(error.get("message", "")), error.get("data"))
+    if response is not None and "result" in response and 200 <= answer.status < 300:
+        return response["result"], None
+    return None, UnexpectedAnswer(answer.status, answer.body.decode("utf-8", errors="replace"))

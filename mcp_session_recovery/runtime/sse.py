@@ -1,74 +1,122 @@
-"""An incremental decoder for ``text/event-stream`` bodies (the subset MCP servers send).
+"""An incremental, bounded reader of ``text/event-stream`` bodies that keeps every event's raw bytes.
 
-Pure: bytes in, events out. Handles CRLF, LF and CR line endings, multi-line ``data``, comments,
-and events split across chunks. ``id`` and ``retry`` are read but only ``event`` and ``data``
-matter to the runtime (event ids are scoped to a session and die with it).
+Pure: bytes in, events out. Each :class:`SseEvent` carries the exact bytes it was made of (from the
+end of the previous event to the blank line that ends it), so a relay can hand a client the
+server's bytes unchanged while the runtime reads the same event's ``data``. Handles CRLF, LF and
+CR line endings, multi-line ``data``, comments and events split across chunks. ``id`` and
+``retry`` are not interpreted (event ids are scoped to a session and die with it).
+
+Bounded: an event is held until its blank line arrives, never longer than ``max_event`` bytes,
+and no line longer than ``max_line``; crossing either raises :class:`LimitCrossed` naming it.
 """
 
 from __future__ import annotations
 
-import codecs
+import re
 from dataclasses import dataclass
 
-__all__ = ["SseDecoder", "SseEvent"]
+__all__ = ["LimitCrossed", "SseEvent", "SseReader"]
 
-#: The longest line the decoder holds (1 MiB, the SDK's default event limit); longer is an error.
-MAX_LINE = 1 << 20
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+class LimitCrossed(ValueError):
+    """A read limit was crossed: ``limit`` names the ``ReadLimits`` field, ``bound`` its value."""
+
+    def __init__(self, limit: str, bound: int) -> None:
+        self.limit = limit
+        self.bound = bound
+        super().__init__(f"{limit} ({bound} bytes) crossed")
 
 
 @dataclass(frozen=True, slots=True)
 class SseEvent:
-    """One dispatched server-sent event."""
+    """One event: its name (``message`` by default), its data, and the raw bytes it came in."""
 
     event: str
     data: str
+    raw: bytes
 
 
-class SseDecoder:
-    """Feed body chunks; collect complete events."""
+class SseReader:
+    """Feed body chunks; collect complete events (with ``data``) and the raw bytes of all others."""
 
-    def __init__(self) -> None:
-        # Incremental: a character split between two chunks is decoded whole.
-        self._text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buffer = ""
-        self._event = ""
-        self._data: list[str] = []
+    def __init__(self, *, max_event: int, max_line: int) -> None:
+        self._max_event = max_event
+        self._max_line = max_line
+        self._buffer = bytearray()
+        #: Where the next line starts in the buffer (everything before it belongs to the event so far).
+        self._line_start = 0
+        self._name = ""
+        self._data: list[bytes] = []
+        self._first = True
+        #: The last chunk ended in CR: an LF starting the next one completes that line end.
         self._pending_cr = False
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
-        """Decode ``chunk`` and return the events it completed."""
-        text = self._text.decode(chunk)
-        if not text:
-            return []
-        if self._pending_cr and text.startswith("\n"):
-            text = text[1:]
-        self._pending_cr = text.endswith("\r")
-        self._buffer += text
-        lines = self._buffer.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        self._buffer = lines.pop()
-        if len(self._buffer) > MAX_LINE:
-            raise ValueError("server-sent event line too long")
+        """Take ``chunk``; return the events it completed, in order.
+
+        An event without ``data`` (a keep-alive comment, say) is returned with ``data == ""`` and
+        ``event == ""`` so its bytes are still relayed.
+        """
+        buffer = self._buffer
+        buffer += chunk
+        if self._first and len(buffer) >= 3:
+            self._first = False
+            if buffer.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark is not part of the first line
+                self._line_start = 3
         events: list[SseEvent] = []
-        for line in lines:
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
+        event_start = 0
+        position = self._line_start
+        if self._pending_cr and chunk:
+            self._pending_cr = False
+            if buffer[position : position + 1] == b"\n":
+                position += 1
+        end = len(buffer)
+        for match in _LINE_END.finditer(buffer, position):
+            # A CR at the very end ends its line now; an LF opening the next chunk is its other half.
+            self._pending_cr = match.end() == end and match.group() == b"\r"
+            if match.start() - position > self._max_line:
+                raise LimitCrossed("max_sse_line", self._max_line)
+            line = bytes(buffer[position : match.start()])
+            position = match.end()
+            if line:
+                self._field(line)
+                continue
+            if position - event_start > self._max_event:
+                raise LimitCrossed("max_sse_event", self._max_event)
+            events.append(self._dispatch(bytes(buffer[event_start:position])))
+            event_start = position
+        if event_start:
+            del buffer[:event_start]
+            position -= event_start
+        self._line_start = position
+        if len(buffer) - position > self._max_line:
+            raise LimitCrossed("max_sse_line", self._max_line)
+        if len(buffer) > self._max_event:
+            raise LimitCrossed("max_sse_event", self._max_event)
         return events
 
-    def _line(self, line: str) -> SseEvent | None:
-        if not line:
-            if not self._data:
-                self._event = ""
-                return None
-            event = SseEvent(self._event or "message", "\n".join(self._data))
-            self._event, self._data = "", []
-            return event
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
+    @property
+    def pending(self) -> bytes:
+        """The raw bytes of the event not yet complete (what a stream cut leaves behind)."""
+        return bytes(self._buffer)
+
+    def _field(self, line: bytes) -> None:
+        if line.startswith(b":"):
+            return
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
             self._data.append(value)
-        return None
+        elif name == b"event":
+            self._name = value.decode("utf-8", errors="replace")
+
+    def _dispatch(self, raw: bytes) -> SseEvent:
+        data, name = self._data, self._name
+        self._data, self._name = [], ""
+        if not data:
+            return SseEvent("", "", raw)
+        text = b"\n".join(data).decode("utf-8", errors="replace")
+        return SseEvent(name or "message", text, raw)

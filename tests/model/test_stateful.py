@@ -1,8 +1,9 @@
 """Hypothesis drives the model through the simulated world with random configurations.
 
 The world checks DESIGN §3's invariants 1-8 after every step (tests/model/world.py). Alongside,
-a ``SessionMachine`` (the ``transitions``-backed facade) is fed the same events and must agree with
-the pure ``step`` at every point.
+two ``SessionMachine`` facades, one per engine (the compiled one the runtime runs and the
+``transitions`` one), are fed the same events and must both agree with the pure ``step`` at every
+point.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mcp_session_recovery.model import Era, EraMode, ModelConfig, Replayability, SessionMachine
+from mcp_session_recovery.model import Engine, Era, EraMode, ModelConfig, Replayability, SessionMachine
 
 from .world import Limits, Trace, World, apply, possible_actions, start
 
@@ -25,7 +26,7 @@ METHODS = {
 class ModelInTheWorld(RuleBasedStateMachine):
     world: World
     limits: Limits
-    facade: SessionMachine
+    facades: tuple[SessionMachine, ...]
 
     @initialize(
         mode=st.sampled_from(EraMode),
@@ -42,7 +43,8 @@ class ModelInTheWorld(RuleBasedStateMachine):
             requests=tuple((METHODS[kind], kind) for kind in kinds), faults=4, abandons=2, connects=2, closes=2
         )
         self.world = start(config, self.limits, server_era)
-        self.facade = SessionMachine(config)
+        # Both engines, fed the same events: the compiled one the runtime runs, and `transitions`.
+        self.facades = tuple(SessionMachine(config, engine=engine) for engine in Engine)
         note(f"{config}, server {server_era.value}, requests {[k.name for k in kinds]}")
 
     @precondition(lambda self: hasattr(self, "world") and bool(possible_actions(self.world, self.limits)))
@@ -52,7 +54,8 @@ class ModelInTheWorld(RuleBasedStateMachine):
         trace = Trace()
         self.world = apply(self.world, action, self.limits, trace=trace)
         for event in trace.events:
-            self.facade.handle(event)
+            for facade in self.facades:
+                facade.handle(event)
         note(f"{action.name}: {[type(e).__name__ for e in trace.events]} -> {self.world.snap.state.name}")
 
     @rule()
@@ -60,10 +63,11 @@ class ModelInTheWorld(RuleBasedStateMachine):
         """Always possible, so a run whose world has nothing left to do can still end cleanly."""
 
     @invariant()
-    def the_facade_agrees_with_step(self) -> None:
+    def both_engines_agree_with_step(self) -> None:
         if hasattr(self, "world"):
-            assert self.facade.snapshot == self.world.snap
-            assert self.facade.state is self.world.snap.state
+            for facade in self.facades:
+                assert facade.snapshot == self.world.snap, facade.engine
+                assert facade.state is self.world.snap.state, facade.engine
 
 
 TestModelInTheWorld = ModelInTheWorld.TestCase

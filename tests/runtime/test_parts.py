@@ -1,4 +1,4 @@
-"""The runtime's small parts: the SSE decoder, backoff, session memory, the era cache, and the httpx wire.
+"""The runtime's small parts: the SSE reader, backoff, session memory, the era cache, and the httpx wire.
 
 The wire is tested against real sockets on 127.0.0.1 with both httpx and httpx2.
 """
@@ -24,56 +24,70 @@ from mcp_session_recovery.adapters.httpx_wire import HttpxWire, transport_failur
 from mcp_session_recovery.model import ClientIdentity, Era, Progress, TransportFailure, TransportFailureKind
 from mcp_session_recovery.model.messages import initialize_request
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionMemory, WireError, origin_of
-from mcp_session_recovery.runtime.sse import MAX_LINE, SseDecoder, SseEvent
+from mcp_session_recovery.runtime.sse import LimitCrossed, SseReader
 
-# --- SseDecoder --------------------------------------------------------------------------------------
+# --- SseReader ---------------------------------------------------------------------------------------
+
+LIMIT = 1 << 20
 
 
-def decode(*chunks: bytes) -> list[SseEvent]:
-    decoder = SseDecoder()
-    events: list[SseEvent] = []
+def reader() -> SseReader:
+    return SseReader(max_event=LIMIT, max_line=LIMIT)
+
+
+def ev(name: str, data: str) -> tuple[str, str]:
+    return (name, data)
+
+
+def decode(*chunks: bytes) -> list[tuple[str, str]]:
+    """The dispatched events (name, data); also checks that the raw bytes of every event, plus what
+    is still pending, are exactly the stream's bytes."""
+    sse = reader()
+    events = []
     for chunk in chunks:
-        events.extend(decoder.feed(chunk))
-    return events
+        events.extend(sse.feed(chunk))
+    assert b"".join(event.raw for event in events) + sse.pending == b"".join(chunks)
+    return [(event.event, event.data) for event in events if event.event]
 
 
 def test_one_event_with_the_default_name() -> None:
-    assert decode(b'data: {"jsonrpc":"2.0"}\n\n') == [SseEvent("message", '{"jsonrpc":"2.0"}')]
+    assert decode(b'data: {"jsonrpc":"2.0"}\n\n') == [ev("message", '{"jsonrpc":"2.0"}')]
 
 
 def test_an_event_name_applies_to_its_event_only() -> None:
     stream = b"event: ping\ndata: 1\n\ndata: 2\n\n"
 
-    assert decode(stream) == [SseEvent("ping", "1"), SseEvent("message", "2")]
+    assert decode(stream) == [ev("ping", "1"), ev("message", "2")]
 
 
 def test_multi_line_data_is_joined_with_newlines() -> None:
-    assert decode(b"data: a\ndata:b\ndata\ndata:  c\n\n") == [SseEvent("message", "a\nb\n\n c")]
+    assert decode(b"data: a\ndata:b\ndata\ndata:  c\n\n") == [ev("message", "a\nb\n\n c")]
 
 
 def test_comments_and_other_fields_are_ignored() -> None:
     stream = b": keep-alive\nid: 7\nretry: 100\nfoo: bar\ndata: x\n: more\n\n:\n\n"
 
-    assert decode(stream) == [SseEvent("message", "x")]
+    assert decode(stream) == [ev("message", "x")]
 
 
 def test_an_event_without_data_dispatches_nothing_and_forgets_its_name() -> None:
-    assert decode(b"event: lonely\n\ndata: y\n\n") == [SseEvent("message", "y")]
+    assert decode(b"event: lonely\n\ndata: y\n\n") == [ev("message", "y")]
 
 
 def test_an_unfinished_event_is_not_dispatched() -> None:
-    decoder = SseDecoder()
+    decoder = reader()
 
     assert decoder.feed(b"data: x\n") == []
     assert decoder.feed(b"data: y") == []
-    assert decoder.feed(b"\n\n") == [SseEvent("message", "x\ny")]
+    (event,) = decoder.feed(b"\n\n")
+    assert (event.event, event.data, event.raw) == ("message", "x\ny", b"data: x\ndata: y\n\n")
 
 
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"], ids=["lf", "crlf", "cr"])
 def test_every_line_ending_gives_the_same_events(newline: bytes) -> None:
     lines = [b"event: e", b"data: 1", b"data: 2", b"", b": note", b"data: 3", b"", b""]
 
-    assert decode(newline.join(lines)) == [SseEvent("e", "1\n2"), SseEvent("message", "3")]
+    assert decode(newline.join(lines)) == [ev("e", "1\n2"), ev("message", "3")]
 
 
 MIXED_STREAM = (
@@ -85,11 +99,11 @@ MIXED_STREAM = (
     b"data: h\n\r\n"
 )
 MIXED_EVENTS = [
-    SseEvent("first", "a\nb"),
-    SseEvent("message", "c\nd"),
-    SseEvent("message", "e\nf"),
-    SseEvent("last", "g"),
-    SseEvent("message", "h"),
+    ev("first", "a\nb"),
+    ev("message", "c\nd"),
+    ev("message", "e\nf"),
+    ev("last", "g"),
+    ev("message", "h"),
 ]
 
 
@@ -114,11 +128,11 @@ def test_a_character_split_between_chunks_is_kept_whole() -> None:
     stream = "data: caf\u00e9 \u2603 \U0001f600\n\n".encode()
 
     for cut in range(len(stream) + 1):
-        assert decode(stream[:cut], stream[cut:]) == [SseEvent("message", "caf\u00e9 \u2603 \U0001f600")], cut
+        assert decode(stream[:cut], stream[cut:]) == [ev("message", "caf\u00e9 \u2603 \U0001f600")], cut
 
 
 def test_an_empty_chunk_between_cr_and_lf_does_not_add_a_line_break() -> None:
-    assert decode(b"data: x\r", b"", b"\ndata: y\r\n\r\n") == [SseEvent("message", "x\ny")]
+    assert decode(b"data: x\r", b"", b"\ndata: y\r\n\r\n") == [ev("message", "x\ny")]
 
 
 sse_values = st.text(st.characters(exclude_characters="\r\n"), max_size=12)
@@ -152,19 +166,47 @@ def test_any_chunking_gives_the_events_of_the_whole_stream(case: tuple[bytes, li
 
 
 def test_a_line_at_the_limit_is_held() -> None:
-    decoder = SseDecoder()
-    line = b"data: " + b"x" * (MAX_LINE - len(b"data: "))
+    decoder = SseReader(max_event=4096, max_line=1024)
+    line = b"data: " + b"x" * (1024 - len(b"data: "))
 
     assert decoder.feed(line) == []
-    assert decoder.feed(b"\n\n") == [SseEvent("message", "x" * (MAX_LINE - 6))]
+    assert [(e.event, e.data) for e in decoder.feed(b"\n\n")] == [ev("message", "x" * (1024 - 6))]
 
 
-def test_a_line_longer_than_the_limit_is_refused() -> None:
-    decoder = SseDecoder()
-    piece = b"x" * (MAX_LINE // 4)
-    decoder.feed(b"data: ")
-    for _ in range(3):
-        decoder.feed(piece)
+def test_a_line_longer_than_the_limit_is_refused_however_it_arrives() -> None:
+    for chunk in (256, 1025, 4096):
+        decoder = limited_reader(max_line=1024)
+        stream = b"data: " + b"x" * 2000 + b"\n\n"
+        with pytest.raises(LimitCrossed, match="max_sse_line") as caught:
+            for start in range(0, len(stream), chunk):
+                decoder.feed(stream[start : start + chunk])
+        assert (caught.value.limit, caught.value.bound) == ("max_sse_line", 1024)
+
+
+def test_an_event_of_many_short_lines_is_bounded() -> None:
+    decoder = limited_reader(max_event=10_000)
+    with pytest.raises(LimitCrossed, match="max_sse_event"):
+        for _ in range(10_000):  # bounded: 10,000 lines of 11 bytes cross the limit long before the end
+            decoder.feed(b"data: xxxx\n")
+    assert len(decoder.pending) <= 10_000 + 11
+
+
+def test_a_whole_oversized_event_in_one_chunk_is_refused() -> None:
+    with pytest.raises(LimitCrossed, match="max_sse_event"):
+        limited_reader(max_event=100).feed(b"data: " + b"y" * 200 + b"\n\n")
+
+
+def test_many_events_in_one_chunk_keep_their_bytes() -> None:
+    stream = b"".join(b"event: n\ndata: %d\n\n" % i for i in range(5000)) + b": tail"
+    decoder = reader()
+    events = decoder.feed(stream)
+
+    assert [event.data for event in events] == [str(i) for i in range(5000)]
+    assert b"".join(event.raw for event in events) + decoder.pending == stream
+
+
+def limited_reader(*, max_event: int = LIMIT, max_line: int = LIMIT) -> SseReader:
+    return SseReader(max_event=max_event, max_line=max_line)
 
     with pytest.raises(ValueError, match="too long"):
         decoder.feed(piece)

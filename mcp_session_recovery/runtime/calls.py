@@ -1,0 +1,145 @@
+"""``Call``: one request from its submission until it resolves; the seam between the session core and
+the code that performs the request's sends.
+
+The core (:mod:`.core`) tracks a call for the model: when the model says *send* (``SendRequest``,
+``ReplayRequest``) it hands the call a binding; when the model resolves the request
+(``DeliverResponse``, ``FailRequest``) it resolves the call. The sender (``Session.request``'s
+exchange, the relay of a client's message) waits for those instructions with :meth:`Call.next_send`,
+performs each send, and reports what happened with :meth:`Call.disrupted` or :meth:`Call.answered`.
+A sender never changes the model in any other way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from mcp_session_recovery.model import (
+    Abandonment,
+    Binding,
+    Event,
+    McpSessionError,
+    RequestAbandoned,
+    RequestDisrupted,
+    ResponseReceived,
+    Signal,
+)
+
+__all__ = ["Call", "Resolution"]
+
+#: Feeds an event (with the reason in words) to the model; the core's ``apply``.
+Report = Callable[[Event, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """How a request ended: a value, or an error to raise."""
+
+    value: Any = None
+    error: McpSessionError | None = None
+
+    def unwrap(self) -> Any:
+        """The value, or raise the error."""
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+_NOTHING = Resolution()
+
+
+class Call:
+    """One request the model tracks; resolved exactly once (invariant 4)."""
+
+    __slots__ = (
+        "_report",
+        "_scope",
+        "_send",
+        "_waiter",
+        "answer",
+        "method",
+        "notification",
+        "params",
+        "request_id",
+        "resolution",
+    )
+
+    def __init__(
+        self,
+        request_id: int,
+        method: str,
+        params: Mapping[str, Any] | None,
+        notification: bool,
+        report: Report,
+    ) -> None:
+        self.request_id = request_id
+        self.method = method
+        self.params = params
+        self.notification = notification
+        #: Set once, when the model resolved the request.
+        self.resolution: Resolution | None = None
+        #: The answer of the latest exchange, handed out when the model says ``DeliverResponse``.
+        self.answer = _NOTHING
+        self._report = report
+        self._send: Binding | None = None
+        self._waiter: anyio.Event | None = None
+        self._scope: anyio.CancelScope | None = None
+
+    # -- the core performs the model's effects ------------------------------------------------------
+
+    def instruct(self, binding: Binding) -> None:
+        """The model says: send (again) under ``binding``."""
+        self._send = binding
+        self._wake()
+
+    def resolve(self, resolution: Resolution) -> None:
+        """The model resolved the request: the sender stops, and I/O in progress is cancelled."""
+        self.resolution = resolution
+        self._wake()
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter.set()
+
+    # -- the sender ----------------------------------------------------------------------------------
+
+    def guard(self, scope: anyio.CancelScope) -> anyio.CancelScope:
+        """Make ``scope`` the one the model's resolution cancels (the sender's I/O); returns it."""
+        self._scope = scope
+        return scope
+
+    async def next_send(self) -> Binding | None:
+        """The binding of the next send the model asks for; ``None`` once the request is resolved."""
+        while self._send is None and self.resolution is None:
+            waiter = self._waiter = anyio.Event()
+            await waiter.wait()
+        if self.resolution is not None:
+            return None
+        binding, self._send = self._send, None
+        return binding
+
+    def disrupted(self, signal: Signal, reason: str) -> None:
+        """The send failed with ``signal`` (the classifier's verdict); the model decides what next."""
+        if self.resolution is None:
+            self._report(RequestDisrupted(request_id=self.request_id, signal=signal), reason)
+
+    def answered(self, value: Any = None, error: McpSessionError | None = None, reason: str = "") -> None:
+        """The server answered: ``value`` (the result) or ``error`` is what the caller gets."""
+        if self.resolution is None:
+            self.answer = Resolution(value, error) if value is not None or error is not None else _NOTHING
+            self._report(ResponseReceived(request_id=self.request_id), reason)
+
+    def abandon(self, reason: Abandonment) -> None:
+        """The caller's deadline passed or it left: the model must stop tracking the request."""
+        if self.resolution is None:
+            self._report(RequestAbandoned(request_id=self.request_id, reason=reason), "")
+
+    def __repr__(self) -> str:
+        state = "open" if self.resolution is None else "resolved"
+        return f"<Call {self.request_id} {self.method} {state}>"

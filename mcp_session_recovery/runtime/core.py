@@ -1,0 +1,397 @@
+"""``SessionCore``: the model of one endpoint's session, with its effects performed on anyio.
+
+Every decision is the model's. The core feeds it events and performs the effects it returns:
+
+- :meth:`SessionCore.apply` is the only place that changes the model. It never awaits, so on
+  anyio's single event loop each decision is atomic: no lock is needed, and a cancellation can never
+  land between a decision and its bookkeeping ("decide under a lock, do I/O outside it", with the
+  event loop as the lock).
+- Each caller's task performs the sends of its own request (a :class:`~.calls.Call`); negotiation,
+  backoff timers, restoration and the GET stream run in the session's task group, so a caller that
+  leaves cannot cancel the negotiation other callers wait on.
+
+The core is the narrow seam the senders use: :mod:`.exchange` (``Session.request``),
+:mod:`.forwarding` (a client's own messages) and :mod:`.listening` (the GET stream) see only its
+public members, never the model's engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from mcp_session_recovery.model import (
+    BackoffElapsed,
+    Binding,
+    ClientIdentity,
+    CloseRequested,
+    DeliverResponse,
+    Effect,
+    EraMode,
+    Event,
+    FailRequest,
+    HttpAnswer,
+    McpSessionError,
+    ModelConfig,
+    NegotiationDisrupted,
+    NotifyBindingChanged,
+    Outgoing,
+    Progress,
+    ReplayRequest,
+    RequestSubmitted,
+    RestoreSessionState,
+    ScheduleRecovery,
+    SendDelete,
+    SendDiscover,
+    SendInitialize,
+    SendInitialized,
+    SendRequest,
+    SessionMachine,
+    Signal,
+    Snapshot,
+    State,
+    TransportFailure,
+    TransportFailureKind,
+)
+from mcp_session_recovery.model.messages import (
+    delete_request,
+    discover_request,
+    initialize_request,
+    initialized_notification,
+)
+from mcp_session_recovery.model.negotiation import read_discover, read_initialize, read_initialized
+
+from . import exchange
+from .calls import Call, Resolution
+from .era_cache import origin_of
+from .memory import SessionMemory
+from .observe import BindingChange, EventHook, TransitionRecord, log_level, logger
+from .options import SessionOptions
+from .reading import MessageHandler, Reply, json_object, read_reply
+from .wire import Wire, WireError
+
+__all__ = ["SessionCore"]
+
+#: What a background task runs.
+Background = Callable[..., Awaitable[None]]
+
+
+class SessionCore:
+    """One endpoint's session model and the effects it asks for."""
+
+    def __init__(
+        self,
+        wire: Wire,
+        url: str,
+        options: SessionOptions,
+        *,
+        on_event: EventHook | None = None,
+        on_message: MessageHandler | None = None,
+    ) -> None:
+        #: The one way to the network.
+        self.wire = wire
+        self.options = options
+        #: ``scheme://host:port`` of the endpoint (never its credentials).
+        self.origin = origin_of(url)
+        #: What the client declares on every (re)negotiation.
+        self.identity: ClientIdentity = options.identity
+        #: What successful requests taught (restored after a legacy re-initialize).
+        self.memory = SessionMemory()
+        #: The raw result of the negotiation that made the live binding.
+        self.negotiated_result: Mapping[str, Any] = {}
+        self._on_event = on_event
+        self._on_message = on_message
+        auto = options.mode is EraMode.AUTO
+        known = (options.era_cache.get(self.origin) or options.first_era) if auto else None
+        self._machine = SessionMachine(
+            ModelConfig(
+                mode=options.mode, max_attempts=options.max_attempts, max_replays=options.max_replays, known_era=known
+            )
+        )
+        self._pending_result: Mapping[str, Any] = {}
+        self._calls: dict[int, Call] = {}
+        self._request_ids = itertools.count()
+        self._wire_ids = itertools.count(1)
+        self._changed: anyio.Event | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._delete: Binding | None = None
+        #: The cancel scopes of the background tasks (negotiation, timers, restoration, the GET stream).
+        self._background: set[anyio.CancelScope] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start_in(self, task_group: anyio.abc.TaskGroup) -> None:
+        """Run the background work in ``task_group``; the owner calls :meth:`close` before leaving it."""
+        if self._task_group is not None:
+            raise RuntimeError("a Session can be started only once")
+        self._task_group = task_group
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start_in` ran."""
+        return self._task_group is not None
+
+    async def close(self) -> None:
+        """Close: waiting calls get ``SessionClosed``; a live legacy session gets one DELETE."""
+        if self._machine.state is State.CLOSED:
+            return
+        self.apply(CloseRequested())
+        delete, self._delete = self._delete, None
+        if delete is not None:
+            with anyio.move_on_after(self.options.close_timeout, shield=True):
+                try:
+                    response = await self.wire.send(delete_request(delete))
+                    await response.aclose()
+                except WireError as exc:
+                    logger.info("%s: DELETE on close failed: %s", self.origin, exc)
+        # Stop the background work; never the task group's own scope: the owner's code runs in it.
+        for scope in tuple(self._background):
+            scope.cancel()
+
+    # -- what senders see ----------------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """Everything the model knows, as one immutable value."""
+        return self._machine.snapshot
+
+    async def wait_for_change(self) -> None:
+        """Return after the model's next step."""
+        if self._changed is None:
+            self._changed = anyio.Event()
+        await self._changed.wait()
+
+    def allows(self, event: Event) -> bool:
+        """Whether the model would accept ``event`` now."""
+        return self._machine.allows(event)
+
+    def open_call(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        *,
+        notification: bool = False,
+        tool_annotations: Mapping[str, Any] | None = None,
+    ) -> Call:
+        """Track a new request; the model decides whether it is sent now or waits.
+
+        The caller must :meth:`release` the call when it is done with it.
+        """
+        if self._task_group is None:
+            raise RuntimeError("use the Session as an async context manager (async with Session(...))")
+        request_id = next(self._request_ids)
+        tool_name = params.get("name") if method == "tools/call" and params else None
+        if not isinstance(tool_name, str):
+            tool_name = None
+        elif tool_annotations is None:
+            tool_annotations = self.memory.tool_annotations.get(tool_name)
+        replayability = self.options.policy.replayability(
+            method, tool_name=tool_name, tool_annotations=tool_annotations
+        )
+        call = Call(request_id, method, params, notification, self.apply)
+        self._calls[request_id] = call
+        try:
+            self.apply(RequestSubmitted(request_id=request_id, method=method, replayability=replayability))
+        except BaseException:
+            self.release(call)
+            raise
+        return call
+
+    def release(self, call: Call) -> None:
+        """Forget ``call`` (resolved, or its sender gave up and reported so)."""
+        self._calls.pop(call.request_id, None)
+
+    def next_wire_id(self) -> str:
+        """A JSON-RPC id for a request the library sends itself: never one a client above uses."""
+        return f"mcp-session-recovery-{next(self._wire_ids)}"
+
+    def deliver_message(self, message: Mapping[str, Any]) -> None:
+        """Hand a server message that is no response to the ``on_message`` hook."""
+        if self._on_message is None:
+            return
+        try:
+            self._on_message(message)
+        except Exception:
+            logger.exception("%s: the on_message hook raised", self.origin)
+
+    def start_background(self, function: Background, *args: Any) -> None:
+        """Run ``function(*args)`` in the session's task group until it ends or the session closes."""
+        if self._task_group is None:
+            raise RuntimeError("use the Session as an async context manager (async with Session(...))")
+        if self._machine.state is State.CLOSED:
+            return
+        scope = anyio.CancelScope()
+        self._background.add(scope)
+        self._task_group.start_soon(self._in_background, scope, function, *args)
+
+    async def _in_background(self, scope: anyio.CancelScope, function: Background, *args: Any) -> None:
+        try:
+            with scope:
+                await function(*args)
+        finally:
+            self._background.discard(scope)
+
+    async def fetch(self, outgoing: Outgoing, expected_id: object) -> Reply | TransportFailure:
+        """One HTTP exchange read to the response (bounded): the reply, or the transport failure."""
+        try:
+            response = await self.wire.send(outgoing)
+            try:
+                return await read_reply(response, expected_id, self.options.limits, self.deliver_message)
+            finally:
+                with anyio.move_on_after(self.options.close_timeout, shield=True):
+                    await response.aclose()
+        except WireError as exc:
+            return exc.failure()
+
+    # -- the model ---------------------------------------------------------------------------------
+
+    def apply(self, event: Event, reason: str = "") -> None:
+        """Feed ``event`` to the model and perform its effects. Never awaits."""
+        before = self._machine.snapshot
+        effects = self._machine.handle(event)
+        after = self._machine.snapshot
+        entered = before.state is not after.state
+        change = None
+        for effect in effects:
+            if isinstance(effect, NotifyBindingChanged):
+                change = BindingChange(effect.previous, effect.current)
+        if entered or change is not None or self._on_event is not None:
+            self._observe(
+                TransitionRecord(
+                    origin=self.origin,
+                    old_state=before.state,
+                    event=event,
+                    new_state=after.state,
+                    generation=after.generation,
+                    reason=reason,
+                    binding_change=change,
+                )
+            )
+        if entered and after.state is State.READY and after.binding is not None:
+            self.options.era_cache.remember(self.origin, after.binding.era)
+            self.negotiated_result = self._pending_result
+        for effect in effects:
+            self._perform(effect, before, after)
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
+
+    def _observe(self, record: TransitionRecord) -> None:
+        if record.old_state is not record.new_state or record.binding_change is not None:
+            logger.log(log_level(record), "%s", record.describe())
+        if self._on_event is not None:
+            try:
+                self._on_event(record)
+            except Exception:
+                logger.exception("%s: the on_event hook raised", self.origin)
+
+    def _perform(self, effect: Effect, before: Snapshot, after: Snapshot) -> None:
+        if isinstance(effect, (SendRequest, ReplayRequest)):
+            assert after.binding is not None
+            assert after.binding.generation == effect.generation
+            self._calls[effect.request_id].instruct(after.binding)
+        elif isinstance(effect, DeliverResponse):
+            call = self._calls[effect.request_id]
+            call.resolve(call.answer)
+        elif isinstance(effect, FailRequest):
+            self._calls[effect.request_id].resolve(Resolution(error=effect.error))
+        elif isinstance(effect, (SendDiscover, SendInitialize)):
+            self.start_background(self._negotiate, effect)
+        elif isinstance(effect, SendInitialized):
+            assert after.pending is not None
+            assert after.pending.generation == effect.generation
+            self.start_background(self._complete_handshake, after.pending)
+        elif isinstance(effect, ScheduleRecovery):
+            self.start_background(self._recover_after, effect.attempt)
+        elif isinstance(effect, RestoreSessionState):
+            assert after.binding is not None
+            self.start_background(self._restore, after.binding)
+        elif isinstance(effect, SendDelete):
+            live = before.binding if before.state is State.READY else before.pending
+            assert live is not None
+            assert live.generation == effect.generation
+            self._delete = live
+        elif isinstance(effect, NotifyBindingChanged):
+            pass  # reported with the transition record
+        else:  # pragma: no cover - every effect type is handled above
+            raise AssertionError(f"unhandled effect {effect!r}")
+
+    # -- negotiation, recovery and restoration (in the session's task group) -------------------------
+
+    async def _negotiate(self, effect: SendDiscover | SendInitialize) -> None:
+        generation = effect.generation
+        event: Event = NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE)
+        reason = "negotiation timed out"
+        with anyio.move_on_after(self.options.negotiation_timeout):
+            wire_id = self.next_wire_id()
+            if isinstance(effect, SendDiscover):
+                answer = await self._negotiation_answer(discover_request(wire_id, self.identity), wire_id)
+                event = read_discover(generation, answer, self.options.classifier)
+            else:
+                answer = await self._negotiation_answer(initialize_request(wire_id, self.identity), wire_id)
+                event = read_initialize(generation, answer, self.options.classifier)
+            reason = _describe(answer)
+            if isinstance(answer, HttpAnswer):
+                self._pending_result = _result_of(answer.body)
+        self.apply(event, reason)
+
+    async def _complete_handshake(self, pending: Binding) -> None:
+        event: Event = NegotiationDisrupted(generation=pending.generation, signal=Signal.UNREACHABLE)
+        reason = "notifications/initialized timed out"
+        with anyio.move_on_after(self.options.negotiation_timeout):
+            answer = await self._negotiation_answer(initialized_notification(pending), None)
+            event = read_initialized(pending.generation, answer, self.options.classifier)
+            reason = _describe(answer)
+        self.apply(event, reason)
+
+    async def _negotiation_answer(self, outgoing: Outgoing, wire_id: str | None) -> HttpAnswer | TransportFailure:
+        try:
+            fetched = await self.fetch(outgoing, wire_id)
+        except Exception as exc:
+            # An adapter raised something other than WireError: a bug below us. The session must not
+            # die of it; count the attempt as failed and say so loudly.
+            logger.error("%s: the wire raised %s during negotiation", self.origin, type(exc).__name__, exc_info=True)
+            return TransportFailure(kind=TransportFailureKind.PROTOCOL_ERROR, progress=Progress.SENT)
+        if isinstance(fetched, TransportFailure):
+            return fetched
+        if fetched.refused is not None:  # too large, or another request's id: not an answer to ours
+            return TransportFailure(kind=TransportFailureKind.PROTOCOL_ERROR, progress=Progress.STREAMING)
+        return fetched.answer
+
+    async def _recover_after(self, attempt: int) -> None:
+        await anyio.sleep(self.options.backoff.delay(attempt))
+        if self._machine.allows(BackoffElapsed()):
+            self.apply(BackoffElapsed())
+
+    async def _restore(self, binding: Binding) -> None:
+        """Give a re-initialized legacy session what the lost one held (the GET stream reopens itself)."""
+        if binding.session_id is None:
+            return
+        for method, params in self.memory.restoring_requests():
+            try:
+                await exchange.run(self, method, params)
+            except McpSessionError as exc:
+                logger.warning("%s: restoring %s failed: %s", self.origin, method, exc)
+
+    def __repr__(self) -> str:
+        snap = self._machine.snapshot
+        return (
+            f"<Session {snap.state.name} generation={snap.generation} "
+            f"in_flight={len(snap.in_flight())} parked={len(snap.parked())} {self.origin}>"
+        )
+
+
+def _result_of(body: bytes) -> Mapping[str, Any]:
+    document = json_object(body)
+    result = document.get("result") if document is not None else None
+    return result if isinstance(result, dict) else {}
+
+
+def _describe(answer: HttpAnswer | TransportFailure) -> str:
+    if isinstance(answer, TransportFailure):
+        return f"{answer.kind.value} ({answer.progress.value})"
+    return f"HTTP {answer.status}"

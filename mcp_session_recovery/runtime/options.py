@@ -1,0 +1,54 @@
+"""``SessionOptions``: how a :class:`~.session.Session` behaves; every field has a sensible default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mcp_session_recovery.model import ClassifierOptions, ClientIdentity, Era, EraMode, ReplayPolicy
+
+from .backoff import Backoff
+from .era_cache import DEFAULT_ERA_CACHE, EraCache
+from .reading import ReadLimits
+
+__all__ = ["SessionOptions"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionOptions:
+    """How a :class:`Session` behaves. Every field has a default that suits an interactive client."""
+
+    #: Which era(s) to speak: probe modern first and fall back (AUTO), or pin one.
+    mode: EraMode = EraMode.AUTO
+    #: The client info and capabilities declared on every (re)negotiation.
+    identity: ClientIdentity = field(default_factory=ClientIdentity)
+    #: Which lost requests may be sent again.
+    policy: ReplayPolicy = field(default_factory=ReplayPolicy)
+    #: Failed negotiations in one round before waiting requests get ``RecoveryFailed``. With the
+    #: default backoff a round spans about 9 s on average (18 s at most): a container restart.
+    max_attempts: int = 8
+    #: How often one request may be re-sent after it was lost.
+    max_replays: int = 2
+    #: The delay before each recovery attempt.
+    backoff: Backoff = field(default_factory=Backoff)
+    #: A request's deadline (seconds) unless the call names one, waiting time included.
+    request_timeout: float = 60.0
+    #: The longest one negotiation step may take (seconds) before it counts as a failed attempt.
+    negotiation_timeout: float = 10.0
+    #: The longest the best-effort DELETE on close may take (seconds).
+    close_timeout: float = 2.0
+    #: Opt-in signals of a lost session (400 / 410 variants).
+    classifier: ClassifierOptions = field(default_factory=ClassifierOptions)
+    #: Keep the legacy server-to-client GET stream open (its messages go to ``on_message``).
+    listen: bool = False
+    #: Where the era each origin spoke is remembered.
+    era_cache: EraCache = field(default_factory=lambda: DEFAULT_ERA_CACHE)
+    #: The most the library reads of one answer (bodies and events are relayed unchanged below).
+    limits: ReadLimits = field(default_factory=ReadLimits)
+    #: In AUTO mode, the era tried first while the cache knows nothing of the origin (default:
+    #: the sessionless era). Either way the other era is tried when the first fails.
+    first_era: Era | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("request_timeout", "negotiation_timeout", "close_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
