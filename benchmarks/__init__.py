@@ -1,0 +1,23 @@
+"""The benchmarks: one command, one table, every figure next to its anchor measured in the same run.
+
+    python -m benchmarks                     # every row (about 5 minutes on two cores)
+    python -m benchmarks --quick             # small counts: a smoke test, under a minute
+    python -m benchmarks --only hot cpu-trio # some rows (a group name selects all its rows)
+    python -m benchmarks --json results.json # also write the results
+    python -m benchmarks --list              # the rows' names
+
+The machine is noisy, so every figure is a ratio against an anchor measured in the same run with
+the calls interleaved (adapter, bare, adapter, ...), never an absolute time compared with a
+threshold; the tests run the command only to check that it works (``tests/test_benchmarks.py``).
+Servers run as real processes on 127.0.0.1 and are SIGKILLed at the end. A row that fails prints
+``error: ...`` in its line and the run goes on.
+
+The rows, one module each:
+
+- ``hot_path``: warm calls through each adapter against its bare twin (SDK 2.3.0 server);
+- ``cpu``: the library's CPU per call on a live session, over an in-memory wire (asyncio, trio);
+- ``restart``: the first call after a SIGKILL restart against a warm call;
+- ``herd``: 100 and 1,000 concurrent calls across a restart (initializes sent, all answered);
+- ``memory``: traced memory over 100,000 calls, and per idle Session;
+- ``big_answers``: 1 MiB answers through each adapter, timed and checked byte for byte.
+"""

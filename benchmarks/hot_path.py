@@ -1,0 +1,124 @@
+"""Row 1: warm calls of a cheap tool (``add``) on the SDK 2.3.0 server, each adapter against its bare twin.
+
+Every client of a row is open at once and the calls alternate between them (the order rotating),
+so the medians see the same noise; the figure is median(adapter) / median(bare). The Session rows
+pin the handshake era, which their raw anchors speak (an ``initialize`` of their own, then POSTs
+with the same session id and protocol-version headers); ``connect()`` is pinned to it too, the
+era the SDK's own ``ClientSession`` negotiates.
+
+The SDK server process listens on a socket made without ``IPPROTO_TCP``, so asyncio never sets
+``TCP_NODELAY`` on its connections; on aiohttp's keep-alive connections every answer then waits
+for the client's delayed ACK (about 40 ms, on both sides of the aiohttp row alike). The aiohttp
+pair therefore runs once more against the test server, whose connections have ``TCP_NODELAY``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import anyio
+import httpx2
+
+from mcp_session_recovery.adapters.aiohttp_wire import AiohttpWire
+from mcp_session_recovery.adapters.httpx_wire import HttpxWire
+from mcp_session_recovery.adapters.mcp_sdk import connect
+from mcp_session_recovery.runtime import Session
+
+from .clients import ADD, TIMEOUT, PassThrough, RawAiohttp, RawHttpx, legacy_options, recovering, sdk_client
+from .common import Context, Result, Row, interleave, median, ms, ratio
+
+__all__ = ["ROWS"]
+
+Call = Callable[[], Awaitable[object]]
+Subjects = Callable[[str], Any]  # url -> an async context manager yielding {name: call}
+#: Seconds a row may spend interleaving before it reports what it has.
+BUDGET = 60.0
+PARAMS = {"name": ADD[0], "arguments": ADD[1]}
+
+
+def _tool(session: Any) -> Call:
+    return lambda: session.call_tool(*ADD)
+
+
+@asynccontextmanager
+async def _sdk_transport(url: str) -> AsyncIterator[dict[str, Call]]:
+    async with (
+        sdk_client(url, httpx2.AsyncHTTPTransport()) as bare,
+        sdk_client(url, recovering()) as adapter,
+        sdk_client(url, PassThrough(httpx2.AsyncHTTPTransport())) as naive,
+    ):
+        yield {"bare": _tool(bare), "adapter": _tool(adapter), "naive": _tool(naive)}
+
+
+@asynccontextmanager
+async def _session_httpx(url: str) -> AsyncIterator[dict[str, Call]]:
+    async with (
+        httpx2.AsyncClient(timeout=TIMEOUT) as http,
+        httpx2.AsyncClient(timeout=TIMEOUT) as raw_http,
+        Session(HttpxWire(http, url), url, legacy_options()) as session,
+    ):
+        raw = RawHttpx(raw_http, url)
+        await raw.initialize()
+        yield {"bare": lambda: raw.call(*ADD), "adapter": lambda: session.request("tools/call", PARAMS)}
+
+
+@asynccontextmanager
+async def _connect(url: str) -> AsyncIterator[dict[str, Call]]:
+    async with sdk_client(url, httpx2.AsyncHTTPTransport()) as bare, connect(url, mode="legacy") as client:
+        yield {"bare": _tool(bare), "adapter": _tool(client)}
+
+
+@asynccontextmanager
+async def _session_aiohttp(url: str) -> AsyncIterator[dict[str, Call]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession() as raw_http,
+        Session(AiohttpWire(http, url), url, legacy_options()) as session,
+    ):
+        raw = RawAiohttp(raw_http, url)
+        await raw.initialize()
+        yield {"bare": lambda: raw.call(*ADD), "adapter": lambda: session.request("tools/call", PARAMS)}
+
+
+def _row(subjects: Subjects, target: float, *, testing: bool = False) -> Callable[[Context], Result]:
+    def run(context: Context) -> Result:
+        rounds = context.scale.pick(300, 30)
+        server = context.servers.testing() if testing else context.servers.sdk()
+
+        async def main() -> dict[str, float]:
+            with anyio.fail_after(BUDGET + 60):
+                async with subjects(server.url) as calls:
+                    samples = await interleave(calls, rounds, budget=BUDGET, warmup=10)
+            return {name: median(values) for name, values in samples.items()} | {"rounds": len(samples["bare"])}
+
+        medians = anyio.run(main)
+        return _result(target, medians)
+
+    return run
+
+
+def _result(target: float, medians: Mapping[str, float]) -> Result:
+    value = ratio(medians["adapter"], medians["bare"])
+    anchor = f"bare {ms(medians['bare'])}"
+    values: dict[str, object] = {"ratio": value, **medians}
+    if "naive" in medians:
+        values["naive_ratio"] = naive = ratio(medians["naive"], medians["bare"])
+        anchor += f"; pass-through wrapper {naive:.3f}x"
+    return Result(f"{value:.3f}x ({ms(medians['adapter'])})", anchor, met=value <= target, values=values)
+
+
+ROWS = [
+    Row("hot-sdk", "SDK ClientSession, RecoveringTransport / bare transport", "≤ 1.03x", _row(_sdk_transport, 1.03)),
+    Row("hot-session", "Session over HttpxWire / raw httpx2 POST", "≤ 1.03x", _row(_session_httpx, 1.03)),
+    Row("hot-connect", "connect(url, mode='legacy') / SDK ClientSession, bare", "≤ 1.05x", _row(_connect, 1.05)),
+    Row("hot-aiohttp", "Session over AiohttpWire / raw aiohttp POST", "≤ 1.03x", _row(_session_aiohttp, 1.03)),
+    Row(
+        "hot-aiohttp-testserver",
+        "the same on the test server (TCP_NODELAY; see module doc)",
+        "≤ 1.03x",
+        _row(_session_aiohttp, 1.03, testing=True),
+    ),
+]

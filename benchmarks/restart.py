@@ -1,0 +1,81 @@
+"""Row 3: the first call after a SIGKILL restart against a warm call, SDK over RecoveringTransport.
+
+Each round: SIGKILL the server and start it again (not timed), time the first call from issuing
+it to its result, then three warm calls; then restart once more and time what a user does today
+(the anchor): a fresh bare SDK client's connect and first call on the restarted server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+import httpx2
+
+from mcp_session_recovery.testing import ManagedProcess
+
+from .clients import ADD, recovering, sdk_client
+from .common import Context, Result, Row, median, ms, ratio, skipped, times
+
+__all__ = ["ROWS"]
+
+#: The first call after a restart, median, measured before this command existed (SDK server).
+PREVIOUS_MS = 98.8
+WARM_PER_ROUND = 3
+
+
+async def _rounds(server: ManagedProcess, rounds: int) -> dict[str, list[float]]:
+    name, arguments = ADD
+    samples: dict[str, list[float]] = {"first": [], "warm": [], "fresh": []}
+    async with sdk_client(server.url, recovering()) as session:
+        for _ in range(5):
+            await session.call_tool(name, arguments)
+        for _ in range(rounds):
+            await anyio.to_thread.run_sync(server.restart)
+            samples["first"].append(await times(lambda: session.call_tool(name, arguments)))
+            for _ in range(WARM_PER_ROUND):
+                samples["warm"].append(await times(lambda: session.call_tool(name, arguments)))
+            await anyio.to_thread.run_sync(server.restart)
+            samples["fresh"].append(await times(lambda: _fresh_call(server.url)))
+    return samples
+
+
+async def _fresh_call(url: str) -> None:
+    """A new bare client: connect (initialize) and the first call; closing it is not timed."""
+    name, arguments = ADD
+    async with sdk_client(url, httpx2.AsyncHTTPTransport()) as bare:
+        await bare.call_tool(name, arguments)
+
+
+def _row(kind: str) -> Callable[[Context], Result]:
+    def run(context: Context) -> Result:
+        server: ManagedProcess | str
+        if kind == "typescript":
+            server = context.servers.typescript()
+        else:
+            server = context.servers.sdk() if kind == "sdk" else context.servers.testing()
+        if isinstance(server, str):
+            return skipped(server)
+        rounds = context.scale.pick(10, 2)
+
+        async def bounded() -> dict[str, list[float]]:
+            with anyio.fail_after(40 * rounds):
+                return await _rounds(server, rounds)
+
+        samples = anyio.run(bounded)
+        first, warm, fresh = (median(samples[name]) for name in ("first", "warm", "fresh"))
+        return Result(
+            f"{ms(first)} = {ratio(first, warm):.1f}x warm ({ms(warm)})",
+            f"fresh bare client {ms(fresh)} ({ratio(first, fresh):.2f}x); {rounds} restarts",
+            met=first * 1000 <= PREVIOUS_MS if kind == "sdk" else None,
+            values={"first_ms": first * 1000, "warm_ms": warm * 1000, "fresh_ms": fresh * 1000, "samples": samples},
+        )
+
+    return run
+
+
+ROWS = [
+    Row("restart-sdk", "first call after a restart, SDK server", f"≤ {PREVIOUS_MS} ms (previous)", _row("sdk")),
+    Row("restart-ts", "first call after a restart, TypeScript SDK server", "—", _row("typescript")),
+    Row("restart-testing", "first call after a restart, test server", "—", _row("testing")),
+]
