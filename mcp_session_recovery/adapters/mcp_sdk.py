@@ -39,6 +39,7 @@ from mcp_session_recovery.model import (
     RemoteError,
 )
 from mcp_session_recovery.runtime import BindingChange, Session, SessionOptions, TransitionRecord
+from mcp_session_recovery.runtime.groups import ungrouped
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import MessageHandler
 
@@ -178,16 +179,18 @@ async def connect(
         if on_event is not None:
             on_event(record)
 
-    async with _http(http_client, headers, auth) as http:
-        session = Session(HttpxWire(http, url), url, session_options, on_event=observe, on_message=on_message)
-        async with session, anyio.create_task_group() as watchers, changes, changed:
-            client = RecoveringClient(session, on_tools_changed)
-            watchers.start_soon(_refresh_on_change, client, changed)
-            await session.connect()
-            try:
-                yield client
-            finally:
-                watchers.cancel_scope.cancel()
+    with ungrouped():
+        async with _http(http_client, headers, auth) as http:
+            session = Session(HttpxWire(http, url), url, session_options, on_event=observe, on_message=on_message)
+            # The watcher's task group ends before the stream it reads is closed.
+            async with session, changes, changed, anyio.create_task_group() as watchers:
+                client = RecoveringClient(session, on_tools_changed)
+                watchers.start_soon(_refresh_on_change, client, changed)
+                try:
+                    await session.connect()
+                    yield client
+                finally:
+                    watchers.cancel_scope.cancel()
 
 
 async def _refresh_on_change(client: RecoveringClient, changed: MemoryObjectReceiveStream[BindingChange]) -> None:

@@ -14,6 +14,7 @@ whatever the body. The 400 and 410 variants are opt-in.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ __all__ = [
     "TransportFailure",
     "TransportFailureKind",
     "classify",
+    "exchange_of",
 ]
 
 #: The most body bytes the classifier looks at.
@@ -91,6 +93,12 @@ class Exchange:
             raise ValueError("a modern request never carries a session id")
 
 
+@functools.lru_cache(maxsize=512)
+def exchange_of(era: Era, method: str, carried_session_id: bool) -> Exchange:
+    """The (immutable) :class:`Exchange` for these facts, built once and shared."""
+    return Exchange(era=era, method=method, carried_session_id=carried_session_id)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransportFailure:
     """No HTTP answer: the transport failed after the request got as far as ``progress``."""
@@ -141,8 +149,13 @@ def classify(
     """Name the signal for one exchange's answer."""
     if isinstance(answer, TransportFailure):
         return _classify_failure(answer)
+    if 200 <= answer.status < 300 and not (exchange.era is Era.MODERN and exchange.method == "server/discover"):
+        return _PASSED[answer.status]  # a success: its body is the caller's, nothing to read here
     code, message = _jsonrpc_error(answer.body)
     return _classify_status(exchange, answer.status, code, message, options)
+
+
+_PASSED = {status: Classification(Signal.PASS_THROUGH, f"HTTP {status}") for status in range(200, 300)}
 
 
 def _classify_failure(failure: TransportFailure) -> Classification:

@@ -83,8 +83,12 @@ class Outgoing:
         return f"Outgoing({self.http_method}, headers={sorted(self.headers)}, {len(self.body)} body bytes)"
 
 
+#: One encoder for every message (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _encode(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _ENCODER.encode(document).encode("utf-8")
 
 
 def _jsonrpc(method: str, params: Mapping[str, Any] | None, wire_id: int | str | None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 
 from .binding import Binding
 from .errors import SessionUnusable
@@ -101,17 +101,24 @@ class Snapshot:
 
     def with_request(self, tracked: TrackedRequest) -> Snapshot:
         """This snapshot with ``tracked`` added, or replacing the request with its id."""
-        others = tuple(r for r in self.requests if r.request_id != tracked.request_id)
-        if len(others) == len(self.requests):
-            return replace(self, requests=(*self.requests, tracked))
-        return replace(
-            self,
-            requests=tuple(tracked if r.request_id == tracked.request_id else r for r in self.requests),
-        )
+        if all(r.request_id != tracked.request_id for r in self.requests):
+            return self._with_requests((*self.requests, tracked))
+        return self._with_requests(tuple(tracked if r.request_id == tracked.request_id else r for r in self.requests))
 
     def without_request(self, request_id: int) -> Snapshot:
         """This snapshot with the request ``request_id`` forgotten."""
-        return replace(self, requests=tuple(r for r in self.requests if r.request_id != request_id))
+        return self._with_requests(tuple(r for r in self.requests if r.request_id != request_id))
+
+    def _with_requests(self, requests: tuple[TrackedRequest, ...]) -> Snapshot:
+        # ``dataclasses.replace`` re-runs ``__init__``; this runs on every call, so copy the slots.
+        copy = object.__new__(Snapshot)
+        for name in _SNAPSHOT_FIELDS:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "requests", requests)
+        return copy
+
+
+_SNAPSHOT_FIELDS = tuple(f.name for f in fields(Snapshot))
 
 
 def initial_snapshot(config: ModelConfig | None = None) -> Snapshot:

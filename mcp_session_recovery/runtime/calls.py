@@ -56,6 +56,7 @@ class Call:
 
     __slots__ = (
         "_report",
+        "_reporting",
         "_scope",
         "_send",
         "_waiter",
@@ -87,6 +88,8 @@ class Call:
         self._send: Binding | None = None
         self._waiter: anyio.Event | None = None
         self._scope: anyio.CancelScope | None = None
+        #: The sender is reporting: a resolution now needs no cancellation (the sender sees it itself).
+        self._reporting = False
 
     # -- the core performs the model's effects ------------------------------------------------------
 
@@ -99,7 +102,7 @@ class Call:
         """The model resolved the request: the sender stops, and I/O in progress is cancelled."""
         self.resolution = resolution
         self._wake()
-        if self._scope is not None:
+        if self._scope is not None and not self._reporting:
             self._scope.cancel()
 
     def _wake(self) -> None:
@@ -127,18 +130,25 @@ class Call:
     def disrupted(self, signal: Signal, reason: str) -> None:
         """The send failed with ``signal`` (the classifier's verdict); the model decides what next."""
         if self.resolution is None:
-            self._report(RequestDisrupted(request_id=self.request_id, signal=signal), reason)
+            self._tell(RequestDisrupted(request_id=self.request_id, signal=signal), reason)
 
     def answered(self, value: Any = None, error: McpSessionError | None = None, reason: str = "") -> None:
         """The server answered: ``value`` (the result) or ``error`` is what the caller gets."""
         if self.resolution is None:
             self.answer = Resolution(value, error) if value is not None or error is not None else _NOTHING
-            self._report(ResponseReceived(request_id=self.request_id), reason)
+            self._tell(ResponseReceived(request_id=self.request_id), reason)
 
     def abandon(self, reason: Abandonment) -> None:
         """The caller's deadline passed or it left: the model must stop tracking the request."""
         if self.resolution is None:
-            self._report(RequestAbandoned(request_id=self.request_id, reason=reason), "")
+            self._tell(RequestAbandoned(request_id=self.request_id, reason=reason), "")
+
+    def _tell(self, event: Event, reason: str) -> None:
+        self._reporting = True
+        try:
+            self._report(event, reason)
+        finally:
+            self._reporting = False
 
     def __repr__(self) -> str:
         state = "open" if self.resolution is None else "resolved"

@@ -240,12 +240,15 @@ class SessionCore:
         try:
             response = await self.wire.send(outgoing)
             try:
-                return await read_reply(response, expected_id, self.options.limits, self.deliver_message)
-            finally:
+                reply = await read_reply(response, expected_id, self.options.limits, self.deliver_message)
+            except BaseException:
                 with anyio.move_on_after(self.options.close_timeout, shield=True):
                     await response.aclose()
+                raise
+            await response.aclose()  # read to its end: releasing it does not wait on the network
         except WireError as exc:
             return exc.failure()
+        return reply
 
     # -- the model ---------------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from mcp_session_recovery.model import Abandonment, Binding, Exchange, Signal, TransportFailure, classify
+from mcp_session_recovery.model import Abandonment, Binding, Signal, TransportFailure, classify
+from mcp_session_recovery.model.classify import exchange_of
 from mcp_session_recovery.model.messages import session_message
 
 from .calls import Call
@@ -57,7 +58,7 @@ async def _attempt(core: SessionCore, call: Call, binding: Binding) -> None:
     """Send the request once under ``binding`` and report what happened."""
     wire_id = None if call.notification else core.next_wire_id()
     outgoing = session_message(binding, call.method, call.params, wire_id, core.identity)
-    exchange = Exchange(era=binding.era, method=call.method, carried_session_id=binding.session_id is not None)
+    exchange = exchange_of(binding.era, call.method, binding.session_id is not None)
     fetched = await core.fetch(outgoing, wire_id)
     if isinstance(fetched, TransportFailure):
         classification = classify(exchange, fetched)

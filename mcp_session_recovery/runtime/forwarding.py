@@ -45,6 +45,7 @@ from mcp_session_recovery.model import (
     TransportFailureKind,
     classify,
 )
+from mcp_session_recovery.model.classify import exchange_of
 from mcp_session_recovery.model.messages import relayed_message, session_message
 
 from .calls import Call
@@ -201,7 +202,7 @@ class _Relay:
         """One attempt: a final answer, a live stream, or ``None`` after reporting a disruption."""
         call, core = self._call, self._core
         outgoing, expected_id = self._outgoing(binding)
-        exchange = Exchange(era=binding.era, method=call.method, carried_session_id=binding.session_id is not None)
+        exchange = exchange_of(binding.era, call.method, binding.session_id is not None)
         try:
             response = await core.wire.send(outgoing)
             status, headers = response.status, response.headers

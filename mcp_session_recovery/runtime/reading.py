@@ -45,6 +45,8 @@ __all__ = [
 
 MessageHandler = Callable[[Mapping[str, Any]], None]
 
+_DECODER = json.JSONDecoder()
+
 _MIB = 1 << 20
 
 
@@ -88,8 +90,8 @@ def is_stream(headers: Mapping[str, str]) -> bool:
 def json_object(data: bytes | str) -> dict[str, Any] | None:
     """``data`` as a JSON object, or ``None`` for anything else (garbage, absurd nesting included)."""
     try:
-        document = json.loads(data)
-    except (ValueError, RecursionError):
+        document = _DECODER.decode(data if isinstance(data, str) else data.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     return document if isinstance(document, dict) else None
 

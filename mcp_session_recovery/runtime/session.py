@@ -25,6 +25,7 @@ from mcp_session_recovery.model import (
 
 from . import exchange, forwarding
 from .core import SessionCore
+from .groups import ungrouped
 from .listening import Listener
 from .observe import EventHook
 from .options import SessionOptions
@@ -77,12 +78,13 @@ class Session:
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         assert self._task_group is not None
-        try:
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
-        finally:
-            self._task_group.cancel_scope.cancel()
-            result = await self._task_group.__aexit__(*exc_info)
+        with ungrouped():
+            try:
+                with anyio.CancelScope(shield=True):
+                    await self.aclose()
+            finally:
+                self._task_group.cancel_scope.cancel()
+                result = await self._task_group.__aexit__(*exc_info)
         return result
 
     async def aclose(self) -> None:
