@@ -26,6 +26,7 @@ the SDK is spoken to in its new era while the SDK keeps its own.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 import secrets
@@ -80,6 +81,13 @@ _OWN_HEADERS = frozenset(
 _STALE_RESPONSE_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
 
 
+#: Headers only the runtime sets on a request it sends.
+_RUNTIME_HEADERS = ("mcp-session-id", "mcp-protocol-version", "mcp-method", "mcp-name")
+
+#: The client's request being handled in this task, so its first send can reuse it unchanged.
+_client_request: contextvars.ContextVar[Any] = contextvars.ContextVar("client_request", default=None)
+
+
 class TransportNotStarted(RuntimeError):
     """The transport was used before its client was entered (``async with httpx2.AsyncClient(...)``)."""
 
@@ -103,9 +111,21 @@ class _InnerWire:
             self.base_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _OWN_HEADERS}
 
     async def send(self, outgoing: Outgoing) -> HttpxResponse:
-        headers = {**self.base_headers, **outgoing.headers}
-        request = self._module.Request(outgoing.http_method, self.url, headers=headers, content=outgoing.body or None)
-        return await sent(self._module, self._inner.handle_async_request(request))
+        request = _client_request.get()
+        if request is not None and outgoing.body and outgoing.body is request.content:
+            # The client's own request goes out as it is, with the runtime's headers in place.
+            headers = request.headers
+            for name in _RUNTIME_HEADERS:
+                if name not in outgoing.headers and name in headers:
+                    del headers[name]
+            for name, value in outgoing.headers.items():
+                if headers.get(name) != value:
+                    headers[name] = value
+        else:
+            headers = {**self.base_headers, **outgoing.headers}
+            content = outgoing.body or None
+            request = self._module.Request(outgoing.http_method, self.url, headers=headers, content=content)
+        return await sent(self._module, self._inner.handle_async_request(request), direct=True)
 
 
 class RecoveringTransport(_TransportBase):
@@ -168,6 +188,7 @@ class RecoveringTransport(_TransportBase):
 
     async def handle_async_request(self, request: Any) -> Any:
         body = await request.aread()
+        _client_request.set(request)
         message = _message(body) if request.method == "POST" else None
         session = self._session_for(request, message)
         self._wire.learn(request)
@@ -256,6 +277,15 @@ class RecoveringTransport(_TransportBase):
         return self._session
 
     def _response(self, forwarded: Forwarded, request: Any) -> Any:
+        source = forwarded.source
+        if forwarded.stream is not None and isinstance(source, HttpxResponse) and source.verbatim:
+            # The server's own response, its bytes relayed as they came: only the stream is ours.
+            response = source.response
+            response.stream = _stream_class(self._module)(forwarded.stream)
+            response.request = request
+            if "mcp-session-id" in response.headers:
+                response.headers["mcp-session-id"] = self._virtual_id
+            return response
         headers = {k: v for k, v in forwarded.headers.items() if k.lower() not in _STALE_RESPONSE_HEADERS}
         if "mcp-session-id" in {k.lower() for k in headers}:
             headers = {k: v for k, v in headers.items() if k.lower() != "mcp-session-id"}

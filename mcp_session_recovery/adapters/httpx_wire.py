@@ -53,19 +53,33 @@ def library_of(obj: object) -> ModuleType:
 
 
 class HttpxResponse:
-    """A response of httpx or httpx2 (from a client or a transport) as the runtime's ``WireResponse``."""
+    """A response of httpx or httpx2 (from a client or a transport) as the runtime's ``WireResponse``.
 
-    def __init__(self, response: Any, module: ModuleType) -> None:
-        self._response = response
+    ``direct``: a transport's own response (not yet wrapped by a client). Its body is read from the
+    transport's stream itself when it carries no content coding, so the bytes are the server's and
+    an adapter may hand ``response`` on with another stream in place (see ``RecoveringTransport``).
+    """
+
+    def __init__(self, response: Any, module: ModuleType, *, direct: bool = False) -> None:
+        self.response = response
         self._module = module
         self.status: int = response.status_code
-        self.headers: Mapping[str, str] = {key.lower(): value for key, value in response.headers.items()}
+        # httpx's own Headers: lower-case names when iterated, case-insensitive lookups, no copy.
+        self.headers: Mapping[str, str] = response.headers
+        coding = response.headers.get("content-encoding", "identity").strip().lower()
+        #: Whether :meth:`iter_bytes` yields the transport's bytes as they came (no content coding).
+        self.verbatim = direct and coding in ("", "identity")
+        self._stream = response.stream if self.verbatim else None
 
     async def iter_bytes(self) -> AsyncGenerator[bytes, None]:
         try:
-            async with aclosing(self._response.aiter_bytes()) as chunks:
-                async for chunk in chunks:
+            if self._stream is not None:
+                async for chunk in self._stream:
                     yield chunk
+            else:
+                async with aclosing(self.response.aiter_bytes()) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
         except Exception as exc:
             failure = transport_failure(self._module, exc, streaming=True)
             if failure is None:
@@ -73,7 +87,10 @@ class HttpxResponse:
             raise failure from exc
 
     async def aclose(self) -> None:
-        await self._response.aclose()
+        if self._stream is not None:
+            await self._stream.aclose()
+        else:
+            await self.response.aclose()
 
 
 class HttpxWire:
@@ -94,8 +111,11 @@ class HttpxWire:
         return await sent(self._module, self._client.send(request, stream=True))
 
 
-async def sent(module: ModuleType, sending: Awaitable[Any]) -> HttpxResponse:
-    """The response ``sending`` (a send of ``module``) gives, its transport failures as ``WireError``."""
+async def sent(module: ModuleType, sending: Awaitable[Any], *, direct: bool = False) -> HttpxResponse:
+    """The response ``sending`` (a send of ``module``) gives, its transport failures as ``WireError``.
+
+    ``direct``: ``sending`` is a transport's ``handle_async_request`` (see :class:`HttpxResponse`).
+    """
     try:
         response = await sending
     except Exception as exc:
@@ -103,4 +123,4 @@ async def sent(module: ModuleType, sending: Awaitable[Any]) -> HttpxResponse:
         if failure is None:
             raise
         raise failure from exc
-    return HttpxResponse(response, module)
+    return HttpxResponse(response, module, direct=direct)

@@ -69,12 +69,15 @@ class Forwarded:
     """The answer for the client above: status, headers, and a body or a live stream.
 
     A ``stream`` must be closed by its consumer (``aclose``) when it stops reading early.
+    ``source`` is the wire response whose status and headers these are, for an adapter that can
+    hand that very response on with ``stream`` in place of its body.
     """
 
     status: int
     headers: Mapping[str, str]
     body: bytes = b""
     stream: AsyncGenerator[bytes, None] | None = None
+    source: WireResponse | None = None
 
 
 def json_rpc_error(client_id: Any, error: McpSessionError) -> dict[str, Any]:
@@ -174,7 +177,7 @@ class _Relay:
             outcome = await self._send(binding)
             if isinstance(outcome, _Live):
                 response = outcome.response
-                return Forwarded(response.status, response.headers, stream=self._stream(outcome))
+                return Forwarded(response.status, response.headers, stream=self._stream(outcome), source=response)
             if outcome is not None:
                 return outcome
         return None
