@@ -14,10 +14,15 @@ Servers run as real processes on 127.0.0.1 and are SIGKILLed at the end. A row t
 
 The rows, one module each:
 
-- ``hot_path``: warm calls through each adapter against its bare twin (SDK 2.3.0 server);
+- ``hot_path``: warm calls through each adapter against its bare twin (SDK 2.3.0 server; aiohttp
+  also on the test server);
 - ``cpu``: the library's CPU per call on a live session, over an in-memory wire (asyncio, trio);
 - ``restart``: the first call after a SIGKILL restart against a warm call;
 - ``herd``: 100 and 1,000 concurrent calls across a restart (initializes sent, all answered);
-- ``memory``: traced memory over 100,000 calls, and per idle Session;
+- ``memory``: traced memory over 100,000 calls (and over one session never lost), per idle Session;
 - ``big_answers``: 1 MiB answers through each adapter, timed and checked byte for byte.
+
+Shared pieces: ``common`` (scale, timing, interleaving, servers, the table), ``clients`` (the SDK
+client, the pass-through wrapper, raw JSON-RPC over httpx2, httpx and aiohttp), ``fake_wire`` (an
+in-memory server behind the runtime's ``Wire``), ``rows`` (the order and ``--only``).
 """

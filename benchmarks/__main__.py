@@ -39,8 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     try:
         for row in rows:
-            print(f"running {row.name} ...", file=sys.stderr, flush=True)
+            print(f"{row.name} ...", end=" ", file=sys.stderr, flush=True)
             lines.append(run_row(row, context))
+            print(f"{lines[-1].result.values['row_seconds']} s", file=sys.stderr, flush=True)
     finally:
         servers.close()
     elapsed = time.monotonic() - started

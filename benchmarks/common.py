@@ -191,11 +191,13 @@ def error_result(error: BaseException) -> Result:
 
 
 def run_row(row: Row, context: Context) -> Line:
-    """Run one row; whatever it raises becomes its ``error:`` result."""
+    """Run one row; whatever it raises becomes its ``error:`` result. Its duration goes in ``values``."""
+    started = time.monotonic()
     try:
         result = row.run(context)
     except Exception as error:
         result = error_result(error)
+    result.values["row_seconds"] = round(time.monotonic() - started, 1)
     return Line(row.name, row.figure, row.target, result)
 
 

@@ -5,6 +5,8 @@
   after a full collection) after the first 10% of the calls and at the end. Tracing makes each
   call about three times slower, and memory is no timing, so each backend runs in its own child
   process, side by side. Bounded in time: a slow runtime reports how far it got.
+- The same on a Session that is never lost (20,000 calls): what the runtime keeps per call of
+  one session, which the run above frees every 1,000 calls.
 - Idle: 1,000 Sessions, each negotiated once against the fake and then left idle, in one process;
   the traced memory they hold, per Session.
 """
@@ -20,6 +22,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -35,7 +38,7 @@ __all__ = ["ROWS"]
 URL = "http://127.0.0.1:9/mcp"
 BUMP = {"name": "bump", "arguments": {}}
 FLAT = 1.1
-BACKENDS = ("asyncio", "trio")
+FLAT_TARGET = f"flat: ≤ {FLAT}x"
 #: Seconds the over-calls row may run per backend before it reports what it measured so far.
 BUDGET = 150.0
 
@@ -45,8 +48,8 @@ def _traced() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
-async def _over_calls(calls: int) -> dict[str, Any]:
-    server = InstantServer(lose_every=1000)
+async def _over_calls(calls: int, lose_every: int | None) -> dict[str, Any]:
+    server = InstantServer(lose_every=lose_every)
     checkpoint = calls // 10
     early = late = done = 0
     deadline = time.monotonic() + BUDGET
@@ -64,32 +67,45 @@ async def _over_calls(calls: int) -> dict[str, Any]:
             tracked = len(session.snapshot.requests)
     finally:
         tracemalloc.stop()
-    return {
-        "early": early,
-        "late": late,
-        "at": checkpoint,
-        "done": done,
-        "negotiations": negotiations,
-        "tracked": tracked,
-    }
+    found = {"early": early, "late": late, "at": checkpoint, "done": done}
+    return found | {"negotiations": negotiations, "tracked": tracked}
 
 
-def _start(context: Context, calls: int) -> None:
-    """Start one child process per selected backend at once: they run side by side (2 cores)."""
-    for backend in BACKENDS:
-        key = f"memory-{backend}"
-        if key in context.selected and key not in context.started:
-            argv = [sys.executable, "-m", "benchmarks.memory", backend, str(calls)]
-            context.started[key] = context.servers.spawn(argv)
+@dataclass(frozen=True)
+class _Run:
+    """One over-calls run: its backend, its number of calls (full, quick), how often the session is lost."""
+
+    backend: str
+    full: int
+    quick: int
+    lose_every: int | None
+
+    def argv(self, context: Context) -> list[str]:
+        calls = context.scale.pick(self.full, self.quick)
+        lose = str(self.lose_every or 0)
+        return [sys.executable, "-m", "benchmarks.memory", self.backend, str(calls), lose]
 
 
-def _calls_row(backend: str) -> Callable[[Context], Result]:
+RUNS = {
+    "memory-asyncio": _Run("asyncio", 100_000, 2_000, 1000),
+    "memory-trio": _Run("trio", 100_000, 2_000, 1000),
+    "memory-live": _Run("asyncio", 20_000, 2_000, None),
+}
+
+
+def _start(context: Context) -> None:
+    """Start every selected run's child process at once: they run side by side (2 cores)."""
+    for name, spec in RUNS.items():
+        if name in context.selected and name not in context.started:
+            context.started[name] = context.servers.spawn(spec.argv(context))
+
+
+def _calls_row(name: str) -> Callable[[Context], Result]:
     def run(context: Context) -> Result:
-        calls = context.scale.pick(100_000, 5_000)
-        _start(context, calls)
-        child = context.started.pop(f"memory-{backend}", None)
+        _start(context)
+        child = context.started.pop(name, None)
         if not isinstance(child, subprocess.Popen):
-            child = context.servers.spawn([sys.executable, "-m", "benchmarks.memory", backend, str(calls)])
+            child = context.servers.spawn(RUNS[name].argv(context))
         try:
             out, err = child.communicate(timeout=BUDGET + 60)
         except subprocess.TimeoutExpired:
@@ -97,9 +113,10 @@ def _calls_row(backend: str) -> Callable[[Context], Result]:
             raise
         if child.returncode != 0 or not out.strip():
             tail = (err.strip().splitlines() or ["no output"])[-1]
-            raise RuntimeError(f"the {backend} child exited {child.returncode}: {tail}")
+            raise RuntimeError(f"the child exited {child.returncode}: {tail}")
         found = json.loads(out.strip().splitlines()[-1])
         value = found["late"] / found["early"]
+        calls = context.scale.pick(RUNS[name].full, RUNS[name].quick)
         cut = "" if found["done"] == calls else f" (time budget: stopped at {found['done']:,})"
         return Result(
             f"{value:.2f}x ({found['early'] / 1024:.0f} KiB → {found['late'] / 1024:.0f} KiB){cut}",
@@ -143,23 +160,20 @@ def idle(context: Context) -> Result:
 
 ROWS = [
     *(
-        Row(
-            f"memory-{backend}",
-            f"traced memory over calls, one Session, {backend}",
-            f"flat: ≤ {FLAT}x",
-            _calls_row(backend),
-        )
-        for backend in BACKENDS
+        Row(name, f"traced memory over calls, Session lost every 1,000, {spec.backend}", FLAT_TARGET, _calls_row(name))
+        for name, spec in RUNS.items()
+        if spec.lose_every is not None
     ),
+    Row("memory-live", "the same, a Session never lost (20,000 calls)", FLAT_TARGET, _calls_row("memory-live")),
     Row("memory-idle", "traced memory per idle Session (negotiated once)", "—", idle),
 ]
 
 
 def child(argv: list[str]) -> None:
-    """``python -m benchmarks.memory BACKEND CALLS``: one over-calls run, its figures as one JSON line."""
-    backend, calls = argv
+    """``python -m benchmarks.memory BACKEND CALLS LOSE_EVERY`` (0: never): one run, its figures as one JSON line."""
+    backend, calls, lose_every = argv
     logging.getLogger("mcp_session_recovery").addHandler(logging.NullHandler())
-    print(json.dumps(anyio.run(_over_calls, int(calls), backend=backend)))
+    print(json.dumps(anyio.run(_over_calls, int(calls), int(lose_every) or None, backend=backend)))
 
 
 if __name__ == "__main__":
