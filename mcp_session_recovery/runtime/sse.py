@@ -52,6 +52,8 @@ class SseReader:
         self._first = True
         #: The last chunk ended in CR: an LF starting the next one completes that line end.
         self._pending_cr = False
+        #: How far the buffer was searched for line ends (a long line is scanned once, not per chunk).
+        self._scanned = 0
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """Take ``chunk``; return the events it completed, in order.
@@ -73,7 +75,7 @@ class SseReader:
             if buffer[position : position + 1] == b"\n":
                 position += 1
         end = len(buffer)
-        for match in _LINE_END.finditer(buffer, position):
+        for match in _LINE_END.finditer(buffer, max(position, self._scanned)):
             # A CR at the very end ends its line now; an LF opening the next chunk is its other half.
             self._pending_cr = match.end() == end and match.group() == b"\r"
             if match.start() - position > self._max_line:
@@ -87,9 +89,11 @@ class SseReader:
                 raise LimitCrossed("max_sse_event", self._max_event)
             events.append(self._dispatch(bytes(buffer[event_start:position])))
             event_start = position
+        self._scanned = end
         if event_start:
             del buffer[:event_start]
             position -= event_start
+            self._scanned -= event_start
         self._line_start = position
         if len(buffer) - position > self._max_line:
             raise LimitCrossed("max_sse_line", self._max_line)
