@@ -110,9 +110,7 @@ def machine_at(snapshot: Snapshot, engine: Engine) -> SessionMachine:
 
 @pytest.mark.parametrize("engine", list(Engine))
 @given(data=st.data(), state=st.sampled_from(State), event_type=st.sampled_from(list(EVENTS)))
-def test_every_state_and_event_pair(
-    engine: Engine, data: st.DataObject, state: State, event_type: type[Event]
-) -> None:
+def test_every_state_and_event_pair(engine: Engine, data: st.DataObject, state: State, event_type: type[Event]) -> None:
     """Both engines do exactly what the table says: the same row, snapshot and effects as ``step``,
     and the same refusals (so the compiled engine the runtime runs equals the ``transitions`` one)."""
     snapshot = data.draw(st.sampled_from(reachable_snapshots()[state]))
