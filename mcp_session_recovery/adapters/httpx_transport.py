@@ -17,11 +17,13 @@ transport does is translate:
   the real one). Every later POST, GET and DELETE carries the live session id instead;
 - every other request is forwarded through the runtime (``Session.forward``), so a lost session,
   a refused connection or a cut stream is recovered below the SDK, and what cannot be recovered
-  reaches that one caller as a JSON-RPC error: no exception ever escapes into the SDK's task group;
+  reaches that one caller as a JSON-RPC error: no exception ever escapes into the SDK's task group.
+  The SDK's own request goes out with only the runtime's headers swapped in, and the server's own
+  response comes back with only its stream replaced by the relay's (the same bytes);
 - the SDK's GET stream is kept open across recoveries; its DELETE closes the runtime's session.
 
-Because the transport rebuilds each message for the era in use, a server that changes era under
-the SDK is spoken to in its new era while the SDK keeps its own.
+A message the SDK wrote for another era than the server now speaks is rebuilt for the server's,
+so a server that changes era under the SDK is spoken to in its new era while the SDK keeps its own.
 """
 
 from __future__ import annotations
