@@ -20,12 +20,19 @@ import httpx2
 
 from mcp_session_recovery.adapters.aiohttp_wire import AiohttpWire
 from mcp_session_recovery.adapters.httpx_sync_transport import RecoveringSyncTransport
-from mcp_session_recovery.adapters.httpx_wire import HttpxWire
 from mcp_session_recovery.adapters.mcp_sdk import connect
 from mcp_session_recovery.runtime import Session
 from mcp_session_recovery.testing import ManagedProcess, ResponseStyle, blob_text
 
-from .clients import TIMEOUT, RawAiohttp, RawHttpx, RawSync, legacy_options, recovering, sdk_client, text_of
+from .clients import (
+    RawAiohttp,
+    RawSync,
+    legacy_options,
+    recovering,
+    sdk_client,
+    session_and_raw,
+    text_of,
+)
 from .common import Context, Result, Row, interleave, interleave_sync, median, ms, ratio
 
 __all__ = ["ROWS"]
@@ -49,13 +56,7 @@ async def _sdk(url: str) -> AsyncIterator[dict[str, Call]]:
 
 @asynccontextmanager
 async def _session(url: str) -> AsyncIterator[dict[str, Call]]:
-    async with (
-        httpx2.AsyncClient(timeout=TIMEOUT) as http,
-        httpx2.AsyncClient(timeout=TIMEOUT) as raw_http,
-        Session(HttpxWire(http, url), url, legacy_options()) as session,
-    ):
-        raw = RawHttpx(raw_http, url)
-        await raw.initialize()
+    async with session_and_raw(url) as (session, raw):
         yield {"bare": lambda: raw.call("blob", ARGUMENTS), "adapter": lambda: session.request("tools/call", BLOB)}
 
 

@@ -21,8 +21,9 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
+from mcp_session_recovery.adapters.httpx_wire import HttpxWire
 from mcp_session_recovery.model import EraMode
-from mcp_session_recovery.runtime import EraCache, SessionOptions
+from mcp_session_recovery.runtime import EraCache, Session, SessionOptions
 
 __all__ = [
     "ACCEPT",
@@ -69,6 +70,20 @@ class PassThrough(httpx2.AsyncBaseTransport):
 def recovering() -> RecoveringTransport:
     """``RecoveringTransport`` over a bare transport, default options (what the README shows)."""
     return RecoveringTransport(httpx2.AsyncHTTPTransport())
+
+
+@asynccontextmanager
+async def session_and_raw(url: str) -> AsyncIterator[tuple[Session, RawHttpx]]:
+    """A legacy ``Session`` over ``HttpxWire`` and its anchor, a raw httpx2 client with a session of
+    its own (each on its own ``AsyncClient``)."""
+    async with (
+        httpx2.AsyncClient(timeout=TIMEOUT) as http,
+        httpx2.AsyncClient(timeout=TIMEOUT) as raw_http,
+        Session(HttpxWire(http, url), url, legacy_options()) as session,
+    ):
+        raw = RawHttpx(raw_http, url)
+        await raw.initialize()
+        yield session, raw
 
 
 @asynccontextmanager
@@ -170,7 +185,23 @@ class _Raw:
         self.headers["mcp-protocol-version"] = str(_result(answer)["protocolVersion"])
 
 
-class RawHttpx(_Raw):
+class _AsyncRaw(_Raw):
+    """A raw client whose ``_post`` is a coroutine: the handshake and calls, written once."""
+
+    async def _post(self, body: bytes, request_id: int | None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def initialize(self) -> None:
+        answer = await self._post(_initialize(0), 0)
+        self.adopt(answer["headers"], answer)
+        await self._post(_INITIALIZED, None)
+
+    async def call(self, name: str, arguments: Mapping[str, Any]) -> Any:
+        request_id = self.next_id()
+        return _result(await self._post(_call(request_id, name, arguments), request_id))
+
+
+class RawHttpx(_AsyncRaw):
     """JSON-RPC over a bare ``httpx2.AsyncClient``."""
 
     def __init__(self, client: httpx2.AsyncClient, url: str) -> None:
@@ -187,15 +218,6 @@ class RawHttpx(_Raw):
                 if message is not None:
                     return message | {"headers": response.headers}
             return reader.finish() | {"headers": response.headers}
-
-    async def initialize(self) -> None:
-        answer = await self._post(_initialize(0), 0)
-        self.adopt(answer["headers"], answer)
-        await self._post(_INITIALIZED, None)
-
-    async def call(self, name: str, arguments: Mapping[str, Any]) -> Any:
-        request_id = self.next_id()
-        return _result(await self._post(_call(request_id, name, arguments), request_id))
 
 
 class RawSync(_Raw):
@@ -226,7 +248,7 @@ class RawSync(_Raw):
         return _result(self._post(_call(request_id, name, arguments), request_id))
 
 
-class RawAiohttp(_Raw):
+class RawAiohttp(_AsyncRaw):
     """JSON-RPC over a bare ``aiohttp.ClientSession``."""
 
     def __init__(self, client: aiohttp.ClientSession, url: str) -> None:
@@ -244,12 +266,3 @@ class RawAiohttp(_Raw):
                 if message is not None:
                     return message | {"headers": headers}
             return reader.finish() | {"headers": headers}
-
-    async def initialize(self) -> None:
-        answer = await self._post(_initialize(0), 0)
-        self.adopt(answer["headers"], answer)
-        await self._post(_INITIALIZED, None)
-
-    async def call(self, name: str, arguments: Mapping[str, Any]) -> Any:
-        request_id = self.next_id()
-        return _result(await self._post(_call(request_id, name, arguments), request_id))

@@ -23,11 +23,18 @@ import anyio
 import httpx2
 
 from mcp_session_recovery.adapters.aiohttp_wire import AiohttpWire
-from mcp_session_recovery.adapters.httpx_wire import HttpxWire
 from mcp_session_recovery.adapters.mcp_sdk import connect
 from mcp_session_recovery.runtime import Session
 
-from .clients import ADD, TIMEOUT, PassThrough, RawAiohttp, RawHttpx, legacy_options, recovering, sdk_client
+from .clients import (
+    ADD,
+    PassThrough,
+    RawAiohttp,
+    legacy_options,
+    recovering,
+    sdk_client,
+    session_and_raw,
+)
 from .common import Context, Result, Row, interleave, median, ms, ratio
 
 __all__ = ["ROWS"]
@@ -55,13 +62,7 @@ async def _sdk_transport(url: str) -> AsyncIterator[dict[str, Call]]:
 
 @asynccontextmanager
 async def _session_httpx(url: str) -> AsyncIterator[dict[str, Call]]:
-    async with (
-        httpx2.AsyncClient(timeout=TIMEOUT) as http,
-        httpx2.AsyncClient(timeout=TIMEOUT) as raw_http,
-        Session(HttpxWire(http, url), url, legacy_options()) as session,
-    ):
-        raw = RawHttpx(raw_http, url)
-        await raw.initialize()
+    async with session_and_raw(url) as (session, raw):
         yield {"bare": lambda: raw.call(*ADD), "adapter": lambda: session.request("tools/call", PARAMS)}
 
 

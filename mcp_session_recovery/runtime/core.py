@@ -130,11 +130,6 @@ class SessionCore:
             raise RuntimeError("a Session can be started only once")
         self._task_group = task_group
 
-    @property
-    def started(self) -> bool:
-        """Whether :meth:`start_in` ran."""
-        return self._task_group is not None
-
     async def close(self) -> None:
         """Close: waiting calls get ``SessionClosed``; a live legacy session gets one DELETE."""
         if self._machine.state is State.CLOSED:
@@ -164,10 +159,6 @@ class SessionCore:
         if self._changed is None:
             self._changed = anyio.Event()
         await self._changed.wait()
-
-    def allows(self, event: Event) -> bool:
-        """Whether the model would accept ``event`` now."""
-        return self._machine.allows(event)
 
     def open_call(
         self,

@@ -193,7 +193,10 @@ async def _session_aiohttp(url: str, options: SessionOptions) -> AsyncIterator[E
 # -- connect() (typed errors) -----------------------------------------------------------------------
 
 
-class _ConnectClient:
+class _ToolClient:
+    """Anything with the SDK's ``call_tool``: connect()'s client (typed errors, or MCPError for the
+    server's own) and the SDK's ClientSession over RecoveringTransport (MCPError)."""
+
     def __init__(self, client: Any) -> None:
         self.client = client
 
@@ -213,25 +216,10 @@ class _ConnectClient:
 @asynccontextmanager
 async def _connect(url: str, options: SessionOptions) -> AsyncIterator[EdgeClient]:
     async with connect(url, mode="legacy" if options.mode.value == "legacy" else "auto", options=options) as client:
-        yield _ConnectClient(client)
+        yield _ToolClient(client)
 
 
 # -- the SDK's ClientSession over RecoveringTransport (MCPError) -----------------------------------
-
-
-class _SdkClient:
-    def __init__(self, session: ClientSession) -> None:
-        self.session = session
-
-    async def call(self, name: str, arguments: dict[str, Any]) -> str | Refusal:
-        try:
-            result = await self.session.call_tool(name, arguments)
-        except MCPError as error:
-            return Refusal(code=error.code, message=error.message, data=error.data)
-        assert not result.is_error, result
-        content = result.content[0]
-        assert isinstance(content, types.TextContent), content
-        return content.text
 
 
 @asynccontextmanager
@@ -243,7 +231,7 @@ async def _sdk(url: str, options: SessionOptions) -> AsyncIterator[EdgeClient]:
         ClientSession(read, write) as session,
     ):
         await session.initialize()
-        yield _SdkClient(session)
+        yield _ToolClient(session)
 
 
 # -- raw POSTs through the transports (JSON-RPC errors, raw bytes) ---------------------------------
