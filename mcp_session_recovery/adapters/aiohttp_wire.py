@@ -19,6 +19,8 @@ from typing import Any
 import aiohttp
 
 from mcp_session_recovery.model import Outgoing, Progress, TransportFailureKind
+from mcp_session_recovery.runtime.redaction import credential_values
+from mcp_session_recovery.runtime.redirects import send_following
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 
 __all__ = ["AiohttpWire", "aiohttp_failure"]
@@ -73,14 +75,34 @@ class AiohttpWire:
         self._url = url
 
     async def send(self, outgoing: Outgoing) -> WireResponse:
-        request_options: dict[str, Any] = {"headers": dict(outgoing.headers), "middlewares": ()}
+        # aiohttp follows redirects by default, carrying the session id along: the runtime decides.
+        request_options: dict[str, Any] = {
+            "headers": dict(outgoing.headers),
+            "middlewares": (),
+            "allow_redirects": False,
+        }
         if outgoing.body:
             request_options["data"] = outgoing.body
-        try:
-            response = await self._session.request(outgoing.http_method, self._url, **request_options)
-        except Exception as exc:
-            failure = aiohttp_failure(exc, streaming=False)
-            if failure is None:
-                raise
-            raise failure from exc
-        return _Response(response)
+
+        async def send_to(url: str) -> _Response:
+            try:
+                response = await self._session.request(outgoing.http_method, url, **request_options)
+            except Exception as exc:
+                failure = aiohttp_failure(exc, streaming=False)
+                if failure is None:
+                    raise
+                raise failure from exc
+            return _Response(response)
+
+        return await send_following(self._url, send_to, self._moved)
+
+    def _moved(self, url: str) -> None:
+        self._url = url
+
+    def credential_values(self) -> list[str]:
+        """The credential values among the session's default headers and its basic auth."""
+        values = credential_values(self._session.headers)
+        auth = self._session.auth
+        if auth is not None:
+            values += credential_values({"authorization": auth.encode()})
+        return values

@@ -47,10 +47,12 @@ from mcp_session_recovery.model import (
     McpSessionError,
     Outgoing,
 )
-from mcp_session_recovery.runtime import Session, SessionOptions
+from mcp_session_recovery.runtime import Session, SessionOptions, origin_of
 from mcp_session_recovery.runtime.forwarding import Forwarded, error_answer
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import json_object
+from mcp_session_recovery.runtime.redaction import credential_values
+from mcp_session_recovery.runtime.redirects import send_following
 
 from .httpx_wire import HttpxResponse, library_of, sent
 
@@ -112,6 +114,10 @@ class _InnerWire:
             self._learned_from = list(raw)
             self.base_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _OWN_HEADERS}
 
+    def credential_values(self) -> list[str]:
+        """The credential values among the client's headers (kept out of messages)."""
+        return credential_values(self.base_headers)
+
     async def send(self, outgoing: Outgoing) -> HttpxResponse:
         request = _client_request.get()
         if request is not None and outgoing.body and outgoing.body is request.content:
@@ -127,7 +133,25 @@ class _InnerWire:
             headers = {**self.base_headers, **outgoing.headers}
             content = outgoing.body or None
             request = self._module.Request(outgoing.http_method, self.url, headers=headers, content=content)
-        return await sent(self._module, self._inner.handle_async_request(request), direct=True)
+        first = request
+
+        async def send_to(url: str) -> HttpxResponse:
+            hop = first
+            if url != str(first.url):
+                hop = self._module.Request(first.method, url, headers=first.headers, content=first.content)
+            return await sent(self._module, self._inner.handle_async_request(hop), direct=True)
+
+        # The client above follows no redirect of ours (it never sees one): the runtime decides.
+        return await send_following(str(first.url), send_to, _stay)
+
+
+_MISDIRECTED = json.dumps(
+    {"error": "RecoveringTransport serves the origin of its first request; this one was not sent"}
+).encode()
+
+
+def _stay(url: str) -> None:
+    """A permanent move is not remembered: the client above keeps sending to its URL."""
 
 
 class RecoveringTransport(_TransportBase):
@@ -193,6 +217,10 @@ class RecoveringTransport(_TransportBase):
         _client_request.set(request)
         message = _message(body) if request.method == "POST" else None
         session = self._session_for(request, message)
+        if origin_of(str(request.url)) != session.origin:
+            # One transport, one endpoint: its session id and the client's credentials stay there.
+            headers = {"content-type": "application/json"}
+            return self._module.Response(421, headers=headers, content=_MISDIRECTED, request=request)
         self._wire.learn(request)
         if request.method == "GET":
             forwarded = await session.listen_stream()

@@ -14,6 +14,8 @@ from types import ModuleType
 from typing import Any
 
 from mcp_session_recovery.model import Outgoing, Progress, TransportFailureKind
+from mcp_session_recovery.runtime.redaction import credential_values
+from mcp_session_recovery.runtime.redirects import send_following
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 
 __all__ = ["HttpxResponse", "HttpxWire", "library_of", "sent", "transport_failure"]
@@ -105,10 +107,21 @@ class HttpxWire:
         self._module = library_of(client)
 
     async def send(self, outgoing: Outgoing) -> WireResponse:
-        request = self._client.build_request(
-            outgoing.http_method, self._url, headers=dict(outgoing.headers), content=outgoing.body or None
-        )
-        return await sent(self._module, self._client.send(request, stream=True))
+        headers, content = dict(outgoing.headers), outgoing.body or None
+
+        async def send_to(url: str) -> HttpxResponse:
+            request = self._client.build_request(outgoing.http_method, url, headers=headers, content=content)
+            # The client's own redirect setting would carry the session id to wherever it points.
+            return await sent(self._module, self._client.send(request, stream=True, follow_redirects=False))
+
+        return await send_following(self._url, send_to, self._moved)
+
+    def _moved(self, url: str) -> None:
+        self._url = url
+
+    def credential_values(self) -> list[str]:
+        """The credential values among the client's default headers (kept out of messages)."""
+        return credential_values(self._client.headers)
 
 
 async def sent(module: ModuleType, sending: Awaitable[Any], *, direct: bool = False) -> HttpxResponse:

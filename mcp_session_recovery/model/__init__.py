@@ -33,6 +33,7 @@ from .effects import (
     SendRequest,
 )
 from .errors import (
+    MAX_SESSION_ID_LENGTH,
     AnswerTooLarge,
     CredentialsRejected,
     DeadlineExceeded,
@@ -45,6 +46,7 @@ from .errors import (
     OutcomeUnknown,
     ProtocolViolation,
     RecoveryFailed,
+    RedirectRefused,
     RemoteError,
     ReplayForbidden,
     ReplayLimitExceeded,
@@ -83,6 +85,7 @@ from .table import TABLE, Row
 __all__ = [
     "EVENT_TYPES",
     "LEGACY_PROTOCOL_VERSIONS",
+    "MAX_SESSION_ID_LENGTH",
     "MODERN_PROTOCOL_VERSIONS",
     "NEVER_REPLAYED",
     "REPEATABLE_METHODS",
@@ -126,6 +129,7 @@ __all__ = [
     "Progress",
     "ProtocolViolation",
     "RecoveryFailed",
+    "RedirectRefused",
     "RemoteError",
     "ReplayForbidden",
     "ReplayLimitExceeded",

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .errors import MalformedSessionId
+from .errors import MAX_SESSION_ID_LENGTH, MalformedSessionId
 from .states import Era
 
-__all__ = ["Binding", "SessionId"]
+__all__ = ["MAX_SESSION_ID_LENGTH", "Binding", "SessionId"]
 
 
 def _empty() -> Mapping[str, Any]:
@@ -21,8 +21,9 @@ def _empty() -> Mapping[str, Any]:
 class SessionId:
     """A legacy ``Mcp-Session-Id`` value, checked and never shown.
 
-    Only visible ASCII (0x21-0x7E) is allowed (Streamable HTTP, Session Management item 1); anything
-    else raises :class:`MalformedSessionId` at construction. ``repr`` and ``str`` are redacted so
+    Only visible ASCII (0x21-0x7E) is allowed (Streamable HTTP, Session Management item 1), at most
+    :data:`MAX_SESSION_ID_LENGTH` characters (it is sent again with every request); anything else
+    raises :class:`MalformedSessionId` at construction. ``repr`` and ``str`` are redacted so
     the id cannot leak into logs or error messages; :attr:`header_value` is the one way to read it.
     """
 
@@ -33,6 +34,8 @@ class SessionId:
             raise MalformedSessionId(0, None)
         if not self.header_value:
             raise MalformedSessionId(0, None)
+        if len(self.header_value) > MAX_SESSION_ID_LENGTH:
+            raise MalformedSessionId(len(self.header_value), None)
         for position, char in enumerate(self.header_value):
             if not 0x21 <= ord(char) <= 0x7E:
                 raise MalformedSessionId(len(self.header_value), position)

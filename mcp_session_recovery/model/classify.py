@@ -116,8 +116,10 @@ class HttpAnswer:
     body: bytes = b""
 
     def __post_init__(self) -> None:
-        if not 100 <= self.status <= 599:
-            raise ValueError(f"not an HTTP status: {self.status}")
+        # HTTP/1.1's grammar allows any three digits; what the classifier does not know is
+        # passed through, and the caller gets ``UnexpectedAnswer``.
+        if isinstance(self.status, bool) or not isinstance(self.status, int) or not 0 <= self.status <= 999:
+            raise ValueError(f"not an HTTP status: {self.status!r}")
         object.__setattr__(self, "body", bytes(self.body[:BODY_LIMIT]))
 
 

@@ -4,13 +4,14 @@
 
     McpSessionError                   abstract: catch this for everything the library raises
     ├── IllegalTransition             the table has no row for this event in this state (.state, .event)
-    ├── MalformedSessionId            a server sent an id outside visible ASCII (also a ValueError)
+    ├── MalformedSessionId            a server sent an id outside visible ASCII or too long (also a ValueError)
     ├── SessionClosed                 the session was closed by its owner
     ├── RecoveryFailed                recovery gave up for now (.attempts, .last_signal, .hint)
     ├── RemoteError                   the server answered the request with a JSON-RPC error (.code, .message, .data)
     ├── UnexpectedAnswer              the server answered with something that is not JSON-RPC (.status, .detail)
     │   ├── AnswerTooLarge            the answer crossed a read limit; nothing more was read (.limit, .bound)
-    │   └── MismatchedResponse        the JSON-RPC response names another request's id
+    │   ├── MismatchedResponse        the JSON-RPC response names another request's id
+    │   └── RedirectRefused           a redirect the library does not follow (another origin, 301/302/303)
     ├── RequestFailed                 abstract: one request could not be completed (.request_id, .method)
     │   ├── OutcomeUnknown            its answer was lost and replaying it is not safe (.signal)
     │   ├── ReplayForbidden           lost unprocessed, but the policy never re-sends it (.signal)
@@ -33,6 +34,7 @@ from typing import Any
 from .states import Signal, State
 
 __all__ = [
+    "MAX_SESSION_ID_LENGTH",
     "AnswerTooLarge",
     "CredentialsRejected",
     "DeadlineExceeded",
@@ -45,6 +47,7 @@ __all__ = [
     "OutcomeUnknown",
     "ProtocolViolation",
     "RecoveryFailed",
+    "RedirectRefused",
     "RemoteError",
     "ReplayForbidden",
     "ReplayLimitExceeded",
@@ -112,8 +115,14 @@ class IllegalTransition(McpSessionError):
         super().__init__(f"event {type(event).__name__} is not accepted in state {state.name}{detail}")
 
 
+#: The longest session id accepted, in characters: a session id travels with every request, and
+#: real ones (UUIDs, hashes, JWTs) are far shorter.
+MAX_SESSION_ID_LENGTH = 4096
+
+
 class MalformedSessionId(McpSessionError, ValueError):
-    """A session id that is empty or holds a character outside visible ASCII (0x21-0x7E).
+    """A session id that is empty, longer than :data:`MAX_SESSION_ID_LENGTH`, or holds a character
+    outside visible ASCII (0x21-0x7E).
 
     The offending value is not kept: only its length and the first bad position.
     """
@@ -121,7 +130,12 @@ class MalformedSessionId(McpSessionError, ValueError):
     def __init__(self, length: int, position: int | None) -> None:
         self.length = length
         self.position = position
-        where = "it is empty" if position is None else f"character {position} is not visible ASCII"
+        if position is not None:
+            where = f"character {position} is not visible ASCII"
+        elif length > MAX_SESSION_ID_LENGTH:
+            where = f"longer than {MAX_SESSION_ID_LENGTH} characters"
+        else:
+            where = "it is empty"
         super().__init__(f"malformed session id ({length} characters): {where}")
 
 
@@ -188,6 +202,22 @@ class MismatchedResponse(UnexpectedAnswer):
         McpSessionError.__init__(self, f"HTTP {status}: the JSON-RPC response names another request's id")
         self.status = status
         self.detail = "mismatched JSON-RPC id"
+
+
+class RedirectRefused(UnexpectedAnswer):
+    """The server redirected the request somewhere the library does not follow.
+
+    Only 307 and 308 to the endpoint's own origin are followed (same method, same body): a session
+    id, a protocol version and the client's credentials never go to another origin, and 301, 302
+    and 303 would turn the POST into a GET. The target is not kept (it may carry a token).
+    """
+
+    def __init__(self, status: int) -> None:
+        McpSessionError.__init__(
+            self, f"HTTP {status}: redirect not followed (only 307/308 to the endpoint's own origin are)"
+        )
+        self.status = status
+        self.detail = "redirect not followed"
 
 
 class RequestFailed(McpSessionError):

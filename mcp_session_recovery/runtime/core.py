@@ -72,7 +72,8 @@ from .memory import SessionMemory
 from .observe import BindingChange, EventHook, TransitionRecord, log_level, logger
 from .options import SessionOptions
 from .reading import MessageHandler, Reply, json_object, read_reply
-from .wire import Wire, WireError
+from .redaction import Redactor
+from .wire import Wire, WireError, credentials_of
 
 __all__ = ["SessionCore"]
 
@@ -103,6 +104,9 @@ class SessionCore:
         self.memory = SessionMemory()
         #: The raw result of the negotiation that made the live binding.
         self.negotiated_result: Mapping[str, Any] = {}
+        #: Keeps the session ids and the wire's credentials out of what the library writes.
+        self.redactor = Redactor(lambda: credentials_of(wire))
+        self._issued: object = None  # the newest session id given to the redactor
         self._on_event = on_event
         self._on_message = on_message
         auto = options.mode is EraMode.AUTO
@@ -248,6 +252,10 @@ class SessionCore:
         before = self._machine.snapshot
         effects = self._machine.handle(event)
         after = self._machine.snapshot
+        issued = after.pending.session_id if after.pending is not None else None
+        if issued is not None and issued is not self._issued:
+            self._issued = issued
+            self.redactor.add_session_id(issued.header_value)
         entered = before.state is not after.state
         change = None
         for effect in effects:
@@ -292,7 +300,7 @@ class SessionCore:
             call = self._calls[effect.request_id]
             call.resolve(call.answer)
         elif isinstance(effect, FailRequest):
-            self._calls[effect.request_id].resolve(Resolution(error=effect.error))
+            self._calls[effect.request_id].resolve(Resolution(error=self.redactor.error(effect.error)))
         elif isinstance(effect, (SendDiscover, SendInitialize)):
             self.start_background(self._negotiate, effect)
         elif isinstance(effect, SendInitialized):
@@ -324,10 +332,10 @@ class SessionCore:
             wire_id = self.next_wire_id()
             if isinstance(effect, SendDiscover):
                 answer = await self._negotiation_answer(discover_request(wire_id, self.identity), wire_id)
-                event = read_discover(generation, answer, self.options.classifier)
+                event = self.redactor.event(read_discover(generation, answer, self.options.classifier))
             else:
                 answer = await self._negotiation_answer(initialize_request(wire_id, self.identity), wire_id)
-                event = read_initialize(generation, answer, self.options.classifier)
+                event = self.redactor.event(read_initialize(generation, answer, self.options.classifier))
             reason = _describe(answer)
             if isinstance(answer, HttpAnswer):
                 self._pending_result = _result_of(answer.body)
@@ -338,7 +346,7 @@ class SessionCore:
         reason = "notifications/initialized timed out"
         with anyio.move_on_after(self.options.negotiation_timeout):
             answer = await self._negotiation_answer(initialized_notification(pending), None)
-            event = read_initialized(pending.generation, answer, self.options.classifier)
+            event = self.redactor.event(read_initialized(pending.generation, answer, self.options.classifier))
             reason = _describe(answer)
         self.apply(event, reason)
 

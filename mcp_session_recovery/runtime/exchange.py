@@ -71,4 +71,6 @@ async def _attempt(core: SessionCore, call: Call, binding: Binding) -> None:
     value, error = resolution_of(fetched, call.notification)
     if error is None:
         core.memory.observe(call.method, call.params, value)
+    else:
+        error = core.redactor.error(error)  # it may quote a server that echoed a secret
     call.answered(value, error, classification.reason)

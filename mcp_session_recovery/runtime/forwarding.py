@@ -40,6 +40,7 @@ from mcp_session_recovery.model import (
     MismatchedResponse,
     Outgoing,
     Progress,
+    RedirectRefused,
     Signal,
     TransportFailure,
     TransportFailureKind,
@@ -227,6 +228,8 @@ class _Relay:
         if classification.signal is not Signal.PASS_THROUGH:
             call.disrupted(classification.signal, classification.reason)
             return None
+        if 300 <= status < 400:  # the wire followed what may be followed; the client must not follow the rest
+            return self._refuse(RedirectRefused(status))
         if expected_id is not None and 200 <= status < 300:
             message = json_object(body)
             if message is not None and is_response(message):

@@ -21,6 +21,7 @@ from mcp_session_recovery.model import (
     McpSessionError,
     MismatchedResponse,
     Progress,
+    RedirectRefused,
     RemoteError,
     TransportFailureKind,
     UnexpectedAnswer,
@@ -182,6 +183,8 @@ def resolution_of(reply: Reply, notification: bool) -> tuple[Any, McpSessionErro
     if reply.refused is not None:
         return None, reply.refused
     answer, response = reply.answer, reply.response
+    if 300 <= answer.status < 400:  # what the wire did not follow may not be followed
+        return None, RedirectRefused(answer.status)
     if notification and 200 <= answer.status < 300:
         return None, None
     if response is not None and isinstance(response.get("error"), dict):

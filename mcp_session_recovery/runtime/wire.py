@@ -8,12 +8,12 @@ far the request got, so every adapter feeds the same classifier and the same dec
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import Protocol
 
 from mcp_session_recovery.model import Outgoing, Progress, TransportFailure, TransportFailureKind
 
-__all__ = ["Wire", "WireError", "WireResponse"]
+__all__ = ["Wire", "WireError", "WireResponse", "credentials_of"]
 
 
 class WireError(Exception):
@@ -58,7 +58,12 @@ class WireResponse(Protocol):
 
 
 class Wire(Protocol):
-    """Sends one HTTP request to the endpoint the session talks to."""
+    """Sends one HTTP request to the endpoint the session talks to.
+
+    A wire may also define ``credential_values() -> Iterable[str]``: the credential header values
+    (``Authorization`` and the like) its client adds, so the runtime can keep them out of every
+    message it writes even when a server echoes them (see :func:`credentials_of`).
+    """
 
     async def send(self, outgoing: Outgoing) -> WireResponse:
         """Send ``outgoing`` and return once the response headers arrived.
@@ -66,3 +71,9 @@ class Wire(Protocol):
         Raises :class:`WireError` when no HTTP answer arrived.
         """
         ...
+
+
+def credentials_of(wire: object) -> Iterable[str]:
+    """The credential values ``wire`` says it sends (none if it does not say)."""
+    values = getattr(wire, "credential_values", None)
+    return values() if callable(values) else ()

@@ -195,7 +195,7 @@ def test_failures_after_sending_are_outcome_unknown_unless_the_connection_never_
     era=st.sampled_from(Era),
     carried=st.booleans(),
     method=st.sampled_from(["tools/call", "initialize", "server/discover"]),
-    status=st.integers(100, 599),
+    status=st.integers(0, 999),
     body=st.binary(max_size=300),
 )
 def test_a_legacy_404_with_an_id_is_always_session_gone_and_modern_never_is(
@@ -215,6 +215,17 @@ def test_a_legacy_404_with_an_id_is_always_session_gone_and_modern_never_is(
 def test_bad_inputs_are_refused() -> None:
     with pytest.raises(ValueError, match="never carries a session id"):
         Exchange(era=Era.MODERN, method="x", carried_session_id=True)
-    with pytest.raises(ValueError, match="HTTP status"):
-        HttpAnswer(status=42)
+    for status in (-1, 1000, True):
+        with pytest.raises(ValueError, match="HTTP status"):
+            HttpAnswer(status=status)
+
+
+@pytest.mark.parametrize("status", [0, 42, 99, 100, 199, 600, 999])
+def test_a_status_outside_the_known_classes_passes_through_to_the_caller(status: int) -> None:
+    # HTTP/1.1 allows any three digits; the classifier has no rule for these, so the caller sees them.
+    for exchange in (Exchange(era=Era.LEGACY, method="tools/call", carried_session_id=True),):
+        assert classify(exchange, HttpAnswer(status=status, body=b"odd")).signal is Signal.PASS_THROUGH
+
+
+def test_the_other_bad_inputs_are_refused() -> None:
     assert len(HttpAnswer(status=200, body=b"x" * 200_000).body) == 65536

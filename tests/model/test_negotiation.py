@@ -445,7 +445,7 @@ def test_an_unsupported_version_error_fails_the_session_only_when_no_version_is_
 
 @given(
     generation=st.integers(1, 2**40),
-    status=st.sampled_from([200, 202, 400, 404, 410, 500]) | st.integers(100, 599),
+    status=st.sampled_from([200, 202, 400, 404, 410, 500]) | st.integers(0, 999),
     answer_headers=headers,
     body=bodies,
     reader=st.sampled_from(READERS),
