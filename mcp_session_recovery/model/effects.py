@@ -109,6 +109,11 @@ class FailRequest(Effect):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendDelete(Effect):
-    """Best-effort HTTP DELETE of the live legacy session opened by negotiation ``generation``."""
+    """Best-effort HTTP DELETE of the legacy session opened by negotiation ``generation``.
+
+    Sent on close for the live session, and for a session the model gives up without the server
+    having said it is gone: lost to an unreachable server (which may still hold it), or opened by
+    an ``initialize`` whose handshake did not complete.
+    """
 
     generation: int

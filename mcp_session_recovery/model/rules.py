@@ -333,6 +333,8 @@ def invalidate(snap: Snapshot, event: Event) -> Outcome:
     assert isinstance(event, RequestDisrupted)
     era = Era.MODERN if event.signal is Signal.ERA_CHANGED and snap.config.mode is EraMode.AUTO else snap.era
     lost, effects = requeue_or_fail(replace(snap, era=era), event)
+    if event.signal is Signal.UNREACHABLE:  # the server may still hold the session we give up
+        effects = (*effects, *_delete(snap.binding))
     return replace(lost, recovery_scheduled=True, attempt=0), (*effects, ScheduleRecovery(attempt=0))
 
 
@@ -381,13 +383,16 @@ def count_failure(snap: Snapshot, event: Event) -> Outcome:
     attempt = snap.attempt + 1
     era = Era.MODERN if signal is Signal.ERA_CHANGED and snap.config.mode is EraMode.AUTO else snap.era
     failed = replace(snap, pending=None, era=era, era_switched=False, last_signal=signal)
+    # A handshake that stopped after initialize left a session on the server that nobody will use.
+    abandoned = _delete(snap.pending) if signal is not Signal.SESSION_GONE else ()
     if attempt < snap.config.max_attempts:
-        return replace(failed, attempt=attempt, recovery_scheduled=True), (ScheduleRecovery(attempt=attempt),)
+        scheduled = replace(failed, attempt=attempt, recovery_scheduled=True)
+        return scheduled, (*abandoned, ScheduleRecovery(attempt=attempt))
     # The round is over: waiting requests get a typed error, and the next request starts afresh.
     waiting = replace(failed, attempt=0, recovery_scheduled=False)
     parked = tuple(r for r in waiting.requests if r.generation is None)
     effects = tuple(FailRequest(request_id=r.request_id, error=RecoveryFailed(attempt, signal)) for r in parked)
-    return replace(waiting, requests=waiting.in_flight()), effects
+    return replace(waiting, requests=waiting.in_flight()), (*abandoned, *effects)
 
 
 def fail_session(snap: Snapshot, event: Event) -> Outcome:
@@ -404,6 +409,13 @@ def close(snap: Snapshot, event: Event) -> Outcome:
     if live is not None and live.session_id is not None:
         effects = (*effects, SendDelete(generation=live.generation))
     return replace(closed, binding=None, pending=None, recovery_scheduled=False), effects
+
+
+def _delete(binding: Binding | None) -> tuple[Effect, ...]:
+    """A DELETE of ``binding``'s legacy session, if it has one."""
+    if binding is None or binding.session_id is None:
+        return ()
+    return (SendDelete(generation=binding.generation),)
 
 
 def _signal(event: Event) -> Signal | None:

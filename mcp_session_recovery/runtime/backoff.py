@@ -1,31 +1,43 @@
-"""Delays between recovery attempts: exponential, capped, with full jitter.
+"""Delays between recovery attempts: short, capped, jittered, never faster than a floor.
 
 Attempt 0 (the first try after a loss) has no delay. Attempt ``k >= 1`` waits a uniformly random
-time in ``[0, min(cap, base * 2**(k-1))]`` ("full jitter"), so a fleet of clients that lost the same
-server does not come back in lockstep.
+time in ``[min(floor, c), c]`` where ``c = min(cap, base * 2**(k-1))``, so a fleet of clients that
+lost the same server does not come back in lockstep.
+
+The defaults are tuned for promptness without rudeness: while a server is down an attempt costs it
+nothing (a refused connection) or little (a gateway's 502), so the client keeps trying every 0.2 to
+0.5 s, at most 5 ``initialize`` per second, and the call waiting on it completes within half a second
+of the server accepting connections again. A server that asks for more time with ``Retry-After``
+gets it (:func:`retry_after_seconds`).
 """
 
 from __future__ import annotations
 
+import email.utils
+import math
 import random
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Backoff"]
+__all__ = ["Backoff", "retry_after_seconds"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Backoff:
     """The delay before each recovery attempt."""
 
-    #: The largest delay of attempt 1, in seconds.
-    base: float = 0.25
+    #: The longest delay of attempt 1, in seconds; each later attempt may wait twice as long.
+    base: float = 0.2
     #: No delay is longer than this, in seconds.
-    cap: float = 5.0
+    cap: float = 0.5
+    #: No delay after attempt 0 is shorter than this (or than the attempt's ceiling, if lower).
+    floor: float = 0.2
     #: The random source (seed it for reproducible tests).
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.base < 0 or self.cap < 0:
+        if self.base < 0 or self.cap < 0 or self.floor < 0:
             raise ValueError("backoff delays cannot be negative")
 
     def ceiling(self, attempt: int) -> float:
@@ -35,5 +47,31 @@ class Backoff:
         return float(min(self.cap, self.base * 2 ** min(attempt - 1, 62)))
 
     def delay(self, attempt: int) -> float:
-        """A random delay for attempt ``attempt``, at most :meth:`ceiling`."""
-        return self.rng.uniform(0.0, self.ceiling(attempt))
+        """A random delay for attempt ``attempt``, between the floor and :meth:`ceiling`."""
+        high = self.ceiling(attempt)
+        return self.rng.uniform(min(self.floor, high), high)
+
+
+def retry_after_seconds(status: int, headers: Mapping[str, str], limit: float) -> float | None:
+    """How long a 429 or 503 answer asks the client to wait (at most ``limit``), or ``None``.
+
+    ``Retry-After`` is a number of seconds or an HTTP date; anything else is ignored.
+    """
+    if status not in (429, 503):
+        return None
+    value = headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None or when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), limit)

@@ -17,6 +17,7 @@ public members, never the model's engine.
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -66,6 +67,7 @@ from mcp_session_recovery.model.messages import (
 from mcp_session_recovery.model.negotiation import read_discover, read_initialize, read_initialized
 
 from . import exchange
+from .backoff import retry_after_seconds
 from .calls import Call, Resolution
 from .era_cache import origin_of
 from .memory import SessionMemory
@@ -79,6 +81,9 @@ __all__ = ["SessionCore"]
 
 #: What a background task runs.
 Background = Callable[..., Awaitable[None]]
+
+#: The most abandoned sessions waiting for their DELETE (the oldest are dropped first).
+MAX_ABANDONED = 8
 
 
 class SessionCore:
@@ -122,7 +127,10 @@ class SessionCore:
         self._wire_ids = itertools.count(1)
         self._changed: anyio.Event | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
-        self._delete: Binding | None = None
+        #: Sessions to DELETE: the live one on close, those the model gave up once one is live again.
+        self._deletes: collections.deque[Binding] = collections.deque(maxlen=MAX_ABANDONED)
+        #: No recovery attempt before this time (``anyio.current_time()``): a server's ``Retry-After``.
+        self._not_before = 0.0
         #: The cancel scopes of the background tasks (negotiation, timers, restoration, the GET stream).
         self._background: set[anyio.CancelScope] = set()
 
@@ -139,14 +147,8 @@ class SessionCore:
         if self._machine.state is State.CLOSED:
             return
         self.apply(CloseRequested())
-        delete, self._delete = self._delete, None
-        if delete is not None:
-            with anyio.move_on_after(self.options.close_timeout, shield=True):
-                try:
-                    response = await self.wire.send(delete_request(delete))
-                    await response.aclose()
-                except WireError as exc:
-                    logger.info("%s: DELETE on close failed: %s", self.origin, exc)
+        with anyio.move_on_after(self.options.close_timeout, shield=True):
+            await self._send_deletes()
         # Stop the background work; never the task group's own scope: the owner's code runs in it.
         for scope in tuple(self._background):
             scope.cancel()
@@ -245,6 +247,12 @@ class SessionCore:
             return exc.failure()
         return reply
 
+    def heed(self, status: int, headers: Mapping[str, str]) -> None:
+        """Take a disrupting answer's ``Retry-After`` (429, 503) into account for the next attempt."""
+        seconds = retry_after_seconds(status, headers, self.options.retry_after_limit)
+        if seconds is not None:
+            self._not_before = max(self._not_before, anyio.current_time() + seconds)
+
     # -- the model ---------------------------------------------------------------------------------
 
     def apply(self, event: Event, reason: str = "") -> None:
@@ -276,6 +284,8 @@ class SessionCore:
         if entered and after.state is State.READY and after.binding is not None:
             self.options.era_cache.remember(self.origin, after.binding.era)
             self.negotiated_result = self._pending_result
+            if self._deletes:
+                self.start_background(self._delete_abandoned)
         for effect in effects:
             self._perform(effect, before, after)
         changed, self._changed = self._changed, None
@@ -313,10 +323,11 @@ class SessionCore:
             assert after.binding is not None
             self.start_background(self._restore, after.binding)
         elif isinstance(effect, SendDelete):
-            live = before.binding if before.state is State.READY else before.pending
-            assert live is not None
-            assert live.generation == effect.generation
-            self._delete = live
+            # On close, the close sends it; else once a session is live again (the server may be down now).
+            ended = before.binding if before.state is State.READY else before.pending
+            assert ended is not None
+            assert ended.generation == effect.generation
+            self._deletes.append(ended)
         elif isinstance(effect, NotifyBindingChanged):
             pass  # reported with the transition record
         else:  # pragma: no cover - every effect type is handled above
@@ -360,12 +371,29 @@ class SessionCore:
             return TransportFailure(kind=TransportFailureKind.PROTOCOL_ERROR, progress=Progress.SENT)
         if isinstance(fetched, TransportFailure):
             return fetched
+        self.heed(fetched.answer.status, fetched.answer.headers)
         if fetched.refused is not None:  # too large, or another request's id: not an answer to ours
             return TransportFailure(kind=TransportFailureKind.PROTOCOL_ERROR, progress=Progress.STREAMING)
         return fetched.answer
 
+    async def _delete_abandoned(self) -> None:
+        with anyio.move_on_after(self.options.close_timeout):
+            await self._send_deletes()
+
+    async def _send_deletes(self) -> None:
+        """One best-effort DELETE for each session ended or given up (the caller bounds the time)."""
+        while self._deletes:
+            binding = self._deletes.popleft()
+            try:
+                response = await self.wire.send(delete_request(binding))
+                await response.aclose()
+            except WireError as exc:
+                logger.info("%s: DELETE of an ended session failed: %s", self.origin, exc)
+            except Exception:  # a bug below us must not end the session
+                logger.error("%s: the wire raised during a DELETE", self.origin, exc_info=True)
+
     async def _recover_after(self, attempt: int) -> None:
-        await anyio.sleep(self.options.backoff.delay(attempt))
+        await anyio.sleep(max(self.options.backoff.delay(attempt), self._not_before - anyio.current_time()))
         if self._machine.allows(BackoffElapsed()):
             self.apply(BackoffElapsed())
 

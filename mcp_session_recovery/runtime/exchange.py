@@ -66,6 +66,7 @@ async def _attempt(core: SessionCore, call: Call, binding: Binding) -> None:
         return
     classification = classify(exchange, fetched.answer, core.options.classifier)
     if classification.signal is not Signal.PASS_THROUGH:
+        core.heed(fetched.answer.status, fetched.answer.headers)
         call.disrupted(classification.signal, classification.reason)
         return
     value, error = resolution_of(fetched, call.notification)

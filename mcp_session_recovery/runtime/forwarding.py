@@ -226,6 +226,7 @@ class _Relay:
             exchange, HttpAnswer(status=status, headers=headers, body=body), core.options.classifier
         )
         if classification.signal is not Signal.PASS_THROUGH:
+            core.heed(status, headers)
             call.disrupted(classification.signal, classification.reason)
             return None
         if 300 <= status < 400:  # the wire followed what may be followed; the client must not follow the rest

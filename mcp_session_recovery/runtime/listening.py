@@ -30,9 +30,21 @@ if TYPE_CHECKING:
 
 __all__ = ["Listener"]
 
-#: The least time between two openings of the GET stream of one session (a server that closes it
-#: at once must not make us spin).
+#: The wait before reopening a stream that served events and ended (the server closed it).
 RELISTEN_SECONDS = 0.1
+#: After the n-th failure in a row (refused, an error status, an empty stream) the next try waits
+#: ``min(RELISTEN_CAP, RELISTEN_BASE * 2**(n-1))``; after ``MAX_LISTEN_FAILURES`` the stream is
+#: left closed until the session is negotiated again.
+RELISTEN_BASE = 0.5
+RELISTEN_CAP = 8.0
+MAX_LISTEN_FAILURES = 5
+
+
+def relisten_delay(failures: int) -> float:
+    """The wait before the next opening after ``failures`` failures in a row."""
+    if failures <= 0:
+        return RELISTEN_SECONDS
+    return float(min(RELISTEN_CAP, RELISTEN_BASE * 2 ** min(failures - 1, 16)))
 
 
 class Listener:
@@ -98,27 +110,49 @@ class Listener:
         return None
 
     async def _events(self, response: WireResponse | None) -> AsyncGenerator[SseEvent, None]:
-        """The events of the GET stream ``response`` and of every later session's, until close."""
+        """The events of the GET stream ``response`` and of every later session's, until close.
+
+        A stream that fails (refused, an error status, ended before any event) is tried again
+        later and later, and after ``MAX_LISTEN_FAILURES`` in a row not before a new session.
+        """
         core = self._core
         generation = core.snapshot.generation
+        failures = 0
+        opened = response is not None
         while True:  # ends when the session closes or the server has no GET stream; every turn waits
             if response is not None:
+                delivered = False
                 try:
                     async with aclosing(sse_events(response, core.options.limits)) as events:
                         async for event in events:
+                            delivered = True
                             yield event
                 except (WireError, LimitCrossed):
                     pass
                 finally:
                     with anyio.move_on_after(core.options.close_timeout, shield=True):
                         await response.aclose()
-            # Same session (the server ended the stream): wait a little; else wait for a new one.
-            with anyio.move_on_after(max(core.options.backoff.ceiling(1), RELISTEN_SECONDS)):
-                await self._live_binding(generation)
-            binding = await self._live_binding(None)
+                failures = 0 if delivered else failures + 1
+            elif opened:
+                failures += 1
+            if failures >= MAX_LISTEN_FAILURES:
+                logger.warning(
+                    "%s: the GET stream failed %d times in a row; it is reopened after the next negotiation",
+                    core.origin,
+                    failures,
+                )
+                binding = await self._live_binding(generation)
+            else:
+                if opened:  # same session: wait (a new session ends the wait)
+                    with anyio.move_on_after(relisten_delay(failures)):
+                        await self._live_binding(generation)
+                binding = await self._live_binding(None)
             if binding is None or self._refused:
                 return
+            if binding.generation != generation:
+                failures = 0
             generation = binding.generation
+            opened = True
             response = await self._open(binding)
 
     async def _ping(self) -> None:

@@ -24,12 +24,15 @@ class SessionOptions:
     #: Which lost requests may be sent again.
     policy: ReplayPolicy = field(default_factory=ReplayPolicy)
     #: Failed negotiations in one round before waiting requests get ``RecoveryFailed``. With the
-    #: default backoff a round spans about 9 s on average (18 s at most): a container restart.
-    max_attempts: int = 8
+    #: default backoff a round spans about 20 s (30 s at most): a container restart or a redeploy.
+    max_attempts: int = 60
     #: How often one request may be re-sent after it was lost.
     max_replays: int = 2
     #: The delay before each recovery attempt.
     backoff: Backoff = field(default_factory=Backoff)
+    #: The longest ``Retry-After`` (on 429 and 503) honoured before the next attempt, in seconds;
+    #: a waiting request's own deadline still applies.
+    retry_after_limit: float = 60.0
     #: A request's deadline (seconds) unless the call names one, waiting time included.
     request_timeout: float = 60.0
     #: The longest one negotiation step may take (seconds) before it counts as a failed attempt.
@@ -49,6 +52,8 @@ class SessionOptions:
     first_era: Era | None = None
 
     def __post_init__(self) -> None:
+        if not self.retry_after_limit >= 0:
+            raise ValueError("retry_after_limit must not be negative")
         for name in ("request_timeout", "negotiation_timeout", "close_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")

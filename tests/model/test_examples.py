@@ -12,6 +12,7 @@ from mcp_session_recovery.model import (
     DeadlineExceeded,
     DeliverResponse,
     DiscoverSucceeded,
+    Engine,
     EraMode,
     FailRequest,
     IllegalTransition,
@@ -61,9 +62,11 @@ def submit(
     return machine.handle(RequestSubmitted(request_id=request_id, method=method, replayability=kind))
 
 
-def legacy_ready(config: ModelConfig | None = None, *, session: str = "s-1") -> SessionMachine:
+def legacy_ready(
+    config: ModelConfig | None = None, *, session: str = "s-1", engine: Engine = Engine.COMPILED
+) -> SessionMachine:
     """A machine whose first request (id 0) was sent on a fresh legacy session."""
-    machine = SessionMachine(config or ModelConfig(mode=EraMode.LEGACY))
+    machine = SessionMachine(config or ModelConfig(mode=EraMode.LEGACY), engine=engine)
     assert submit(machine, 0) == (SendInitialize(generation=1),)
     g = machine.snapshot.generation
     answer = InitializeSucceeded(generation=g, protocol_version="2025-11-25", session_id=SessionId(session))
@@ -228,6 +231,33 @@ def test_close_sends_no_delete_without_a_live_session() -> None:
     machine = legacy_ready()
     machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))
     assert not any(isinstance(e, SendDelete) for e in machine.handle(CloseRequested()))
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_a_session_given_up_while_the_server_was_unreachable_is_deleted(engine: Engine) -> None:
+    machine = legacy_ready(engine=engine)
+    effects = machine.handle(RequestDisrupted(request_id=0, signal=Signal.UNREACHABLE))
+    # The server may still hold session 1: the runtime DELETEs it once a new session is live.
+    assert effects == (SendDelete(generation=1), ScheduleRecovery(attempt=0))
+    # A session the server said is gone is not deleted (its id is never sent again).
+    machine = legacy_ready(engine=engine)
+    assert machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE)) == (ScheduleRecovery(attempt=0),)
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_a_handshake_that_stops_after_initialize_deletes_the_session_it_opened(engine: Engine) -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY), engine=engine)
+    submit(machine, 0)
+    machine.handle(InitializeSucceeded(generation=1, protocol_version="2025-11-25", session_id=SessionId("s-1")))
+    effects = machine.handle(NegotiationDisrupted(generation=1, signal=Signal.UNREACHABLE))
+    assert effects == (SendDelete(generation=1), ScheduleRecovery(attempt=1))
+    # One the server refused as gone is not.
+    machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY), engine=engine)
+    submit(machine, 0)
+    machine.handle(InitializeSucceeded(generation=1, protocol_version="2025-11-25", session_id=SessionId("s-1")))
+    assert machine.handle(NegotiationDisrupted(generation=1, signal=Signal.SESSION_GONE)) == (
+        ScheduleRecovery(attempt=1),
+    )
 
 
 def test_a_deadline_fails_a_parked_request_with_the_state_it_waited_in() -> None:

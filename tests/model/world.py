@@ -121,7 +121,7 @@ class World(NamedTuple):
     handshaken: frozenset[int] = frozenset()
     negotiations_this_round: int = 0
     must_back_off: bool = False
-    deletes: int = 0
+    deletes: frozenset[int] = frozenset()
 
     def negotiating(self) -> bool:
         return any(op.kind != "request" for op in self.ops)
@@ -371,11 +371,11 @@ def _perform(world: World, event: Event, effect: Effect) -> World:
             raise Violation(8, f"recovery attempt {effect.attempt} beyond max_attempts")
         return world._replace(must_back_off=effect.attempt > 0)
     if isinstance(effect, SendDelete):
-        if world.deletes:
-            raise Violation(7, "a second DELETE")
+        if effect.generation in world.deletes:
+            raise Violation(7, f"a second DELETE of generation {effect.generation}")
         if effect.generation in world.rejected or effect.generation not in world.handshaken | world.initialize_answered:
-            raise Violation(7, f"DELETE of generation {effect.generation}, which is not a live session")
-        return world._replace(deletes=world.deletes + 1)
+            raise Violation(7, f"DELETE of generation {effect.generation}, which is not an open session")
+        return world._replace(deletes=world.deletes | {effect.generation})
     if isinstance(effect, (RestoreSessionState, NotifyBindingChanged)):
         return world
     raise Violation(0, f"unexpected effect {effect!r}")

@@ -31,6 +31,7 @@ from hypothesis.stateful import (
 
 from mcp_session_recovery.model import EraMode, McpSessionError, Replayability, ReplayPolicy, SessionClosed
 from mcp_session_recovery.runtime import Backoff, EraCache, Session, SessionOptions
+from mcp_session_recovery.runtime.core import MAX_ABANDONED
 from tests.conftest import TALLIES
 
 from .fake_server import ScriptedServer
@@ -102,6 +103,7 @@ class RuntimeMachine(RuleBasedStateMachine):
             backoff=Backoff(base=0.0),
             request_timeout=3600,
             negotiation_timeout=3600,
+            close_timeout=3600,  # DELETEs wait for the rules to answer them, never for a clock
             policy=self.policy,
             era_cache=EraCache(),
         )
@@ -177,7 +179,8 @@ class RuntimeMachine(RuleBasedStateMachine):
         candidates = sorted(
             (e for e in self.server.pending if not cut or e.method == "tools/call"), key=lambda e: e.sort_key
         )
-        self.server.answer(candidates[index % len(candidates)], cut=cut)
+        if candidates:  # the rule saw some; a background DELETE may have been cancelled since
+            self.server.answer(candidates[index % len(candidates)], cut=cut)
 
     async def _run(self, call: Call) -> None:
         assert self.session is not None
@@ -220,9 +223,12 @@ class RuntimeMachine(RuleBasedStateMachine):
         self.server.closing = True
         self.closed = True
         closing: Future[None] = self.portal.start_task_soon(self.session.aclose)
-        self._settle()
-        self.portal.call(self._answer_delete)
-        self._settle()
+        # The live session's DELETE, and those of sessions given up and not deleted yet, one by one.
+        for _ in range(MAX_ABANDONED + 2):
+            self._settle()
+            if closing.done():
+                break
+            self.portal.call(self._answer_delete)
         closing.result(timeout=SETTLE_SECONDS)
 
     async def _answer_delete(self) -> None:
