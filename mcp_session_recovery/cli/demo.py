@@ -389,4 +389,3 @@ def _gateway_argv(server: ManagedProcess) -> Callable[[int], Sequence[str]]:
         ]
 
     return argv
-
