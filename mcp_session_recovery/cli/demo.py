@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         return anyio.run(demo.main)
     finally:
         demo.stop_processes()
+        # Every process the demo started, so anyone (its tests, too) can check none is left.
+        print("processes started (pids, all stopped): " + " ".join(str(pid) for pid in demo.pids), flush=True)
 
 
 @dataclass
@@ -364,8 +366,6 @@ class Demo:
         print(format_table(("", "plain SDK client", "SDK + RecoveringTransport"), rows))
         print()
         print(f"server processes: {self.restarts + 3} per client (the first, {self.restarts} restarts, 2 outages)")
-        self.stop_processes()
-        print("processes started (pids, all stopped): " + " ".join(str(pid) for pid in self.pids))
         ok = all(result.ok for _, result in recovering.results)
         if ok:
             failed = len(plain.results) - int(succeeded(plain))
