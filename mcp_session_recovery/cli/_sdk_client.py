@@ -41,6 +41,8 @@ class CallResult:
     ms: float
     #: The tool's answer, or the error in one scrubbed line.
     detail: str
+    #: The client was (re)built for this call: its time includes connecting.
+    fresh: bool = False
 
 
 @dataclass
@@ -49,9 +51,11 @@ class _Job:
     result: CallResult | None = None
     started: float = field(default_factory=time.perf_counter)
 
+    fresh: bool = False
+
     def resolve(self, ok: bool, detail: str) -> None:
         if self.result is None:
-            self.result = CallResult(ok, (time.perf_counter() - self.started) * 1000, detail)
+            self.result = CallResult(ok, (time.perf_counter() - self.started) * 1000, detail, self.fresh)
             self.done.set()
 
 
@@ -102,6 +106,7 @@ class SdkClient:
                     pending = await self._next()
                     if pending is None:
                         return
+                pending.fresh = True
                 try:
                     async with self._session() as session:
                         while pending is not None:

@@ -205,6 +205,9 @@ class Demo:
         self._retry_reason = ""
 
     def _show(self, side: _Side, label: str, result: CallResult) -> None:
+        if label == "warm" and result.fresh:
+            # Not a warm call: the client connected first (its first call, or it had broken before).
+            label = "rebuilt" if side.results else "connect"
         side.results.append((label, result))
         verdict = self.paint("ok    ", "green") if result.ok else self.paint("FAILED", "red")
         self.say(f"{side.name:>10}: {verdict} {result.ms:7.1f} ms  {result.detail}")
@@ -339,6 +342,8 @@ class Demo:
         def timing(side: _Side, label: str) -> str:
             times = [result.ms for name, result in side.results if name == label and result.ok]
             failed = sum(1 for name, result in side.results if name == label and not result.ok)
+            if not times and not failed:
+                return "-"
             if not times:
                 return f"failed ({failed} of {failed})"
             text = f"{statistics.median(times):.1f} ms (median of {len(times)})"
@@ -360,7 +365,9 @@ class Demo:
                 timing(plain, "first after restart"),
                 timing(recovering, "first after restart"),
             ),
+            ("first call (connects)", timing(plain, "connect"), timing(recovering, "connect")),
             ("warm call", timing(plain, "warm"), timing(recovering, "warm")),
+            ("call that had to rebuild the client", timing(plain, "rebuilt"), timing(recovering, "rebuilt")),
         ]
         print()
         print(format_table(("", "plain SDK client", "SDK + RecoveringTransport"), rows))

@@ -106,3 +106,16 @@ def test_a_missing_optional_package_is_one_line_naming_the_extra() -> None:
     assert len(lines) == 1, result.stderr
     assert "'mcp' is not installed" in lines[0]
     assert "pip install 'mcp-session-recovery[mcp]'" in lines[0]
+
+
+def test_ci_runs_exactly_the_readmes_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = readme.split("```sh\n")[1:3]
+    commands = [line for block in blocks for line in block.split("```")[0].splitlines() if not line.startswith("#")]
+    assert commands == [
+        "pip install -e '.[demo]' && mcp-session-recovery demo",
+        "pip install -e '.[dev]' && python -m pytest",
+    ]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    ran = [line.replace("pip install -q ", "pip install ") for line in ci.splitlines() if line.startswith("pip ")]
+    assert ran == commands
