@@ -126,7 +126,6 @@ def _discover_result() -> dict[str, Any]:
         "supportedVersions": [MODERN_PROTOCOL_VERSION],
         "capabilities": {"tools": {}, "resources": {}, "prompts": {}},
         "_meta": {"io.modelcontextprotocol/serverInfo": {"name": SERVER_NAME, "version": "1"}},
-        "resultType": "complete",
     }
 
 
