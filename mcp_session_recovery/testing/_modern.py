@@ -37,6 +37,8 @@ __all__ = ["CAPABILITIES_KEY", "VERSION_KEY", "handle_modern", "unsupported_vers
 VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
 
+#: Methods whose results carry ``ttlMs`` and ``cacheScope`` in the 2026-07-28 era.
+_CACHEABLE = frozenset({"tools/list", "resources/list", "resources/templates/list", "prompts/list", "resources/read"})
 #: Methods whose ``mcp-name`` header must repeat a parameter, and which parameter.
 _NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
@@ -70,6 +72,12 @@ async def handle_modern(host: Host, request: HttpRequest) -> Reply:
         if error.code == METHOD_NOT_FOUND:
             return fixed_error(404, METHOD_NOT_FOUND, error.message, request_id=message.id, data=error.data)
         outcome = error
+    if isinstance(outcome, dict):
+        # The 2026-07-28 schema requires ``resultType`` on every result, and a cache lifetime on
+        # the cacheable ones; SDK 2.3.0 clients refuse results without them.
+        outcome = {**outcome, "resultType": "complete"}
+        if message.method in _CACHEABLE:
+            outcome = {"ttlMs": 0, "cacheScope": "private", **outcome}
     if message.method == "tools/call":
         return tool_answer(host, message.id, outcome)
     if isinstance(outcome, RpcError):

@@ -1,0 +1,122 @@
+"""The console script and ``python -m mcp_session_recovery``: help, version, bad arguments, missing extras."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from mcp_session_recovery import __version__
+from mcp_session_recovery.cli import COMMANDS
+
+from .support import ROOT, _env, run_cli
+
+
+def test_pyproject_declares_the_console_script_as_cli_main() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["scripts"] == {"mcp-session-recovery": "mcp_session_recovery.cli:main"}
+    assert "demo" in project["optional-dependencies"]
+
+
+@pytest.mark.parametrize("script", [False, True], ids=["python -m", "console script"])
+def test_help_lists_every_command(script: bool) -> None:
+    result = run_cli(["--help"], script=script)
+    assert result.returncode == 0
+    prog = "mcp-session-recovery" if script else "python -m mcp_session_recovery"
+    assert result.stdout.startswith(f"usage: {prog}")
+    for name, _, summary in COMMANDS:
+        assert name in result.stdout
+        assert summary.split()[0] in result.stdout
+
+
+@pytest.mark.parametrize("script", [False, True], ids=["python -m", "console script"])
+def test_version(script: bool) -> None:
+    result = run_cli(["--version"], script=script)
+    assert result.returncode == 0
+    assert result.stdout.strip().endswith(__version__)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ([], "required: COMMAND"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["demo", "--era", "future"], "invalid choice: 'future'"),
+        (["diagrams", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["doctor"], "required: url"),
+        (["doctor", "http://127.0.0.1:9/mcp", "--header", "no colon here"], "--header wants 'Name: value'"),
+        (["doctor", "ftp://example.org/"], "must be an http:// or https:// address"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args: list[str], words: str) -> None:
+    result = run_cli(args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert words in lines[0]
+
+
+def test_the_console_script_refuses_bad_arguments_the_same_way() -> None:
+    result = run_cli(["frobnicate"], script=True)
+    assert result.returncode == 2
+    choices = ", ".join(repr(name) for name, _, _ in COMMANDS)
+    assert result.stderr.splitlines() == [
+        f"mcp-session-recovery: error: argument COMMAND: invalid choice: 'frobnicate' (choose from {choices})"
+        " (see mcp-session-recovery --help)"
+    ]
+
+
+@pytest.mark.parametrize("name", [name for name, _, _ in COMMANDS])
+def test_each_command_has_help(name: str) -> None:
+    result = run_cli([name, "--help"])
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"usage: python -m mcp_session_recovery {name}")
+
+
+def test_top_level_help_imports_no_command_module() -> None:
+    code = (
+        "import sys\n"
+        "from mcp_session_recovery.cli import build_parser\n"
+        "build_parser(['--help'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('mcp_session_recovery.cli.')"
+        " or m in ('mcp', 'httpx2', 'graphviz')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(None), timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_missing_optional_package_is_one_line_naming_the_extra() -> None:
+    # Hide the SDK from the command as if the extra were not installed.
+    code = (
+        "import sys\n"
+        "class Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'mcp' or name.startswith('mcp.'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from mcp_session_recovery.cli import main\n"
+        "sys.exit(main(['demo']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(None), timeout=30)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "'mcp' is not installed" in lines[0]
+    assert "pip install 'mcp-session-recovery[mcp]'" in lines[0]
+
+
+def test_ci_runs_exactly_the_readmes_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = readme.split("```sh\n")[1:3]
+    commands = [line for block in blocks for line in block.split("```")[0].splitlines() if not line.startswith("#")]
+    assert commands == [
+        "pip install -e '.[demo]' && mcp-session-recovery demo",
+        "pip install -e '.[dev]' && python -m pytest",
+    ]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    ran = [line.replace("pip install -q ", "pip install ") for line in ci.splitlines() if line.startswith("pip ")]
+    assert ran == commands
