@@ -6,8 +6,10 @@ same object answers in-process tests and a subprocess's control endpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from types import MappingProxyType
 from typing import Unpack
 
 from ._echo import echo_secrets
@@ -70,7 +72,7 @@ class App:
             if rule.spent or not rule.matches(http_method, rpc_method):
                 continue
             if rule.times is not None:
-                used = type(rule)(rule.answer, rule.methods, rule.times - 1)
+                used = dataclasses.replace(rule, times=rule.times - 1)
                 self._behaviour = self._behaviour.replace(answer_rules=(*rules[:index], used, *rules[index + 1 :]))
             return rule.answer
         return None
@@ -116,7 +118,7 @@ class App:
         """Count what arrived, whatever will answer it; the POST's JSON-RPC method, when needed."""
         state, behaviour = self._state, self._behaviour
         if behaviour.record_requests:
-            recorded = RecordedRequest(request.method, request.path, dict(request.headers))
+            recorded = RecordedRequest(request.method, request.path, MappingProxyType(dict(request.headers)))
             state.record(recorded, behaviour.record_requests)
         if not on_mcp_path:
             return None
