@@ -16,9 +16,9 @@ from ._echo import echo_secrets
 from ._legacy import handle_legacy
 from ._modern import handle_modern
 from ._state import ProcessState
-from ._wire import Fixed, HttpRequest, Reply, dumps, json_reply, text_reply
+from ._wire import Drop, Fixed, HttpRequest, Reply, dumps, json_reply, text_reply
 from .behaviour import LEGACY_PROTOCOL_VERSIONS, Behaviour, BehaviourChanges, ServedEra, changes_from_json
-from .canned import CannedAnswer
+from .canned import AnswerRule
 from .stats import RecordedRequest, ServerStats
 
 __all__ = ["CONTROL_PREFIX", "App"]
@@ -65,8 +65,8 @@ class App:
         self._behaviour = self._behaviour.replace(cut_tool_responses=pending - 1)
         return True
 
-    def take_rule_answer(self, http_method: str, rpc_method: str | None) -> CannedAnswer | None:
-        """The answer of the first live rule matching the request, using up one of its ``times``."""
+    def take_rule(self, http_method: str, rpc_method: str | None) -> AnswerRule | None:
+        """The first live rule matching the request, using up one of its ``times``."""
         rules = self._behaviour.answer_rules
         for index, rule in enumerate(rules):  # bounded: at most MAX_RULES
             if rule.spent or not rule.matches(http_method, rpc_method):
@@ -74,7 +74,7 @@ class App:
             if rule.times is not None:
                 used = dataclasses.replace(rule, times=rule.times - 1)
                 self._behaviour = self._behaviour.replace(answer_rules=(*rules[:index], used, *rules[index + 1 :]))
-            return rule.answer
+            return rule
         return None
 
     def restart(self) -> None:
@@ -100,7 +100,11 @@ class App:
         rpc_method = self._note(request, on_mcp_path)
         canned = behaviour.answer_status_for_all
         if canned is None and request.path == self.path and behaviour.answer_rules:
-            canned = self.take_rule_answer(request.method, rpc_method)
+            rule = self.take_rule(request.method, rpc_method)
+            if rule is not None and rule.answer is None:
+                self._state.dropped_requests += 1
+                return Drop()
+            canned = None if rule is None else rule.answer
         if canned is not None:
             self._state.canned_answers += 1
             body = canned.body_bytes(request.header("mcp-session-id"), request.header("authorization"))

@@ -20,6 +20,7 @@ from ._wire import (
     JSON,
     SSE,
     Answer,
+    Drop,
     Endless,
     EventFeed,
     Fixed,
@@ -205,6 +206,8 @@ class Connection:
 
     async def _write(self, reply: Reply) -> bool:
         """Send ``reply``; ``False`` when the connection must close afterwards."""
+        if isinstance(reply, Drop):
+            return False  # nothing sent: the client sees its connection closed
         if isinstance(reply, Fixed):
             headers = (*reply.headers, ("content-length", str(len(reply.body))))
             await self._respond(reply.status, headers, body=bool(reply.body))

@@ -35,7 +35,7 @@ class ProcessState:
     sessions: dict[str, Session] = field(default_factory=dict)
     #: The ``bump`` tool's side effect, also the text of ``test://counter``.
     bumps: int = 0
-    # From here to canned_answers: the counters named in stats.COUNTERS (snapshot() copies them).
+    # From here to dropped_requests: the counters named in stats.COUNTERS (snapshot() copies them).
     initializes: int = 0
     discovers: int = 0
     sessions_created: int = 0
@@ -48,6 +48,7 @@ class ProcessState:
     get_requests: int = 0
     delete_requests: int = 0
     canned_answers: int = 0
+    dropped_requests: int = 0
     #: ``time.monotonic()`` of the latest ``initialize`` POSTs received (bounded).
     initialize_times: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_INITIALIZE_TIMES))
     #: The latest requests received, while ``Behaviour.record_requests`` is not 0 (bounded by it).

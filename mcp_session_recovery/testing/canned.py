@@ -97,6 +97,9 @@ class CannedAnswer(NamedTuple):
 class AnswerRule:
     """Answer the requests that match with ``answer`` instead of serving them.
 
+    ``answer=None`` answers nothing: the connection closes at once, the request unserved (a
+    reset at that stage: before the ``initialize`` answer, the GET stream's head …).
+
     ``methods`` selects by JSON-RPC method (``"tools/call"``, ``"initialize"``,
     ``"notifications/initialized"`` …) or by HTTP verb (``"POST"`` any POST, ``"GET"`` the GET
     stream, ``"DELETE"``); empty selects every request. ``times`` is how many more matching
@@ -105,12 +108,13 @@ class AnswerRule:
     matching rule first.
     """
 
-    answer: CannedAnswer
+    answer: CannedAnswer | None
     methods: frozenset[str] = frozenset()
     times: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "answer", canned(self.answer, "answer_rules answer"))
+        if self.answer is not None:
+            object.__setattr__(self, "answer", canned(self.answer, "answer_rules answer"))
         object.__setattr__(self, "methods", _methods(self.methods))
         times = self.times
         if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 0):
@@ -205,8 +209,9 @@ def rule(value: object) -> AnswerRule:
 
 
 def rule_to_json(value: AnswerRule) -> dict[str, Any]:
-    """``{"answer": …, "methods": [...], "times": N or null}``."""
-    return {"answer": canned_to_json(value.answer), "methods": sorted(value.methods), "times": value.times}
+    """``{"answer": … or null, "methods": [...], "times": N or null}``."""
+    answer = None if value.answer is None else canned_to_json(value.answer)
+    return {"answer": answer, "methods": sorted(value.methods), "times": value.times}
 
 
 def rule_from_json(value: object) -> AnswerRule:
@@ -224,7 +229,9 @@ def rule_from_json(value: object) -> AnswerRule:
     times = value.get("times")
     if isinstance(times, bool) or not isinstance(times, int | None):
         raise ValueError("answer_rules times must be an integer or null")
-    return AnswerRule(canned_from_json(value["answer"], "answer_rules answer"), frozenset(methods), times)
+    answer = value["answer"]
+    answer = None if answer is None else canned_from_json(answer, "answer_rules answer")
+    return AnswerRule(answer, frozenset(methods), times)
 
 
 def _methods(value: object) -> frozenset[str]:

@@ -33,6 +33,7 @@ COUNTERS = (
     "get_requests",
     "delete_requests",
     "canned_answers",
+    "dropped_requests",
 )
 #: The generated answers (``Behaviour.endless_sse_event``, ``oversized_json_bytes``) and what of
 #: them was sent: ``<kind>_started``, ``<kind>_ended``, ``<kind>_bytes_sent``.
@@ -106,6 +107,8 @@ class ServerStats:
     delete_requests: int = 0
     #: Answers sent by ``Behaviour.answer_status_for_all`` or one of its ``answer_rules``.
     canned_answers: int = 0
+    #: Requests an ``AnswerRule`` without an answer dropped (the connection closed, nothing sent).
+    dropped_requests: int = 0
     #: When each ``initialize`` POST arrived on the MCP path(s), whatever answered it, as the
     #: server process's ``time.monotonic()`` (on Linux the same clock as the test's), oldest
     #: first; the last :data:`MAX_INITIALIZE_TIMES` only.

@@ -134,6 +134,31 @@ async def test_rules_by_method_first_match_wins_and_apply_in_the_modern_era_too(
         assert len(server.stats.initialize_times) == 3, "each initialize timed, though none was served"
 
 
+DROPPED = {
+    "initialize": rpc("initialize", {}),
+    "notifications/initialized": rpc("notifications/initialized", request_id=None),
+    "tools/call": rpc("tools/call", {"name": "bump"}),
+}
+
+
+@pytest.mark.parametrize("method", list(DROPPED))
+async def test_a_rule_without_an_answer_drops_the_connection_at_that_stage(method: str) -> None:
+    async with serve() as server, httpx.AsyncClient() as client:
+        session_id = await open_session(client, server.url)
+        server.configure(answer_rules=[AnswerRule(None, frozenset({method}), times=1)])
+        headers = ACCEPT if method == "initialize" else session_headers(session_id)
+        with pytest.raises(httpx.RemoteProtocolError):  # no answer: the connection closed
+            await client.post(server.url, json=DROPPED[method], headers=headers)
+        answer = await client.post(server.url, json=DROPPED[method], headers=headers)
+        assert answer.status_code in (200, 202), "only the next one was dropped"
+        stats = server.stats
+        assert (stats.dropped_requests, stats.canned_answers, stats.tool_executions.get("bump", 0)) == (
+            1,
+            0,
+            1 if method == "tools/call" else 0,
+        )
+
+
 async def test_the_get_stream_answered_404_500_or_an_empty_200() -> None:
     async with serve() as server, httpx.AsyncClient() as client:
         session_id = await open_session(client, server.url)

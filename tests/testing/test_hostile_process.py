@@ -138,11 +138,14 @@ def test_get_stream_refusals_counts_and_initialize_times(server: ServerProcess) 
         headers = {"accept": "text/event-stream", "mcp-session-id": session_id}
         empty = client.get(server.url, headers=headers)
         assert (empty.status_code, empty.content) == (200, b"")
+        server.configure(answer_rules=[AnswerRule(None, frozenset({"GET"}), times=1)])
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.get(server.url, headers=headers)  # dropped: no answer at all
         server.configure(answer_rules=[], answer_status_for_all=CannedAnswer(502, "text/plain", "Bad Gateway"))
         assert client.post(server.url, json=rpc("initialize", {}), headers=ACCEPT).status_code == 502
         assert client.delete(server.url, headers=headers).status_code == 502
     stats = server.stats()
-    assert (stats.get_requests, stats.delete_requests, stats.get_streams_opened) == (1, 1, 0)
+    assert (stats.get_requests, stats.delete_requests, stats.get_streams_opened, stats.dropped_requests) == (2, 1, 0, 1)
     assert (stats.initializes, stats.sessions_open) == (1, 1)
     assert len(stats.initialize_times) == 2
     assert stats.initialize_times[0] <= stats.initialize_times[1] <= time.monotonic(), "the same clock (Linux)"

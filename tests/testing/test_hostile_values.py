@@ -33,6 +33,7 @@ def test_every_hostile_field_round_trips_through_json() -> None:
             AnswerRule(RETRY, frozenset({"tools/call"}), times=1),
             AnswerRule(CannedAnswer.redirect(308, "http://127.0.0.1:1/elsewhere"), frozenset({"POST"})),
             AnswerRule(CannedAnswer(200, "text/event-stream", ""), frozenset({"GET"}), times=0),
+            AnswerRule(None, frozenset({"DELETE"}), times=3),
         ),
         path_aliases=frozenset({"/mcp/", "/moved"}),
         issued_session_id="a\rb\nc\x00d" + "x" * 60_000,
