@@ -149,3 +149,17 @@ def test_get_stream_refusals_counts_and_initialize_times(server: ServerProcess) 
     assert (stats.initializes, stats.sessions_open) == (1, 1)
     assert len(stats.initialize_times) == 2
     assert stats.initialize_times[0] <= stats.initialize_times[1] <= time.monotonic(), "the same clock (Linux)"
+
+
+def test_the_command_line_flags_for_aliases_recording_and_echoes() -> None:
+    flags = ["--path-alias", "/mcp/", "--path-alias", "/v2", "--record-requests", "2", "--echo-secrets"]
+    with ServerProcess(extra_args=flags) as server, httpx.Client() as client:
+        behaviour = server.request_json("GET", "/_control/behaviour")
+        assert (behaviour["path_aliases"], behaviour["record_requests"], behaviour["echo_secrets"]) == (
+            ["/mcp/", "/v2"],
+            2,
+            True,
+        )
+        session_id = handshake(client, server.base_url + "/v2")
+        assert bump(client, server.base_url + "/mcp/", session_id).status_code == 200
+        assert [seen.path for seen in server.stats().recorded_requests] == ["/v2", "/mcp/"]
