@@ -5,7 +5,11 @@ It speaks both protocol eras the way the real SDK servers do, byte for byte wher
 the ways that break clients in production: restart and forget every session, stop listening,
 switch eras, lose session affinity, cut an answer after the tool ran, answer like a proxy whose
 backend is down, stream one SSE event forever, send a JSON body of any size, answer with the
-wrong JSON-RPC id. Its ``blob`` tool answers any number of characters of :func:`blob_text`.
+wrong JSON-RPC id; and hostile ones: any 3-digit status with any headers for chosen requests
+(``AnswerRule``: a ``503`` with ``Retry-After`` for the first ``tools/call``, a redirect), raw
+session ids h11 would refuse, answers echoing the request's secrets, and a record of the headers
+every request carried (a second origin's witness). Its ``blob`` tool answers any number of
+characters of :func:`blob_text`.
 Every fault can be switched while it runs, and the server counts what it did, so a test asserts
 on what the *server* saw (a tool ran once, not twice), not on timings.
 
@@ -33,6 +37,7 @@ from .behaviour import (
     LEGACY_VERSION_LATEST,
     MODERN_PROTOCOL_VERSION,
     SERVER_NAME,
+    AnswerRule,
     Behaviour,
     BehaviourChanges,
     CannedAnswer,
@@ -41,20 +46,25 @@ from .behaviour import (
     StaleStyle,
 )
 from .blob import MAX_BLOB_SIZE, blob_text
+from .canned import AUTHORIZATION_PLACEHOLDER, SESSION_ID_PLACEHOLDER
 from .process import ManagedProcess, ServerProcess, ServerProcessError
 from .server import TestServer, serve
-from .stats import ServerStats
+from .stats import RecordedRequest, ServerStats
 
 __all__ = [
+    "AUTHORIZATION_PLACEHOLDER",
     "LEGACY_PROTOCOL_VERSIONS",
     "LEGACY_VERSION_LATEST",
     "MAX_BLOB_SIZE",
     "MODERN_PROTOCOL_VERSION",
     "SERVER_NAME",
+    "SESSION_ID_PLACEHOLDER",
+    "AnswerRule",
     "Behaviour",
     "BehaviourChanges",
     "CannedAnswer",
     "ManagedProcess",
+    "RecordedRequest",
     "ResponseStyle",
     "ServedEra",
     "ServerProcess",

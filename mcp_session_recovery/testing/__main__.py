@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--mismatched-response-id", action="store_true", help="answer tool calls with a JSON-RPC id not the request's"
     )
+    parser.add_argument(
+        "--path-alias", action="append", default=[], metavar="PATH", help="also serve MCP at PATH (repeatable)"
+    )
+    parser.add_argument(
+        "--echo-secrets", action="store_true", help="errors and tool results repeat the session id and Authorization"
+    )
+    parser.add_argument(
+        "--record-requests", type=int, default=0, metavar="N", help="keep the headers of the last N requests (0: off)"
+    )
     parser.add_argument("--no-control", action="store_true", help="disable the /_control/ endpoints")
     return parser
 
@@ -80,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             endless_sse_event=args.endless_sse_event,
             oversized_json_bytes=args.oversized_json_bytes,
             mismatched_response_id=args.mismatched_response_id,
+            path_aliases=frozenset(args.path_alias),
+            echo_secrets=args.echo_secrets,
+            record_requests=args.record_requests,
         )
     except ValueError as error:
         parser.error(str(error))

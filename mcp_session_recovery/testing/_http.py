@@ -20,6 +20,7 @@ from ._wire import (
     JSON,
     SSE,
     Answer,
+    Drop,
     Endless,
     EventFeed,
     Fixed,
@@ -47,7 +48,7 @@ MAX_READS_PER_EVENT = 10_000
 MAX_EVENTS_PER_REQUEST = 10_000
 MAX_STREAM_EVENTS = 1_000_000
 MAX_BODY = 1 << 20
-MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 128 * 1024  # room for a 60 KB session id echoed back
 RECEIVE_SIZE = 65536
 
 #: Generated answers go out in chunks of this size; an endless event stops after ``ENDLESS_BOUND``
@@ -67,6 +68,9 @@ CUT_COMMENT = b": cut\n\n"
 #: Set explicitly (h11 would add a title-case ``Transfer-Encoding``); h11 drops it for HTTP/1.0 peers.
 _SSE_HEADERS = (("content-type", SSE), ("cache-control", "no-cache"), ("transfer-encoding", "chunked"))
 
+#: Statuses whose responses h11 frames without a body; one with a body is written raw.
+_BODILESS = frozenset({204, 304})
+
 _PEER_GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
@@ -82,6 +86,9 @@ class Connection:
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self._scope = anyio.CancelScope()
         self.done = anyio.Event()
+        #: Set while a response whose head h11 refused is written as raw bytes: the chunked
+        #: framing flag of its body. The connection closes after such a response.
+        self._raw: bool | None = None
 
     def abort(self) -> None:
         """Close the connection at once, whatever it is doing (the process "died")."""
@@ -172,17 +179,38 @@ class Connection:
         raise h11.RemoteProtocolError("request body in too many pieces")
 
     async def _send(self, event: h11.Event) -> None:
-        data = self._h11.send(event)
+        data = self._h11.send(event) if self._raw is None else _raw_body(event, chunked=self._raw)
         if data:
             await self._stream.send(data)
 
-    async def _respond(self, status: int, headers: tuple[tuple[str, str], ...]) -> None:
-        await self._send(h11.Response(status_code=status, headers=list(headers), reason=reason(status)))
+    async def _respond(self, status: int, headers: tuple[tuple[str, str], ...], *, body: bool = True) -> None:
+        """Send the response head through h11, or as raw bytes where h11 refuses it.
+
+        h11 refuses what the hostile behaviours need: statuses outside 200..999, header values
+        with a bare CR, LF or NUL, a body on a 204/304. Those go out byte for byte as given, and
+        the connection closes after the response (h11 no longer knows where it stands).
+        """
+        encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        try:
+            event = h11.Response(status_code=status, headers=encoded, reason=reason(status))
+        except h11.LocalProtocolError:
+            event = None
+        if event is not None and not (body and status in _BODILESS):
+            await self._send(event)
+            return
+        chunked = any(name.lower() == b"transfer-encoding" and b"chunked" in value.lower() for name, value in encoded)
+        self._raw = chunked
+        lines = [b"HTTP/1.1 %03d %s\r\n" % (status, reason(status))]
+        lines += [name + b": " + value + b"\r\n" for name, value in encoded]
+        await self._stream.send(b"".join([*lines, b"connection: close\r\n\r\n"]))
 
     async def _write(self, reply: Reply) -> bool:
         """Send ``reply``; ``False`` when the connection must close afterwards."""
+        if isinstance(reply, Drop):
+            return False  # nothing sent: the client sees its connection closed
         if isinstance(reply, Fixed):
-            await self._respond(reply.status, (*reply.headers, ("content-length", str(len(reply.body)))))
+            headers = (*reply.headers, ("content-length", str(len(reply.body))))
+            await self._respond(reply.status, headers, body=bool(reply.body))
             if reply.body:
                 await self._send(h11.Data(data=reply.body))
             await self._send(h11.EndOfMessage())
@@ -294,3 +322,13 @@ def _padded_body(reply: Padded) -> Iterator[bytes]:
         remaining -= len(piece)
         yield piece
     yield reply.suffix
+
+
+def _raw_body(event: h11.Event, *, chunked: bool) -> bytes:
+    """The bytes h11 would send for ``event`` in a response it did not frame itself."""
+    if isinstance(event, h11.Data):
+        data = bytes(event.data)
+        return b"%x\r\n%s\r\n" % (len(data), data) if chunked and data else data
+    if isinstance(event, h11.EndOfMessage):
+        return b"0\r\n\r\n" if chunked else b""
+    raise AssertionError(f"nothing but body data after a raw response head, got {event!r}")

@@ -81,9 +81,11 @@ def _initialize(host: Host, message: Message) -> Reply:
     version = requested if isinstance(requested, str) and requested in LEGACY_PROTOCOL_VERSIONS else None
     version = version or LEGACY_VERSION_LATEST
     state = host.state
-    session_id = new_session_id()
+    issued = host.behaviour.issued_session_id
+    session_id = new_session_id() if issued is None else issued
     state.initializes += 1
     state.sessions_created += 1
+    state.drop_session(session_id, abort=True)  # an issued id is reused: the new session replaces it
     if not host.behaviour.forget_sessions_after_initialize:
         state.sessions[session_id] = Session(session_id, version)
     result = {

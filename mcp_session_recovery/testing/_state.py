@@ -6,11 +6,11 @@ in-process restart is "throw it away and start a new one" and cannot forget to r
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from ._wire import EventFeed, StreamTally
-from .stats import COUNTERS, TALLIES, ServerStats, frozen_counts
+from .stats import COUNTERS, MAX_INITIALIZE_TIMES, TALLIES, RecordedRequest, ServerStats, frozen_counts
 
 __all__ = ["ProcessState", "Session"]
 
@@ -35,7 +35,7 @@ class ProcessState:
     sessions: dict[str, Session] = field(default_factory=dict)
     #: The ``bump`` tool's side effect, also the text of ``test://counter``.
     bumps: int = 0
-    # From here to mismatched_answers: the counters named in stats.COUNTERS (snapshot() copies them).
+    # From here to dropped_requests: the counters named in stats.COUNTERS (snapshot() copies them).
     initializes: int = 0
     discovers: int = 0
     sessions_created: int = 0
@@ -45,6 +45,14 @@ class ProcessState:
     get_streams_opened: int = 0
     stale_answers: int = 0
     mismatched_answers: int = 0
+    get_requests: int = 0
+    delete_requests: int = 0
+    canned_answers: int = 0
+    dropped_requests: int = 0
+    #: ``time.monotonic()`` of the latest ``initialize`` POSTs received (bounded).
+    initialize_times: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_INITIALIZE_TIMES))
+    #: The latest requests received, while ``Behaviour.record_requests`` is not 0 (bounded by it).
+    recorded_requests: deque[RecordedRequest] = field(default_factory=lambda: deque(maxlen=0))
     #: The generated answers (``stats.TALLIES``), updated by the connection that writes them.
     endless_events: StreamTally = field(default_factory=StreamTally)
     oversized_answers: StreamTally = field(default_factory=StreamTally)
@@ -63,9 +71,17 @@ class ProcessState:
             **tallies,
             tool_executions=frozen_counts(self.tool_executions),
             requests_by_method=frozen_counts(self.requests_by_method),
+            initialize_times=tuple(self.initialize_times),
+            recorded_requests=tuple(self.recorded_requests),
             live_sessions=len(self.sessions),
             restarts=self.restarts,
         )
+
+    def record(self, request: RecordedRequest, keep: int) -> None:
+        """Keep ``request`` among the last ``keep`` recorded ones (0: recording is off)."""
+        if self.recorded_requests.maxlen != keep:
+            self.recorded_requests = deque(self.recorded_requests, maxlen=keep)
+        self.recorded_requests.append(request)
 
     def drop_session(self, session_id: str, *, abort: bool) -> bool:
         """Forget a session and end its GET streams; ``False`` if it was not known."""

@@ -22,6 +22,7 @@ from .behaviour import ResponseStyle, StaleStyle
 
 __all__ = [
     "Answer",
+    "Drop",
     "Endless",
     "EventFeed",
     "Fixed",
@@ -191,7 +192,12 @@ class Padded:
         return self.length - len(self.prefix) - len(self.suffix)
 
 
-Reply = Fixed | Answer | Stream | Endless | Padded
+@dataclass(frozen=True)
+class Drop:
+    """No answer at all: the connection is closed at once (a reset at this stage of the exchange)."""
+
+
+Reply = Fixed | Answer | Stream | Endless | Padded | Drop
 
 
 @dataclass(frozen=True)

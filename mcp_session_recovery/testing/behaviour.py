@@ -11,15 +11,30 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypedDict, TypeVar, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
+
+from .canned import (
+    MAX_RULES,
+    AnswerRule,
+    CannedAnswer,
+    canned,
+    canned_from_json,
+    canned_to_json,
+    header_value,
+    rule,
+    rule_from_json,
+    rule_to_json,
+)
 
 __all__ = [
     "LEGACY_PROTOCOL_VERSIONS",
     "LEGACY_VERSION_LATEST",
+    "MAX_RECORDED_REQUESTS",
     "MODERN_PROTOCOL_VERSION",
     "SERVER_NAME",
+    "AnswerRule",
     "Behaviour",
     "BehaviourChanges",
     "CannedAnswer",
@@ -45,6 +60,8 @@ _E = TypeVar("_E", bound=enum.Enum)
 MAX_SLOW_SECONDS = 300.0
 #: Upper bound for ``oversized_json_bytes`` (the body is generated while it is sent, never held).
 MAX_OVERSIZED_JSON_BYTES = 1 << 34
+#: Upper bound for ``record_requests`` (each recorded request holds all its headers).
+MAX_RECORDED_REQUESTS = 1000
 
 
 class ServedEra(enum.Enum):
@@ -78,14 +95,6 @@ class ResponseStyle(enum.Enum):
     JSON = "json"
     #: A ``text/event-stream`` with one ``message`` event, then the end of the stream (the SDK default).
     SSE = "sse"
-
-
-class CannedAnswer(NamedTuple):
-    """A fixed answer to every request: what a reverse proxy sends when its backend is down."""
-
-    status: int
-    content_type: str
-    body: bytes | str
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,23 @@ class Behaviour:
     #: While set, every ``tools/call`` answers (in ``response_style``) with a JSON-RPC id that is not
     #: the request's: an integer id + 1000, a string id + ``"-mismatched"``.
     mismatched_response_id: bool = False
+    #: Canned answers for chosen requests on the MCP path (and only the next N, if counted):
+    #: the first rule that matches answers (``AnswerRule``); checked after ``answer_status_for_all``.
+    answer_rules: tuple[AnswerRule, ...] = ()
+    #: More paths the MCP endpoint is served at, with the same sessions (a same-origin redirect's
+    #: target, or ``/mcp/`` next to ``/mcp``). ``answer_rules`` do not apply there.
+    path_aliases: frozenset[str] = frozenset()
+    #: While set, every ``initialize`` issues exactly this ``Mcp-Session-Id`` (any Latin-1 text:
+    #: a bare CR, LF or NUL, 60 KB …, written as raw bytes when h11 refuses it) and keeps the new
+    #: session under it, so a client that sends it back is in that session.
+    issued_session_id: str | None = None
+    #: While set, error answers the server builds (JSON-RPC error messages, ``{"error": …}``
+    #: strings, plain-text error bodies) and tool results (an extra text item) repeat the
+    #: request's ``Mcp-Session-Id`` and ``Authorization`` values verbatim.
+    echo_secrets: bool = False
+    #: Not 0: the server keeps the method, path and headers of the last N requests it received
+    #: (``ServerStats.recorded_requests``, control requests excepted): a second origin's witness.
+    record_requests: int = 0
 
     def __post_init__(self) -> None:
         eras = frozenset(self.eras)
@@ -141,13 +167,29 @@ class Behaviour:
         _check_seconds(self.slow_seconds, "slow_seconds")
         object.__setattr__(self, "slow_seconds", float(self.slow_seconds))
         if self.answer_status_for_all is not None:
-            object.__setattr__(self, "answer_status_for_all", _canned(self.answer_status_for_all))
-        for flag in ("endless_sse_event", "mismatched_response_id"):
+            object.__setattr__(self, "answer_status_for_all", canned(self.answer_status_for_all))
+        for flag in ("endless_sse_event", "mismatched_response_id", "echo_secrets"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
         size = self.oversized_json_bytes
         if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_OVERSIZED_JSON_BYTES:
             raise ValueError(f"oversized_json_bytes must be an int in 0..{MAX_OVERSIZED_JSON_BYTES}, got {size!r}")
+        self._check_hostile()
+
+    def _check_hostile(self) -> None:
+        rules = self.answer_rules
+        if isinstance(rules, AnswerRule) or not isinstance(rules, tuple | list) or len(rules) > MAX_RULES:
+            raise ValueError(f"answer_rules must be a sequence of at most {MAX_RULES} AnswerRule values")
+        object.__setattr__(self, "answer_rules", tuple(rule(value) for value in rules))
+        aliases = [self.path_aliases] if isinstance(self.path_aliases, str) else self.path_aliases
+        if not isinstance(aliases, Iterable) or not all(_is_alias(path) for path in aliases):
+            raise ValueError(f"path_aliases must be paths starting with '/' (not /_control/), got {aliases!r}")
+        object.__setattr__(self, "path_aliases", frozenset(aliases))
+        if self.issued_session_id is not None:
+            header_value(self.issued_session_id, "issued_session_id")
+        count = self.record_requests
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_RECORDED_REQUESTS:
+            raise ValueError(f"record_requests must be an int in 0..{MAX_RECORDED_REQUESTS}, got {count!r}")
 
     def replace(self, **changes: Unpack[BehaviourChanges]) -> Behaviour:
         """A copy with ``changes`` applied and validated (unknown names raise ``ValueError``)."""
@@ -169,12 +211,15 @@ class Behaviour:
             "forget_sessions_after_initialize": self.forget_sessions_after_initialize,
             "cut_tool_responses": self.cut_tool_responses,
             "slow_seconds": self.slow_seconds,
-            "answer_status_for_all": None
-            if canned is None
-            else [canned.status, canned.content_type, _text(canned.body)],
+            "answer_status_for_all": None if canned is None else canned_to_json(canned),
             "endless_sse_event": self.endless_sse_event,
             "oversized_json_bytes": self.oversized_json_bytes,
             "mismatched_response_id": self.mismatched_response_id,
+            "answer_rules": [rule_to_json(value) for value in self.answer_rules],
+            "path_aliases": sorted(self.path_aliases),
+            "issued_session_id": self.issued_session_id,
+            "echo_secrets": self.echo_secrets,
+            "record_requests": self.record_requests,
         }
 
 
@@ -191,6 +236,11 @@ class BehaviourChanges(TypedDict, total=False):
     endless_sse_event: bool
     oversized_json_bytes: int
     mismatched_response_id: bool
+    answer_rules: Sequence[AnswerRule]
+    path_aliases: Iterable[str]
+    issued_session_id: str | None
+    echo_secrets: bool
+    record_requests: int
 
 
 def changes_from_json(data: object) -> BehaviourChanges:
@@ -211,20 +261,24 @@ def changes_from_json(data: object) -> BehaviourChanges:
             changes["stale_style"] = _enum(StaleStyle, value, key)
         elif key == "response_style":
             changes["response_style"] = _enum(ResponseStyle, value, key)
-        elif key in ("forget_sessions_after_initialize", "endless_sse_event", "mismatched_response_id"):
+        elif key in ("forget_sessions_after_initialize", "endless_sse_event", "mismatched_response_id", "echo_secrets"):
             if not isinstance(value, bool):
                 raise ValueError(f"{key} must be true or false")
             if key == "forget_sessions_after_initialize":
                 changes["forget_sessions_after_initialize"] = value
             elif key == "endless_sse_event":
                 changes["endless_sse_event"] = value
+            elif key == "echo_secrets":
+                changes["echo_secrets"] = value
             else:
                 changes["mismatched_response_id"] = value
-        elif key in ("cut_tool_responses", "oversized_json_bytes"):
+        elif key in ("cut_tool_responses", "oversized_json_bytes", "record_requests"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{key} must be an integer")
             if key == "cut_tool_responses":
                 changes["cut_tool_responses"] = value
+            elif key == "record_requests":
+                changes["record_requests"] = value
             else:
                 changes["oversized_json_bytes"] = value
         elif key == "slow_seconds":
@@ -232,7 +286,20 @@ def changes_from_json(data: object) -> BehaviourChanges:
                 raise ValueError(f"{key} must be a number")
             changes["slow_seconds"] = float(value)
         elif key == "answer_status_for_all":
-            changes["answer_status_for_all"] = None if value is None else _canned_from_json(value)
+            changes["answer_status_for_all"] = None if value is None else canned_from_json(value)
+        elif key == "answer_rules":
+            if not isinstance(value, list) or len(value) > MAX_RULES:
+                raise ValueError(f"answer_rules must be a list of at most {MAX_RULES} rule objects")
+            changes["answer_rules"] = tuple(rule_from_json(entry) for entry in value)
+        elif key == "path_aliases":
+            paths = value.split(",") if isinstance(value, str) else value
+            if not isinstance(paths, list) or not all(isinstance(path, str) for path in paths):
+                raise ValueError("path_aliases must be a list of paths or a comma-separated string")
+            changes["path_aliases"] = frozenset(path.strip() for path in paths if path.strip())
+        elif key == "issued_session_id":
+            if not isinstance(value, str | None):
+                raise ValueError("issued_session_id must be a string or null")
+            changes["issued_session_id"] = value
         else:
             raise ValueError(f"unknown behaviour field: {key!r}")
     return changes
@@ -260,26 +327,5 @@ def _check_seconds(value: object, name: str) -> None:
         raise ValueError(f"{name} must be between 0 and {MAX_SLOW_SECONDS}, got {value!r}")
 
 
-def _canned(value: object) -> CannedAnswer:
-    if not isinstance(value, tuple) or len(value) != 3:
-        raise ValueError(f"answer_status_for_all must be (status, content_type, body), got {value!r}")
-    status, content_type, body = value
-    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
-        raise ValueError(f"answer_status_for_all status must be an int in 200..599, got {status!r}")
-    if not isinstance(content_type, str) or not content_type.isascii():
-        raise ValueError("answer_status_for_all content_type must be an ASCII string")
-    if not isinstance(body, bytes | str):
-        raise ValueError("answer_status_for_all body must be bytes or str")
-    return CannedAnswer(status, content_type, body)
-
-
-def _canned_from_json(value: object) -> CannedAnswer:
-    if isinstance(value, Mapping):
-        value = [value.get("status"), value.get("content_type"), value.get("body")]
-    if not isinstance(value, list):
-        raise ValueError("answer_status_for_all must be null, [status, content_type, body] or an object")
-    return _canned(tuple(value))
-
-
-def _text(body: bytes | str) -> str:
-    return body if isinstance(body, str) else body.decode("utf-8", errors="replace")
+def _is_alias(path: object) -> bool:
+    return isinstance(path, str) and path.startswith("/") and not path.startswith("/_control/") and path.isascii()

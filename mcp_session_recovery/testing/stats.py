@@ -12,9 +12,12 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["COUNTERS", "TALLIES", "TALLY_FIELDS", "ServerStats"]
+__all__ = ["COUNTERS", "MAX_INITIALIZE_TIMES", "TALLIES", "TALLY_FIELDS", "RecordedRequest", "ServerStats"]
+
+#: How many ``initialize`` arrival times the server keeps (the most recent ones).
+MAX_INITIALIZE_TIMES = 1000
 
 #: The counters a server process keeps as plain numbers (``ProcessState`` has the same fields).
 COUNTERS = (
@@ -27,12 +30,37 @@ COUNTERS = (
     "get_streams_opened",
     "stale_answers",
     "mismatched_answers",
+    "get_requests",
+    "delete_requests",
+    "canned_answers",
+    "dropped_requests",
 )
 #: The generated answers (``Behaviour.endless_sse_event``, ``oversized_json_bytes``) and what of
 #: them was sent: ``<kind>_started``, ``<kind>_ended``, ``<kind>_bytes_sent``.
 TALLIES = ("endless_events", "oversized_answers")
 TALLY_FIELDS = tuple(f"{kind}_{part}" for kind in TALLIES for part in ("started", "ended", "bytes_sent"))
 _INT_FIELDS = (*COUNTERS, *TALLY_FIELDS, "live_sessions", "process_id", "restarts")
+
+
+class RecordedRequest(NamedTuple):
+    """One request as the server received it (``Behaviour.record_requests``): who saw which headers."""
+
+    method: str
+    path: str
+    #: Header names lower-case; a repeated header's values joined with ``", "``.
+    headers: Mapping[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"method": …, "path": …, "headers": {…}}``."""
+        return {"method": self.method, "path": self.path, "headers": dict(self.headers)}
+
+    @classmethod
+    def from_json(cls, data: object) -> RecordedRequest:
+        """Read :meth:`to_json`'s form back."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("headers"), Mapping):
+            raise ValueError("expected a recorded request object")
+        headers = MappingProxyType({str(key): str(value) for key, value in data["headers"].items()})
+        return cls(str(data["method"]), str(data["path"]), headers)
 
 
 @dataclass(frozen=True)
@@ -73,6 +101,20 @@ class ServerStats:
     oversized_answers_started: int = 0
     oversized_answers_ended: int = 0
     oversized_answers_bytes_sent: int = 0
+    #: GET and DELETE requests received on the MCP path(s), whatever answered them (a canned
+    #: answer, the stale answer, a stream).
+    get_requests: int = 0
+    delete_requests: int = 0
+    #: Answers sent by ``Behaviour.answer_status_for_all`` or one of its ``answer_rules``.
+    canned_answers: int = 0
+    #: Requests an ``AnswerRule`` without an answer dropped (the connection closed, nothing sent).
+    dropped_requests: int = 0
+    #: When each ``initialize`` POST arrived on the MCP path(s), whatever answered it, as the
+    #: server process's ``time.monotonic()`` (on Linux the same clock as the test's), oldest
+    #: first; the last :data:`MAX_INITIALIZE_TIMES` only.
+    initialize_times: tuple[float, ...] = ()
+    #: The last ``Behaviour.record_requests`` requests received, oldest first.
+    recorded_requests: tuple[RecordedRequest, ...] = ()
     #: Sessions the server holds now.
     live_sessions: int = 0
     #: The serving process (changes only with a real process restart).
@@ -85,6 +127,8 @@ class ServerStats:
         data: dict[str, Any] = {name: getattr(self, name) for name in _INT_FIELDS}
         data["tool_executions"] = dict(self.tool_executions)
         data["requests_by_method"] = dict(self.requests_by_method)
+        data["initialize_times"] = list(self.initialize_times)
+        data["recorded_requests"] = [request.to_json() for request in self.recorded_requests]
         return data
 
     @classmethod
@@ -95,7 +139,18 @@ class ServerStats:
             **ints,
             tool_executions=_counts(data.get("tool_executions", {})),
             requests_by_method=_counts(data.get("requests_by_method", {})),
+            initialize_times=tuple(float(moment) for moment in data.get("initialize_times", ())),
+            recorded_requests=tuple(RecordedRequest.from_json(entry) for entry in data.get("recorded_requests", ())),
         )
+
+    @property
+    def sessions_open(self) -> int:
+        """Sessions created and not ended by a ``DELETE``: what clients left behind.
+
+        Unlike ``live_sessions`` it still counts a session the server forgot (expired, or a
+        balancer without affinity): a client that abandons a session should DELETE it.
+        """
+        return self.sessions_created - self.sessions_deleted
 
 
 def _counts(value: object) -> Mapping[str, int]:

@@ -152,3 +152,34 @@ def header(response: h11.Response, name: str) -> str | None:
         if key.decode() == name:
             return value.decode()
     return None
+
+
+def request_bytes(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    """A whole HTTP/1.1 request that asks the server to close the connection after answering."""
+    head = [f"{method} {path} HTTP/1.1", "host: 127.0.0.1", f"content-length: {len(body)}", "connection: close"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+async def raw_exchange(port: int, data: bytes, *, limit: int = 1 << 20, timeout: float = 5.0) -> bytes:
+    """Send ``data`` and return every byte the server sends until it closes (bounded)."""
+    received = bytearray()
+    with anyio.fail_after(timeout):
+        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+            await stream.send(data)
+            for _ in range(limit // 1024 + 2):
+                try:
+                    received += await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return bytes(received)
+                if len(received) > limit:
+                    break
+    raise AssertionError(f"the server sent more than {limit} bytes without closing")
+
+
+def split_answer(data: bytes) -> tuple[bytes, list[bytes], bytes]:
+    """A raw answer's status line, header lines and body (as sent, no parsing of the values)."""
+    head, separator, body = data.partition(b"\r\n\r\n")
+    assert separator, data[:200]
+    status, *lines = head.split(b"\r\n")
+    return status, lines, body

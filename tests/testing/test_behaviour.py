@@ -36,7 +36,8 @@ def test_defaults() -> None:
         {"slow_seconds": float("nan")},
         {"slow_seconds": 1e9},
         {"forget_sessions_after_initialize": 1},
-        {"answer_status_for_all": (99, "text/plain", "x")},
+        {"answer_status_for_all": (1000, "text/plain", "x")},  # 000..999 are HTTP/1.1 syntax
+        {"answer_status_for_all": (-1, "text/plain", "x")},
         {"answer_status_for_all": (502, "text/plain")},
         {"answer_status_for_all": (502, "text/plain", 3)},
         {"endless_sse_event": 1},
