@@ -129,7 +129,17 @@ async def test_what_the_runtime_gives_up_on_reaches_that_one_request_as_a_json_r
                 assert caught.value.data["error"] == "DeadlineExceeded"
                 # The host's session lives on: once the upstream is back, the next call works.
                 await anyio.to_thread.run_sync(server.start)
-                assert _text(await host.call_tool("bump", {})) == "1"
+                # With a 1.5 s deadline a call may still meet the backoff before the next attempt:
+                # a few tries (each its own JSON-RPC error) until one is answered.
+                refusals: list[str] = []
+                for _ in range(6):
+                    try:
+                        assert int(_text(await host.call_tool("bump", {}))) >= 1
+                        break
+                    except MCPError as exc:
+                        refusals.append(exc.data["error"])
+                assert len(refusals) < 6
+                assert set(refusals) <= {"DeadlineExceeded", "RecoveryFailed"}
             assert bridge.stop() == 0
     assert len({value for value in session_ids if value is not None}) == 1
 
