@@ -42,7 +42,7 @@ __all__ = ["StdioBridge", "add_arguments", "run"]
 #: The longest line read from stdin (one message); a longer one is refused, not buffered on.
 MAX_LINE = 64 << 20
 #: After stdin closes, how long requests still running may take before they are abandoned.
-EOF_GRACE = 1.0
+EOF_GRACE = 2.0
 _POST_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
 
