@@ -29,6 +29,8 @@ PROG = "mcp-session-recovery"
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("demo", "mcp_session_recovery.cli.demo", "watch a plain SDK client and a recovering one through server restarts"),
     ("doctor", "mcp_session_recovery.cli.doctor", "probe a server's session behaviour and say what a client needs"),
+    ("proxy", "mcp_session_recovery.cli.proxy", "a local endpoint at /mcp forwarding to URL, surviving its restarts"),
+    ("stdio", "mcp_session_recovery.cli.stdio", "a stdio MCP server forwarding to URL, surviving its restarts"),
     ("diagrams", "mcp_session_recovery.cli.diagrams", "regenerate the state diagrams and print the transition table"),
 )
 

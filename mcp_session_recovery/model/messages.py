@@ -25,6 +25,7 @@ __all__ = [
     "MODERN_PROTOCOL_VERSIONS",
     "ClientIdentity",
     "Outgoing",
+    "answer_message",
     "delete_request",
     "discover_request",
     "initialize_request",
@@ -163,6 +164,16 @@ def relayed_message(binding: Binding, message: Mapping[str, Any], body: bytes) -
     method = message.get("method")
     assert isinstance(method, str)
     return Outgoing("POST", _post_headers(_modern_headers(method, params, version)), body)
+
+
+def answer_message(binding: Binding, body: bytes) -> Outgoing:
+    """A client's answer to a server's request (a JSON-RPC response, ``body`` unchanged) under ``binding``.
+
+    It belongs to the session the server's request came from: never rebuilt for another era.
+    """
+    if binding.era is Era.MODERN:
+        return Outgoing("POST", _post_headers({"mcp-protocol-version": binding.protocol_version}), body)
+    return Outgoing("POST", _post_headers(_legacy_headers(binding)), body)
 
 
 def listen_request(binding: Binding) -> Outgoing:

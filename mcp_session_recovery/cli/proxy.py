@@ -1,0 +1,427 @@
+"""``proxy URL``: a local Streamable HTTP endpoint at ``/mcp`` that forwards to URL through the runtime.
+
+For hosts that take only a URL (Claude Code, Claude Desktop, Cursor, IDEs): they talk to
+``http://127.0.0.1:PORT/mcp`` and keep one session with the proxy for as long as they like; an
+upstream restart, redeploy, era change or gateway window reaches them only as latency.
+
+Thin: each host session is one :class:`~.upstream.Upstream` (a ``RecoveringTransport``); a host's
+request goes to it unchanged and its answer comes back unchanged, SSE streamed as it comes. What
+the proxy itself decides is only what a local server must: which host session a request belongs
+to (the ``Mcp-Session-Id`` the host was given), the ``Origin`` check against DNS rebinding, and
+the listen address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import json
+import signal
+import socket
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import anyio.abc
+
+from mcp_session_recovery.runtime import SessionOptions
+
+from .arguments import add_common_arguments, checked_url
+from .headers import HeaderError, add_header_arguments, upstream_headers
+from .status import StatusLine, configure_logging
+from .upstream import Upstream, close_quietly
+
+__all__ = ["ProxyApp", "add_arguments", "origin_allowed", "parse_listen", "run"]
+
+DEFAULT_PORT = 8808
+#: The largest request body a host may send (the SDK servers refuse more than 4 MiB).
+MAX_BODY = 16 << 20
+#: How long, after a stop signal, open host connections may take to finish.
+SHUTDOWN_GRACE = 3.0
+#: Request headers of the host that go upstream; everything else (cookies, Origin, Referer, hop
+#: headers) stays here. The runtime sets the session id and protocol version itself.
+_HOST_HEADERS = ("content-type", "accept", "user-agent", "authorization", "last-event-id", "mcp-protocol-version")
+#: Response headers that describe one hop, not the answer.
+_HOP_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"})
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``proxy`` command's arguments."""
+    parser.add_argument("url", help="the upstream MCP endpoint (http:// or https://)")
+    parser.add_argument(
+        "--listen",
+        default=f"127.0.0.1:{DEFAULT_PORT}",
+        metavar="HOST:PORT",
+        help=f"where the endpoint listens (default 127.0.0.1:{DEFAULT_PORT}; loopback unless --allow-remote)",
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --listen address other than loopback (anyone who reaches it uses your upstream session)",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser Origin allowed besides localhost / 127.0.0.1 (repeatable), e.g. https://app.example",
+    )
+    add_header_arguments(parser)
+    add_common_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C or SIGTERM, then delete every upstream session; 0 on a clean stop."""
+    status = StatusLine(quiet=args.quiet)
+    try:
+        settings = _Settings.from_args(args)
+    except (HeaderError, ValueError) as exc:
+        print(f"mcp-session-recovery proxy: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(verbose=args.verbose)
+    try:
+        sock = _bind(settings.host, settings.port)
+    except OSError as exc:
+        print(
+            f"mcp-session-recovery proxy: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    if not _is_loopback(settings.host):
+        status.warn(
+            f"listening on {settings.host}, not loopback: anyone who can reach it can use the upstream "
+            "session and the credentials given with --header / --header-env"
+        )
+    return anyio.run(_serve, settings, sock, status, backend="asyncio")
+
+
+@dataclass(frozen=True, repr=False)
+class _Settings:
+    url: str
+    host: str
+    port: int
+    headers: Mapping[str, str]
+    allowed_origins: frozenset[str]
+    options: SessionOptions
+
+    def __repr__(self) -> str:  # never the headers
+        return f"_Settings({self.host}:{self.port})"
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> _Settings:
+        url = checked_url(args.url)
+        host, port = parse_listen(args.listen)
+        if not _is_loopback(host) and not args.allow_remote:
+            raise ValueError(f"--listen {host} is not a loopback address: add --allow-remote to mean it")
+        origins = frozenset(_origin_of(origin) for origin in args.allow_origin)
+        headers = upstream_headers(args.header, args.header_env)
+        return cls(url, host, port, headers, origins, SessionOptions(request_timeout=args.timeout))
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[v6]:PORT``, ``:PORT`` or ``PORT`` → (host, port); the host defaults to 127.0.0.1."""
+    host, _, port_text = value.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"--listen takes HOST:PORT, not {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"--listen: port {port} is out of range")
+    return host, port
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _origin_of(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--allow-origin takes an origin like https://app.example, not {value!r}")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def origin_allowed(origin: str | None, allowed: frozenset[str] = frozenset()) -> bool:
+    """Whether a request with this ``Origin`` may use the proxy (DNS-rebinding protection).
+
+    No ``Origin`` (a non-browser client) is allowed; a browser page is allowed only from localhost /
+    127.0.0.1 / [::1] (any port) or an origin named with ``--allow-origin``.
+    """
+    if origin is None:
+        return True
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or parts.hostname is None:
+        return False  # "null" and anything else that names no web origin
+    if parts.hostname in _LOOPBACK_NAMES:
+        return True
+    return f"{parts.scheme}://{parts.netloc}".lower() in allowed
+
+
+# -- the host sessions --------------------------------------------------------------------------
+
+
+class HostSessions:
+    """The upstream session of each host session, by the session id the host was given."""
+
+    def __init__(self, task_group: anyio.abc.TaskGroup, settings: _Settings, status: StatusLine) -> None:
+        self._task_group = task_group
+        self._settings = settings
+        self._status = status
+        self._by_id: dict[str, Upstream] = {}
+        self._sessionless: Upstream | None = None
+        self._closing = False
+
+    def get(self, session_id: str) -> Upstream | None:
+        return self._by_id.get(session_id)
+
+    async def open(self) -> Upstream:
+        """A new upstream session (for a host's ``initialize``)."""
+        if self._closing:
+            raise RuntimeError("the proxy is stopping")
+        upstream = Upstream(
+            self._settings.url, self._settings.headers, status=self._status, options=self._settings.options
+        )
+        await self._task_group.start(upstream.run)
+        return upstream
+
+    async def sessionless(self) -> Upstream:
+        """The one upstream for hosts that send no session id (the sessionless era's requests)."""
+        if self._sessionless is None:
+            self._sessionless = await self.open()
+        return self._sessionless
+
+    def register(self, session_id: str, upstream: Upstream) -> None:
+        self._by_id[session_id] = upstream
+
+    async def end(self, session_id: str) -> None:
+        """The host ended its session: so does the upstream one."""
+        upstream = self._by_id.pop(session_id, None)
+        if upstream is not None:
+            await upstream.aclose()
+
+    async def close_all(self) -> None:
+        """Stop: every upstream session is deleted (concurrently; each is bounded)."""
+        self._closing = True
+        upstreams = [*self._by_id.values(), *([self._sessionless] if self._sessionless else [])]
+        self._by_id.clear()
+        self._sessionless = None
+        async with anyio.create_task_group() as group:
+            for upstream in upstreams:
+                group.start_soon(upstream.aclose)
+
+
+# -- the ASGI app -------------------------------------------------------------------------------
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+class ProxyApp:
+    """The local endpoint: ``/mcp`` only; POST, GET and DELETE, as the Streamable HTTP transport has them."""
+
+    def __init__(self, sessions: HostSessions, allowed_origins: frozenset[str], path: str = "/mcp") -> None:
+        self._sessions = sessions
+        self._allowed_origins = allowed_origins
+        self._path = path
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        if scope["path"].rstrip("/") != self._path:
+            await _plain(send, 404, "Not Found: the MCP endpoint is " + self._path)
+            return
+        if not origin_allowed(headers.get("origin"), self._allowed_origins):
+            await _json_error(send, 403, -32600, "Forbidden: this Origin may not use the local MCP proxy")
+            return
+        method = scope["method"]
+        if method not in ("POST", "GET", "DELETE"):
+            await _plain(send, 405, "Method Not Allowed", allow="GET, POST, DELETE")
+            return
+        body = await _body(receive)
+        if body is None:
+            await _json_error(send, 413, -32600, "Request body too large")
+            return
+        await self._forward(method, headers, body, receive, send)
+
+    async def _forward(self, method: str, headers: Mapping[str, str], body: bytes, receive: Any, send: Any) -> None:
+        session_id = headers.get("mcp-session-id")
+        message = _json(body) if method == "POST" else None
+        new = False
+        if session_id is not None:
+            upstream = self._sessions.get(session_id)
+            if upstream is None:  # the spec's answer: the host starts a new session
+                await _json_error(send, 404, -32600, "Session not found", request_id=_id_of(message))
+                return
+        elif method == "POST" and isinstance(message, dict) and message.get("method") == "initialize":
+            upstream, new = await self._sessions.open(), True
+        elif method == "POST":
+            upstream = await self._sessions.sessionless()
+        else:
+            await _json_error(send, 400, -32600, "Bad Request: Mcp-Session-Id header is required")
+            return
+        forwarded = {name: headers[name] for name in _HOST_HEADERS if name in headers}
+        try:
+            response = await upstream.send(method, body, forwarded)
+        except Exception as exc:  # a bug below: that one request fails, the proxy stays up
+            if new:
+                await upstream.aclose()
+            await _json_error(send, 502, -32000, f"proxy error: {type(exc).__name__}", request_id=_id_of(message))
+            return
+        if new:
+            virtual_id = response.headers.get("mcp-session-id")
+            if virtual_id is not None and 200 <= response.status_code < 300:
+                self._sessions.register(virtual_id, upstream)
+            else:  # the handshake failed (the host got the JSON-RPC error): nothing to keep
+                await upstream.aclose()
+        try:
+            await _relay(response, receive, send)
+        finally:
+            if method == "DELETE" and session_id is not None:
+                await self._sessions.end(session_id)
+
+
+async def _relay(response: Any, receive: Any, send: Any) -> None:
+    """Send ``response`` to the host as it streams; stop (and close it) when the host goes away."""
+    headers = [
+        (name.encode("latin-1"), value.encode("latin-1"))
+        for name, value in response.headers.multi_items()
+        if name.lower() not in _HOP_HEADERS
+    ]
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            # The body is relayed as it comes (never decoded here: what the runtime hands over
+            # carries no content coding).
+            async for chunk in response.aiter_bytes():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            group.cancel_scope.cancel()
+    finally:
+        await close_quietly(response)
+
+
+async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope) -> None:
+    # After the body, the only message left is the disconnect (the host closed a stream early).
+    for _ in range(1_000):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
+
+
+async def _body(receive: Any) -> bytes | None:
+    """The request body, or ``None`` past :data:`MAX_BODY`."""
+    chunks: list[bytes] = []
+    size = 0
+    for _ in range(MAX_BODY):  # each message carries at least one byte, or ends the body
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _id_of(message: Any) -> Any:
+    return message.get("id") if isinstance(message, dict) else None
+
+
+async def _plain(send: Any, status: int, text: str, **extra: str) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8")] + [(k.encode(), v.encode()) for k, v in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": text.encode()})
+
+
+async def _json_error(send: Any, status: int, code: int, text: str, *, request_id: Any = None) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": text}}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# -- serving ------------------------------------------------------------------------------------
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def _serve(settings: _Settings, sock: socket.socket, status: StatusLine) -> int:
+    import uvicorn  # the cli extra; imported here so `--help` works without it
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # our own receiver stops the server after deleting the upstream sessions
+
+    async with anyio.create_task_group() as group:
+        sessions = HostSessions(group, settings, status)
+        app = ProxyApp(sessions, settings.allowed_origins)
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
+        )
+        server = Server(config)
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            group.start_soon(_stop_on_signal, signals, server, sessions, status)
+            status.note(f"mcp-session-recovery proxy: http://{shown}:{port}/mcp → {_origin_only(settings.url)}")
+            await server.serve(sockets=[sock])
+        await sessions.close_all()
+        group.cancel_scope.cancel()
+    return 0
+
+
+async def _stop_on_signal(signals: Any, server: Any, sessions: HostSessions, status: StatusLine) -> None:
+    async for _ in signals:
+        if server.should_exit:
+            server.force_exit = True  # a second Ctrl-C: do not wait for open connections
+            return
+        status.note("stopping: ending the upstream sessions")
+        await sessions.close_all()
+        server.should_exit = True
+
+
+def _origin_only(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{shown}" + (f":{parts.port}" if parts.port else "")

@@ -1,0 +1,186 @@
+"""``stdio URL`` as a real process: the SDK's stdio client, and raw lines, against SIGKILLed servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from typing import IO, Any
+
+import anyio
+import pytest
+from mcp import ClientSession, StdioServerParameters, types
+from mcp.client.stdio import stdio_client
+
+from mcp_session_recovery.testing import ServedEra, ServerProcess
+from tests.integration.processes import REPO_ROOT
+
+from .bridges import WAIT_SECONDS, BridgeProcess, bridge_server
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # the SDK's client runs on asyncio
+
+
+def _text(result: Any) -> str:
+    return str(result.content[0].text)
+
+
+def _wait_in_file(log: IO[str], text: str, after: int) -> None:
+    """Until ``log`` (the bridge's stderr) holds ``text`` past offset ``after`` (bounded)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    for _ in range(int(WAIT_SECONDS / 0.02)):
+        log.seek(after)
+        if text in log.read():
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)  # a file has no change notification: poll the condition, bounded
+    raise AssertionError(f"the bridge's stderr never said {text!r}")
+
+
+async def test_the_sdk_stdio_client_across_two_restarts_a_call_while_down_progress_and_elicitation() -> None:
+    token = secrets.token_hex(16)
+    with (
+        bridge_server(env={"BRIDGE_TEST_TOKEN": token}) as server,
+        tempfile.TemporaryFile("w+", encoding="utf-8") as log,
+    ):
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "BRIDGE_AUTH": f"Bearer {token}"}
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "mcp_session_recovery.cli", "stdio", server.url, "--header-env", "Authorization=BRIDGE_AUTH"],
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        questions: list[str] = []
+
+        async def elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+            questions.append(params.message)
+            return types.ElicitResult(action="accept", content={"answer": "green"})
+
+        async with (
+            stdio_client(params, errlog=log) as (read, write),
+            ClientSession(read, write, elicitation_callback=elicit) as host,
+        ):
+            await host.initialize()
+            assert _text(await host.call_tool("bump", {})) == "1"
+            for _ in range(2):
+                await anyio.to_thread.run_sync(server.restart)
+                assert _text(await host.call_tool("bump", {})) == "1"
+                assert server.stats()["initializes"] == 1
+
+            mark = log.tell()
+            await anyio.to_thread.run_sync(server.kill)
+            results: list[str] = []
+
+            async def call() -> None:
+                results.append(_text(await host.call_tool("bump", {})))
+
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(call)
+                    await anyio.to_thread.run_sync(_wait_in_file, log, "reconnecting", mark)
+                    await anyio.to_thread.run_sync(server.start)
+            assert results == ["1"]
+
+            steps: list[float] = []
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                steps.append(progress)
+
+            assert _text(await host.call_tool("count_to", {"n": 3}, progress_callback=on_progress)) == "counted 3"
+            assert steps == [1, 2, 3]
+            assert _text(await host.call_tool("ask", {"question": "Which colour?"})) == "you said green"
+            assert questions == ["Which colour?"]
+            assert _text(await host.call_tool("credential", {})) == "match"
+            assert server.stats()["initializes"] == 1
+        # stdin closed: the bridge deleted the upstream session on its way out.
+        assert server.stats()["http_requests"].get("DELETE") == 1
+        log.seek(0)
+        stderr = log.read()
+    assert token not in stderr
+    assert "reconnecting" in stderr
+    assert stderr.rstrip().endswith("closed")
+
+
+def _line(bridge: BridgeProcess, message: dict[str, Any]) -> None:
+    assert bridge.process is not None
+    assert bridge.process.stdin is not None
+    bridge.process.stdin.write(json.dumps(message).encode() + b"\n")
+    bridge.process.stdin.flush()
+
+
+def _read(bridge: BridgeProcess) -> dict[str, Any]:
+    assert bridge.process is not None
+    assert bridge.process.stdout is not None
+    line = bridge.process.stdout.readline()
+    assert line.endswith(b"\n"), f"the bridge wrote no line; stderr:\n{bridge.stderr}"
+    document: dict[str, Any] = json.loads(line)
+    return document
+
+
+_INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+}
+
+
+def _call(request_id: int) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": "bump", "arguments": {}}}
+
+
+def test_a_give_up_is_a_json_rpc_error_for_that_request_and_stdin_close_exits_0_with_a_delete() -> None:
+    with ServerProcess(eras=[ServedEra.LEGACY]) as server:
+        bridge = BridgeProcess(["stdio", server.url, "--timeout", "1.5"], stdio=True)
+        with bridge:
+            _line(bridge, _INITIALIZE)
+            assert _read(bridge)["result"]["serverInfo"]["name"] == "mcp-session-recovery-testing"
+            _line(bridge, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+            _line(bridge, _call(2))
+            assert _read(bridge) == {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "result": {"content": [{"type": "text", "text": "1"}], "isError": False},
+            }
+
+            server.kill()
+            _line(bridge, _call(3))
+            failed = _read(bridge)
+            assert failed["id"] == 3
+            assert failed["error"]["code"] == -32000
+            assert failed["error"]["data"]["error"] == "DeadlineExceeded"
+
+            server.start()
+            # The bridge lived on. With a 1.5 s deadline a request may still meet the backoff
+            # before the next attempt: a few tries (each its own JSON-RPC error) until one is answered.
+            answers = []
+            for request_id in range(4, 10):
+                _line(bridge, _call(request_id))
+                answers.append(_read(bridge))
+                if "result" in answers[-1]:
+                    break
+            assert "result" in answers[-1], answers
+            assert {answer["error"]["data"]["error"] for answer in answers[:-1]} <= {
+                "DeadlineExceeded",
+                "RecoveryFailed",
+            }
+            assert server.stats().initializes == 1
+
+            assert bridge.process is not None
+            assert bridge.process.stdin is not None
+            started = time.monotonic()
+            bridge.process.stdin.close()
+            assert bridge.wait() == 0
+            assert time.monotonic() - started < 5
+            stats = server.stats()
+            assert (stats.sessions_deleted, stats.live_sessions) == (1, 0)
+            assert bridge.process.stdout is not None
+            assert bridge.process.stdout.read() == b""  # nothing but protocol lines on stdout, and no more
