@@ -8,7 +8,9 @@ runs over all of them:
 - the unmodified SDK ``ClientSession`` over ``RecoveringTransport`` (httpx2): ``MCPError``;
 - raw POSTs through ``RecoveringTransport`` over httpx2 and over httpx, and through
   ``RecoveringSyncTransport`` (a blocking ``httpx.Client``): the JSON-RPC error in the answer,
-  and the answer's raw bytes to compare with what the server sent.
+  and the answer's raw bytes to compare with what the server sent;
+- raw POSTs through ``RecoveringMiddleware`` (an ``aiohttp.ClientSession``): the answer's raw bytes,
+  and a typed error (also an ``aiohttp.ClientError``) for what the library gave up on.
 
 Each client's :meth:`EdgeClient.call` returns the tool's text, or a :class:`Refusal` that says what
 the caller got instead, in that adapter's own form; :meth:`Refusal.expect` checks it against the
@@ -34,6 +36,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from mcp_session_recovery.adapters.aiohttp_middleware import McpAiohttpError, RecoveringMiddleware
 from mcp_session_recovery.adapters.aiohttp_wire import AiohttpWire
 from mcp_session_recovery.adapters.httpx_sync_transport import RecoveringSyncTransport
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
@@ -42,7 +45,17 @@ from mcp_session_recovery.adapters.mcp_sdk import connect
 from mcp_session_recovery.model import McpSessionError
 from mcp_session_recovery.runtime import Session, SessionOptions
 
-__all__ = ["ADAPTERS", "Adapter", "EdgeClient", "RawAnswer", "RawClient", "Refusal", "cases", "tool_call_body"]
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "AiohttpRawClient",
+    "EdgeClient",
+    "RawAnswer",
+    "RawClient",
+    "Refusal",
+    "cases",
+    "tool_call_body",
+]
 
 #: The JSON-RPC code the library answers with in the server's place.
 LIBRARY_ERROR_CODE = -32000
@@ -341,6 +354,43 @@ async def _sync(url: str, options: SessionOptions) -> AsyncIterator[EdgeClient]:
             await anyio.to_thread.run_sync(http.close)
 
 
+class AiohttpRawClient(RawClient):
+    """Raw POSTs through an ``aiohttp.ClientSession`` with ``RecoveringMiddleware``: the session id the
+    client keeps is the real one it first saw; what the library gives up on raises a typed error."""
+
+    async def start(self) -> None:
+        headers = {**ACCEPT, "content-type": "application/json"}
+        async with self.http.post(self.url, data=_initialize_body(), headers=headers) as answer:
+            assert answer.status == 200, await answer.text()
+            assert message_of(RawAnswer(200, answer.content_type, await answer.read()))["id"] == 1
+            self.session_id = answer.headers["mcp-session-id"]
+        notification = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
+        async with self.http.post(self.url, data=notification, headers=self._headers()) as notified:
+            assert notified.status == 202, await notified.text()
+
+    async def raw_call(self, request_id: int, name: str, arguments: dict[str, Any]) -> RawAnswer:
+        body = tool_call_body(request_id, name, arguments)
+        async with self.http.post(self.url, data=body, headers=self._headers()) as answer:
+            return RawAnswer(answer.status, answer.headers.get("content-type", ""), await answer.read())
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> str | Refusal:
+        try:
+            return await super().call(name, arguments)
+        except McpAiohttpError as error:
+            assert isinstance(error, aiohttp.ClientError)
+            return Refusal(typed=error.error)
+
+
+@asynccontextmanager
+async def _raw_aiohttp_middleware(url: str, options: SessionOptions) -> AsyncIterator[EdgeClient]:
+    recovering = RecoveringMiddleware(options=options)
+    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
+    async with aiohttp.ClientSession(middlewares=(recovering,), timeout=timeout) as http, recovering:
+        client = AiohttpRawClient(http, url)
+        await client.start()
+        yield client
+
+
 #: Every adapter, with the backends it supports: aiohttp is asyncio only; the SDK client is tested on
 #: asyncio, as in tests/integration (on trio, httpx2's EventSource generators are left to the garbage
 #: collector); the blocking twin runs its own loop in a thread, so the test's backend is irrelevant.
@@ -352,6 +402,7 @@ ADAPTERS: tuple[Adapter, ...] = (
     Adapter("raw-httpx2", _raw_httpx2, raw=True),
     Adapter("raw-httpx", _raw_httpx, raw=True),
     Adapter("sync-httpx", _sync, backends=("asyncio",), raw=True),
+    Adapter("raw-aiohttp-middleware", _raw_aiohttp_middleware, backends=("asyncio",), raw=True),
 )
 
 
