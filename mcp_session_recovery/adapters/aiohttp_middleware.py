@@ -34,10 +34,12 @@ The runtime's own requests (negotiation, restoration, DELETE) go out with ``midd
 never pass through the chain again. What the runtime gives up on raises :class:`McpAiohttpError`,
 both the library's error and an ``aiohttp.ClientError``.
 
-Limits, by design: a stream cut after the response was handed over is the caller's (send the
-request again); the runtime learns nothing from an SSE answer it handed over unread (tool
-annotations for the replay policy, subscriptions to restore); a per-request ``middlewares=``
-*replaces* the session's list, so such a request bypasses this middleware unless it is listed.
+Limits, by design: an SSE answer handed over unread is the caller's: a cut after that is its own
+to handle (send the request again), the library's read limits and id matching do not apply to it,
+and the runtime learns nothing from it (tool annotations for the replay policy, subscriptions to
+restore); ``relay_streams=True`` relays such answers through the runtime instead. A per-request
+``middlewares=`` *replaces* the session's list, so such a request bypasses this middleware unless
+it is listed.
 """
 
 from __future__ import annotations
@@ -185,6 +187,9 @@ class RecoveringMiddleware:
     other URL pass untouched. ``mode``: ``"auto"`` follows the client (its ``initialize`` tries the
     handshake first) and the server wherever it goes; ``"legacy"`` or ``"modern"`` pin the era.
     ``options`` and ``on_event`` go to the runtime's :class:`~mcp_session_recovery.runtime.Session`.
+    ``relay_streams``: relay every SSE answer through the runtime instead of handing it over unread:
+    its events are then bounded by the read limits and matched by id, and a cut stream is re-sent
+    when the replay policy allows (its new answer continues the same stream).
     """
 
     def __init__(
@@ -194,7 +199,9 @@ class RecoveringMiddleware:
         mode: EraMode | str = EraMode.AUTO,
         options: SessionOptions | None = None,
         on_event: EventHook | None = None,
+        relay_streams: bool = False,
     ) -> None:
+        self._relay_streams = relay_streams
         self._endpoint = URL(url) if url is not None else None
         self._mode = EraMode(mode)
         self._options = options or SessionOptions()
@@ -351,7 +358,7 @@ class RecoveringMiddleware:
             return await _sent(handler(request))
 
         try:
-            forwarded = await session.forward(message, body, send=send, hand_over_streams=True)
+            forwarded = await session.forward(message, body, send=send, hand_over_streams=not self._relay_streams)
         finally:
             inside = False
         return self._answer(wire, forwarded)

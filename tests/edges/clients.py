@@ -161,7 +161,7 @@ def _outcome_of_message(message: dict[str, Any]) -> str | Refusal:
         error = message["error"]
         return Refusal(code=error.get("code"), message=str(error.get("message", "")), data=error.get("data"))
     content = message["result"]["content"]
-    assert message["result"].get("isError") is False, message["result"]
+    assert message["result"].get("isError", False) is False, message["result"]  # optional (TypeScript omits it)
     return str(content[0]["text"])
 
 
@@ -283,10 +283,10 @@ class RawClient:
         return RawAnswer(answer.status_code, answer.headers.get("content-type", ""), answer.content)
 
     async def call(self, name: str, arguments: dict[str, Any]) -> str | Refusal:
-        self.next_id += 1
-        answer = await self.raw_call(self.next_id, name, arguments)
+        request_id = self.next_id = self.next_id + 1  # its own: concurrent calls share the client
+        answer = await self.raw_call(request_id, name, arguments)
         message = message_of(answer)
-        assert message["id"] == self.next_id, f"the caller's own id comes back: {message!r}"
+        assert message["id"] == request_id, f"the caller's own id comes back: {message!r}"
         return _outcome_of_message(message)
 
 
@@ -376,14 +376,15 @@ class AiohttpRawClient(RawClient):
     async def call(self, name: str, arguments: dict[str, Any]) -> str | Refusal:
         try:
             return await super().call(name, arguments)
-        except McpAiohttpError as error:
-            assert isinstance(error, aiohttp.ClientError)
+        except McpAiohttpError as error:  # also an aiohttp.ClientError (tests/aiohttp_middleware checks)
             return Refusal(typed=error.error)
 
 
 @asynccontextmanager
 async def _raw_aiohttp_middleware(url: str, options: SessionOptions) -> AsyncIterator[EdgeClient]:
-    recovering = RecoveringMiddleware(options=options)
+    # Relaying SSE answers: the edge guarantees on what the library reads (limits, ids) apply to them.
+    # Handed over unread (the default), they are the caller's: tests/aiohttp_middleware covers that.
+    recovering = RecoveringMiddleware(options=options, relay_streams=True)
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
     async with aiohttp.ClientSession(middlewares=(recovering,), timeout=timeout) as http, recovering:
         client = AiohttpRawClient(http, url)
