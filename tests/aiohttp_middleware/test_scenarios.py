@@ -22,8 +22,17 @@ from mcp_session_recovery.adapters.aiohttp_middleware import McpAiohttpError, Re
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
 from mcp_session_recovery.model import EraMode, McpSessionError, OutcomeUnknown, RecoveryFailed, ReplayPolicy
 from mcp_session_recovery.runtime import Backoff, EraCache, EventHook, SessionOptions
-from mcp_session_recovery.testing import Behaviour, ServedEra, ServerProcess, serve
-from tests.edges.clients import HTTP_TIMEOUT, AiohttpRawClient, EdgeClient, RawClient, Refusal
+from mcp_session_recovery.testing import MODERN_PROTOCOL_VERSION, Behaviour, ServedEra, ServerProcess, serve
+from tests.edges.clients import (
+    ACCEPT,
+    HTTP_TIMEOUT,
+    AiohttpRawClient,
+    EdgeClient,
+    RawAnswer,
+    RawClient,
+    Refusal,
+    message_of,
+)
 from tests.integration.downtime import LossWatch, call_while_down
 from tests.integration.processes import ManagedServer, proxy_argv, sdk_server_argv
 from tests.integration.ts_server.setup import ensure_ts_server
@@ -266,3 +275,49 @@ async def test_what_the_runtime_gives_up_on_is_typed_and_an_aiohttp_client_error
         assert server.stats.tool_executions.get("bump", 0) == 0
         server.configure(answer_status_for_all=None)
         assert await _text(client) == "1", "the next call starts a new round of recovery"
+
+
+async def test_a_sessionless_client_rides_out_a_gateway_window() -> None:
+    """A client of the sessionless era (no handshake: ``_meta`` on every request) behind a gateway
+    that answers 502 for a while: its call waits, then runs once."""
+    watch = LossWatch()
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN_PROTOCOL_VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    }
+    headers = {**ACCEPT, "content-type": "application/json", "mcp-protocol-version": MODERN_PROTOCOL_VERSION}
+    recovering = RecoveringMiddleware(options=_options(), on_event=watch)
+    async with (
+        serve(Behaviour(eras=frozenset({ServedEra.MODERN}))) as server,
+        aiohttp.ClientSession(middlewares=(recovering,)) as http,
+        recovering,
+    ):
+
+        async def bump(request_id: int) -> Any:
+            call = {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "method": "tools/call",
+                "params": {"name": "bump", "arguments": {}, "_meta": meta},
+            }
+            async with http.post(server.url, json=call, headers=headers) as answer:
+                body = await answer.read()
+                return message_of(RawAnswer(answer.status, answer.content_type, body))
+
+        assert (await bump(1))["result"]["content"][0]["text"] == "1"
+        server.configure(answer_status_for_all=(502, "text/plain", b"bad gateway"))
+        results: list[Any] = []
+
+        async def run() -> None:
+            results.append(await bump(2))
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run)
+                await watch.noticed.wait()
+                server.configure(answer_status_for_all=None)
+        assert results[0]["id"] == 2
+        assert results[0]["result"]["content"][0]["text"] == "2"
+        assert server.stats.tool_executions["bump"] == 2, "run once each"
+        assert server.stats.initializes == 0, "no handshake in the sessionless era"
