@@ -3,6 +3,7 @@
 - :mod:`.httpx_transport`: ``RecoveringTransport`` under the unmodified MCP SDK (httpx2 or httpx);
 - :mod:`.httpx_sync_transport`: ``RecoveringSyncTransport`` for a blocking ``httpx.Client``;
 - :mod:`.mcp_sdk`: ``connect()``, a client with the SDK's call surface that owns its session;
+- :mod:`.aiohttp_middleware`: ``RecoveringMiddleware``, the same for a raw JSON-RPC client on aiohttp;
 - :mod:`.httpx_wire`: ``HttpxWire``, the runtime's wire over an httpx/httpx2 client;
 - :mod:`.aiohttp_wire`: ``AiohttpWire``, the same over an ``aiohttp.ClientSession``.
 """

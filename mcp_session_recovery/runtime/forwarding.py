@@ -18,12 +18,15 @@ live binding and gives back the answer for that client:
 - a response with another request's id, or an answer that crosses a read limit, becomes a JSON-RPC
   error for that one request, like whatever the model gives up on: never an exception that would
   tear the client down.
+
+An adapter that must send the client's request through its own chain (aiohttp's middleware
+``handler``) passes ``send``; one that hands SSE answers over unread passes ``hand_over_streams``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -56,13 +59,16 @@ from .wire import WireError, WireResponse
 if TYPE_CHECKING:
     from .core import SessionCore
 
-__all__ = ["LIBRARY_ERROR_CODE", "Forwarded", "error_answer", "forward", "json_rpc_error"]
+__all__ = ["LIBRARY_ERROR_CODE", "Forwarded", "Send", "error_answer", "forward", "json_rpc_error"]
 
 #: The JSON-RPC code of the errors the library answers in the server's place (implementation-defined
 #: server error range of JSON-RPC 2.0).
 LIBRARY_ERROR_CODE = -32000
 
 _CUT = TransportFailure(kind=TransportFailureKind.STREAM_CUT, progress=Progress.STREAMING)
+
+#: Sends one request of the forwarded message, as :meth:`Wire.send` does (``WireError`` on failure).
+Send = Callable[[Outgoing], Awaitable[WireResponse]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +77,8 @@ class Forwarded:
 
     A ``stream`` must be closed by its consumer (``aclose``) when it stops reading early.
     ``source`` is the wire response whose status and headers these are, for an adapter that can
-    hand that very response on with ``stream`` in place of its body.
+    hand that very response on with ``stream`` (or ``body``) in place of its body. ``error`` is the
+    library's error this answer carries (the JSON-RPC error of :func:`error_answer`).
     """
 
     status: int
@@ -79,6 +86,7 @@ class Forwarded:
     body: bytes = b""
     stream: AsyncGenerator[bytes, None] | None = None
     source: WireResponse | None = None
+    error: McpSessionError | None = None
 
 
 def json_rpc_error(client_id: Any, error: McpSessionError) -> dict[str, Any]:
@@ -97,7 +105,7 @@ def json_rpc_error(client_id: Any, error: McpSessionError) -> dict[str, Any]:
 def error_answer(client_id: Any, error: McpSessionError) -> Forwarded:
     """A whole HTTP answer carrying :func:`json_rpc_error` (the SDK hands it to that caller alone)."""
     body = json.dumps(json_rpc_error(client_id, error)).encode()
-    return Forwarded(200, {"content-type": "application/json"}, body)
+    return Forwarded(200, {"content-type": "application/json"}, body, error=error)
 
 
 def _as_event(body: bytes) -> bytes:
@@ -117,11 +125,19 @@ async def forward(
     *,
     timeout: float | None = None,
     tool_annotations: Mapping[str, Any] | None = None,
+    send: Send | None = None,
+    hand_over_streams: bool = False,
 ) -> Forwarded:
     """Send a client's JSON-RPC request or notification (``message``, parsed from ``body``).
 
     Never raises for a remote failure: what the model gives up on comes back as a JSON-RPC error
     for that request. ``timeout`` bounds the wait for the answer to begin.
+
+    ``send`` performs this message's sends (the first and every re-send) instead of the session's
+    wire. ``hand_over_streams``: a 2xx SSE answer that carries the client's own id is handed back
+    unread (``stream`` is ``None``, ``source`` is the response, which its consumer must close) and
+    the request counts as answered: a cut after that is the consumer's. An SSE answer to a re-sent
+    request (a fresh id) is still relayed, so the client gets its own id back.
     """
     params = message.get("params")
     call = core.open_call(
@@ -130,7 +146,7 @@ async def forward(
         notification="id" not in message,
         tool_annotations=tool_annotations,
     )
-    relay = _Relay(core, call, message, body)
+    relay = _Relay(core, call, message, body, send, hand_over_streams)
     streaming = False
     seconds = timeout if timeout is not None else core.options.request_timeout
     try:
@@ -162,8 +178,18 @@ class _Live:
 class _Relay:
     """One forwarded message, from submission until its answer was handed over in full."""
 
-    def __init__(self, core: SessionCore, call: Call, message: Mapping[str, Any], body: bytes) -> None:
+    def __init__(
+        self,
+        core: SessionCore,
+        call: Call,
+        message: Mapping[str, Any],
+        body: bytes,
+        send: Send | None = None,
+        hand_over_streams: bool = False,
+    ) -> None:
         self._core = core
+        self._transmit = send or core.wire.send
+        self._hand_over_streams = hand_over_streams
         self._call = call
         self._message = message
         self._body = body
@@ -178,6 +204,9 @@ class _Relay:
             outcome = await self._send(binding)
             if isinstance(outcome, _Live):
                 response = outcome.response
+                if self._hand_over_streams and outcome.expected_id is self._client_id:
+                    self._call.answered()
+                    return Forwarded(response.status, response.headers, source=response)
                 return Forwarded(response.status, response.headers, stream=self._stream(outcome), source=response)
             if outcome is not None:
                 return outcome
@@ -208,7 +237,7 @@ class _Relay:
         outgoing, expected_id = self._outgoing(binding)
         exchange = exchange_of(binding.era, call.method, binding.session_id is not None)
         try:
-            response = await core.wire.send(outgoing)
+            response = await self._transmit(outgoing)
             status, headers = response.status, response.headers
             if expected_id is not None and 200 <= status < 300 and is_stream(headers):
                 return _Live(response, expected_id, exchange)
@@ -240,7 +269,7 @@ class _Relay:
                 if expected_id is not self._client_id:
                     body = json.dumps({**message, "id": self._client_id}).encode()
         call.answered(reason=classification.reason)
-        return Forwarded(status, headers, body)
+        return Forwarded(status, headers, body, source=response)
 
     def _refuse(self, error: McpSessionError) -> Forwarded:
         self._call.answered(error=error)

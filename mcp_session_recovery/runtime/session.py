@@ -187,10 +187,20 @@ class Session:
         *,
         timeout: float | None = None,
         tool_annotations: Mapping[str, Any] | None = None,
+        send: forwarding.Send | None = None,
+        hand_over_streams: bool = False,
     ) -> forwarding.Forwarded:
         """Send a client's own JSON-RPC request or notification (``message``, parsed from ``body``);
-        return the answer for that client. See :mod:`.forwarding`."""
-        return await forwarding.forward(self._core, message, body, timeout=timeout, tool_annotations=tool_annotations)
+        return the answer for that client. See :func:`.forwarding.forward`."""
+        return await forwarding.forward(
+            self._core,
+            message,
+            body,
+            timeout=timeout,
+            tool_annotations=tool_annotations,
+            send=send,
+            hand_over_streams=hand_over_streams,
+        )
 
     async def listen_stream(self) -> forwarding.Forwarded:
         """The legacy server-to-client stream for a client above, kept open across recoveries.

@@ -8,7 +8,9 @@ runs over all of them:
 - the unmodified SDK ``ClientSession`` over ``RecoveringTransport`` (httpx2): ``MCPError``;
 - raw POSTs through ``RecoveringTransport`` over httpx2 and over httpx, and through
   ``RecoveringSyncTransport`` (a blocking ``httpx.Client``): the JSON-RPC error in the answer,
-  and the answer's raw bytes to compare with what the server sent.
+  and the answer's raw bytes to compare with what the server sent;
+- raw POSTs through ``RecoveringMiddleware`` (an ``aiohttp.ClientSession``): the answer's raw bytes,
+  and a typed error (also an ``aiohttp.ClientError``) for what the library gave up on.
 
 Each client's :meth:`EdgeClient.call` returns the tool's text, or a :class:`Refusal` that says what
 the caller got instead, in that adapter's own form; :meth:`Refusal.expect` checks it against the
@@ -34,6 +36,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from mcp_session_recovery.adapters.aiohttp_middleware import McpAiohttpError, RecoveringMiddleware
 from mcp_session_recovery.adapters.aiohttp_wire import AiohttpWire
 from mcp_session_recovery.adapters.httpx_sync_transport import RecoveringSyncTransport
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
@@ -42,7 +45,17 @@ from mcp_session_recovery.adapters.mcp_sdk import connect
 from mcp_session_recovery.model import McpSessionError
 from mcp_session_recovery.runtime import Session, SessionOptions
 
-__all__ = ["ADAPTERS", "Adapter", "EdgeClient", "RawAnswer", "RawClient", "Refusal", "cases", "tool_call_body"]
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "AiohttpRawClient",
+    "EdgeClient",
+    "RawAnswer",
+    "RawClient",
+    "Refusal",
+    "cases",
+    "tool_call_body",
+]
 
 #: The JSON-RPC code the library answers with in the server's place.
 LIBRARY_ERROR_CODE = -32000
@@ -148,7 +161,7 @@ def _outcome_of_message(message: dict[str, Any]) -> str | Refusal:
         error = message["error"]
         return Refusal(code=error.get("code"), message=str(error.get("message", "")), data=error.get("data"))
     content = message["result"]["content"]
-    assert message["result"].get("isError") is False, message["result"]
+    assert message["result"].get("isError", False) is False, message["result"]  # optional (TypeScript omits it)
     return str(content[0]["text"])
 
 
@@ -270,10 +283,10 @@ class RawClient:
         return RawAnswer(answer.status_code, answer.headers.get("content-type", ""), answer.content)
 
     async def call(self, name: str, arguments: dict[str, Any]) -> str | Refusal:
-        self.next_id += 1
-        answer = await self.raw_call(self.next_id, name, arguments)
+        request_id = self.next_id = self.next_id + 1  # its own: concurrent calls share the client
+        answer = await self.raw_call(request_id, name, arguments)
         message = message_of(answer)
-        assert message["id"] == self.next_id, f"the caller's own id comes back: {message!r}"
+        assert message["id"] == request_id, f"the caller's own id comes back: {message!r}"
         return _outcome_of_message(message)
 
 
@@ -341,6 +354,44 @@ async def _sync(url: str, options: SessionOptions) -> AsyncIterator[EdgeClient]:
             await anyio.to_thread.run_sync(http.close)
 
 
+class AiohttpRawClient(RawClient):
+    """Raw POSTs through an ``aiohttp.ClientSession`` with ``RecoveringMiddleware``: the session id the
+    client keeps is the real one it first saw; what the library gives up on raises a typed error."""
+
+    async def start(self) -> None:
+        headers = {**ACCEPT, "content-type": "application/json"}
+        async with self.http.post(self.url, data=_initialize_body(), headers=headers) as answer:
+            assert answer.status == 200, await answer.text()
+            assert message_of(RawAnswer(200, answer.content_type, await answer.read()))["id"] == 1
+            self.session_id = answer.headers["mcp-session-id"]
+        notification = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
+        async with self.http.post(self.url, data=notification, headers=self._headers()) as notified:
+            assert notified.status == 202, await notified.text()
+
+    async def raw_call(self, request_id: int, name: str, arguments: dict[str, Any]) -> RawAnswer:
+        body = tool_call_body(request_id, name, arguments)
+        async with self.http.post(self.url, data=body, headers=self._headers()) as answer:
+            return RawAnswer(answer.status, answer.headers.get("content-type", ""), await answer.read())
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> str | Refusal:
+        try:
+            return await super().call(name, arguments)
+        except McpAiohttpError as error:  # also an aiohttp.ClientError (tests/aiohttp_middleware checks)
+            return Refusal(typed=error.error)
+
+
+@asynccontextmanager
+async def _raw_aiohttp_middleware(url: str, options: SessionOptions) -> AsyncIterator[EdgeClient]:
+    # Relaying SSE answers: the edge guarantees on what the library reads (limits, ids) apply to them.
+    # Handed over unread (the default), they are the caller's: tests/aiohttp_middleware covers that.
+    recovering = RecoveringMiddleware(options=options, relay_streams=True)
+    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
+    async with aiohttp.ClientSession(middlewares=(recovering,), timeout=timeout) as http, recovering:
+        client = AiohttpRawClient(http, url)
+        await client.start()
+        yield client
+
+
 #: Every adapter, with the backends it supports: aiohttp is asyncio only; the SDK client is tested on
 #: asyncio, as in tests/integration (on trio, httpx2's EventSource generators are left to the garbage
 #: collector); the blocking twin runs its own loop in a thread, so the test's backend is irrelevant.
@@ -352,6 +403,7 @@ ADAPTERS: tuple[Adapter, ...] = (
     Adapter("raw-httpx2", _raw_httpx2, raw=True),
     Adapter("raw-httpx", _raw_httpx, raw=True),
     Adapter("sync-httpx", _sync, backends=("asyncio",), raw=True),
+    Adapter("raw-aiohttp-middleware", _raw_aiohttp_middleware, backends=("asyncio",), raw=True),
 )
 
 
