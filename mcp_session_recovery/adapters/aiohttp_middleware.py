@@ -244,6 +244,9 @@ class RecoveringMiddleware:
         body = await _body_of(request) if request.method == "POST" else b""
         message = _message(body)
         if not self._serves(request, message):
+            if self._endpoint is not None and request.url.origin() != self._endpoint.origin():
+                # Another origin (a redirect aiohttp follows, say): no session header of ours goes there.
+                _set_runtime_headers(request, {})
             return await handler(request)
         session, wire = self._session_for(request, message)
         wire.learn(request)

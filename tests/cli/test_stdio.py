@@ -100,8 +100,9 @@ async def test_the_sdk_stdio_client_across_two_restarts_a_call_while_down_progre
             assert questions == ["Which colour?"]
             assert _text(await host.call_tool("credential", {})) == "match"
             assert server.stats()["initializes"] == 1
-        # stdin closed: the bridge deleted the upstream session on its way out.
-        assert server.stats()["http_requests"].get("DELETE") == 1
+        # The session given up while the server was down was DELETEd once a new one was live (the
+        # library cannot know the server forgot it); stdin closed: the live one was deleted on the way out.
+        assert server.stats()["http_requests"].get("DELETE") == 2
         log.seek(0)
         stderr = log.read()
     assert token not in stderr
