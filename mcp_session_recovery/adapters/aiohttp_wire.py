@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import aiohttp
+from aiohttp.http_exceptions import ContentEncodingError
 
 from mcp_session_recovery.model import Outgoing, Progress, TransportFailureKind
 from mcp_session_recovery.runtime.redaction import credential_values
@@ -27,10 +28,19 @@ __all__ = ["AiohttpWire", "aiohttp_failure"]
 
 
 def aiohttp_failure(exc: BaseException, *, streaming: bool) -> WireError | None:
-    """The ``WireError`` for an aiohttp exception; ``None`` if it is not a transport failure."""
+    """The ``WireError`` for an aiohttp exception; ``None`` if it is not a transport failure.
+
+    Details name the exception's type only: its message may quote a header (a session id).
+    """
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.ClientPayloadError) and isinstance(exc.__cause__, ContentEncodingError):
+        # The body does not match its Content-Encoding.
+        return WireError(TransportFailureKind.MALFORMED_ANSWER, Progress.STREAMING, name)
+    if type(exc) is aiohttp.ClientResponseError:  # aiohttp could not parse the answer's head
+        progress = Progress.STREAMING if streaming else Progress.SENT
+        return WireError(TransportFailureKind.MALFORMED_ANSWER, progress, name)
     if not isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)):
         return None
-    name = type(exc).__name__
     if streaming:
         timed_out = isinstance(exc, (aiohttp.SocketTimeoutError, TimeoutError))
         kind = TransportFailureKind.READ_TIMEOUT if timed_out else TransportFailureKind.STREAM_CUT

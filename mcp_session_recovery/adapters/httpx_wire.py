@@ -21,10 +21,23 @@ from mcp_session_recovery.runtime.wire import WireError, WireResponse
 __all__ = ["HttpxResponse", "HttpxWire", "library_of", "sent", "transport_failure"]
 
 
+#: Words of httpcore's messages for a connection that ended, as opposed to an answer it could not parse.
+_ENDED = ("disconnected", "peer closed", "incomplete", "closed")
+
+
 def transport_failure(module: ModuleType, exc: BaseException, *, streaming: bool) -> WireError | None:
-    """The ``WireError`` for an exception of ``module`` (httpx or httpx2); ``None`` if not a transport one."""
+    """The ``WireError`` for an exception of ``module`` (httpx or httpx2); ``None`` if not a transport one.
+
+    Details name the exception's type only: its message may quote a header (a session id).
+    """
+    if isinstance(exc, module.DecodingError):  # the body does not match its Content-Encoding
+        return WireError(TransportFailureKind.MALFORMED_ANSWER, Progress.STREAMING, type(exc).__name__)
     if not isinstance(exc, module.TransportError):
         return None
+    if isinstance(exc, module.RemoteProtocolError) and not any(word in str(exc).lower() for word in _ENDED):
+        # h11 could not parse the answer's head (an illegal header line): the server answered badly.
+        progress = Progress.STREAMING if streaming else Progress.SENT
+        return WireError(TransportFailureKind.MALFORMED_ANSWER, progress, type(exc).__name__)
     if streaming:
         timed_out = isinstance(exc, module.ReadTimeout)
         kind = TransportFailureKind.READ_TIMEOUT if timed_out else TransportFailureKind.STREAM_CUT

@@ -73,6 +73,9 @@ class TransportFailureKind(enum.Enum):
     CONNECTION_RESET = "connection_reset"
     STREAM_CUT = "stream_cut"
     PROTOCOL_ERROR = "protocol_error"
+    #: An answer arrived that is not valid HTTP (a header with a bare CR, LF or NUL, say): the
+    #: server may have acted; a server that answers a negotiation so cannot be spoken to.
+    MALFORMED_ANSWER = "malformed_answer"
 
 
 _CONNECT_PHASE = frozenset(

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .binding import SessionId
-from .classify import ClassifierOptions, Exchange, HttpAnswer, TransportFailure, classify
+from .classify import ClassifierOptions, Exchange, HttpAnswer, TransportFailure, TransportFailureKind, classify
 from .errors import (
     CredentialsRejected,
     InitializeRejected,
@@ -136,6 +136,9 @@ def _trouble(
     generation: int, exchange: Exchange, answer: HttpAnswer | TransportFailure, options: ClassifierOptions
 ) -> Event | None:
     """The event for an answer that is not a success; ``None`` for a 2xx."""
+    if isinstance(answer, TransportFailure) and answer.kind is TransportFailureKind.MALFORMED_ANSWER:
+        # Retrying cannot help: the same server answers the same way (a session id with a CR, say).
+        return _reject(generation, ProtocolViolation(f"the answer to {exchange.method} is not valid HTTP"))
     classification = classify(exchange, answer, options)
     if classification.signal is not Signal.PASS_THROUGH:
         if isinstance(answer, HttpAnswer) and 200 <= answer.status < 300:

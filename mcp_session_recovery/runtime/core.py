@@ -366,9 +366,10 @@ class SessionCore:
             fetched = await self.fetch(outgoing, wire_id)
         except Exception as exc:
             # An adapter raised something other than WireError: a bug below us. The session must not
-            # die of it; count the attempt as failed and say so loudly.
-            logger.error("%s: the wire raised %s during negotiation", self.origin, type(exc).__name__, exc_info=True)
-            return TransportFailure(kind=TransportFailureKind.PROTOCOL_ERROR, progress=Progress.SENT)
+            # die of it; count the attempt as failed and say so loudly (the type only: its message
+            # may quote the answer's headers).
+            logger.error("%s: the wire raised %s during negotiation", self.origin, type(exc).__name__)
+            return TransportFailure(kind=TransportFailureKind.CONNECTION_RESET, progress=Progress.SENT)
         if isinstance(fetched, TransportFailure):
             return fetched
         self.heed(fetched.answer.status, fetched.answer.headers)

@@ -136,7 +136,17 @@ def test_initialized_accepted_is_delivered(status: int) -> None:
 
 @pytest.mark.parametrize("reader", READERS, ids=READER_IDS)
 @pytest.mark.parametrize("progress", list(Progress))
-@pytest.mark.parametrize("kind", list(TransportFailureKind))
+def test_an_answer_that_is_not_http_ends_negotiation_at_once(reader: Reader, progress: Progress) -> None:
+    # A session id with a bare CR, LF or NUL, say: the same server answers the same way every time.
+    event = reader(9, TransportFailure(kind=TransportFailureKind.MALFORMED_ANSWER, progress=progress))
+    assert isinstance(event, NegotiationRejected)
+    assert isinstance(event.error, ProtocolViolation)
+    assert "not valid HTTP" in str(event.error)
+
+
+@pytest.mark.parametrize("reader", READERS, ids=READER_IDS)
+@pytest.mark.parametrize("progress", list(Progress))
+@pytest.mark.parametrize("kind", sorted(set(TransportFailureKind) - {TransportFailureKind.MALFORMED_ANSWER}, key=str))
 def test_a_transport_failure_disrupts_negotiation(
     reader: Reader, kind: TransportFailureKind, progress: Progress
 ) -> None:
