@@ -44,17 +44,14 @@ it is listed.
 
 from __future__ import annotations
 
-import asyncio  # noqa: TID251 - aiohttp runs on asyncio only; its StreamReader takes the loop
-import copy
 import dataclasses
 import json
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 import anyio
 import anyio.abc
-from aiohttp.base_protocol import BaseProtocol
 from aiohttp.payload import BytesPayload
 from yarl import URL
 
@@ -73,9 +70,10 @@ from mcp_session_recovery.model import (
 from mcp_session_recovery.runtime import Session, SessionOptions, WireError
 from mcp_session_recovery.runtime.forwarding import Forwarded
 from mcp_session_recovery.runtime.observe import EventHook
-from mcp_session_recovery.runtime.reading import is_stream, json_object
+from mcp_session_recovery.runtime.reading import json_object
 
-from .aiohttp_wire import aiohttp_failure
+from ._aiohttp_content import answered, content_of, relayed
+from .aiohttp_wire import AiohttpResponse, aiohttp_failure
 
 __all__ = ["McpAiohttpError", "MiddlewareNotStarted", "RecoveringMiddleware"]
 
@@ -105,26 +103,12 @@ class MiddlewareNotStarted(RuntimeError):
     """The middleware was used before it was entered (``async with recovering:``)."""
 
 
-class _Response:
-    """A ``ClientResponse`` as the runtime's ``WireResponse``: its body read from the content it came
-    with (the client may get another in its place) and whether the runtime released it."""
+class _Response(AiohttpResponse):
+    """A response the client may get with another content in place; says whether the runtime released it."""
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self.response = response
-        self.status: int = response.status
-        self.headers: Mapping[str, str] = {key.lower(): value for key, value in response.headers.items()}
+        super().__init__(response)
         self.released = False
-        self._content = response.content
-
-    async def iter_bytes(self) -> AsyncGenerator[bytes, None]:
-        try:
-            async for chunk in self._content.iter_any():
-                yield chunk
-        except Exception as exc:
-            failure = aiohttp_failure(exc, streaming=True)
-            if failure is None:
-                raise
-            raise failure from exc
 
     async def aclose(self) -> None:
         self.released = True
@@ -258,8 +242,8 @@ class RecoveringMiddleware:
             return await self._negotiate(session, wire, message, request, handler)
         if method == "notifications/initialized":  # the runtime sent its own, once, after its initialize
             binding = await _connected(session, method)
-            answered = "notifications/initialized" if binding.era is Era.LEGACY else "server/discover"
-            return _answered(wire.answers[answered], 202, b"")
+            kind = "notifications/initialized" if binding.era is Era.LEGACY else "server/discover"
+            return answered(wire.answers[kind], 202, b"")
         if message is None or method is None:  # the GET stream, a client's JSON-RPC response, ...
             await _connected(session, request.method)
             _set_runtime_headers(request, _live_headers(session))
@@ -322,7 +306,7 @@ class RecoveringMiddleware:
                 "serverInfo": dict(binding.server_info),
             }
         answer = json.dumps({"jsonrpc": "2.0", "id": message.get("id"), "result": result}).encode()
-        return _answered(source, 200, answer)
+        return answered(source, 200, answer)
 
     async def _delete(
         self, session: Session, wire: _RuntimeWire, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
@@ -331,7 +315,7 @@ class RecoveringMiddleware:
         await session.aclose()
         answer = wire.answers.get("DELETE")
         if answer is not None:
-            return _answered(answer, answer.status, b"")
+            return answered(answer, answer.status, b"")
         # No live session was deleted: the server's own answer to the client's DELETE, without ids.
         _set_runtime_headers(request, {})
         return await handler(request)
@@ -371,9 +355,9 @@ class RecoveringMiddleware:
         if isinstance(source, _Response):
             response = source.response
             if forwarded.stream is not None:  # a re-sent request's SSE answer, relayed under the client's id
-                response.content = _relayed(forwarded.stream, self._task_group)
+                response.content = relayed(forwarded.stream, self._task_group)
             elif source.released:  # the runtime read it: the client gets those very bytes (its own id)
-                response.content = _content(forwarded.body)
+                response.content = content_of(forwarded.body)
             return response  # else an SSE answer handed over unread
         if forwarded.error is not None:
             raise McpAiohttpError(forwarded.error) from forwarded.error
@@ -381,7 +365,7 @@ class RecoveringMiddleware:
         any_answer = next(iter(wire.answers.values()), None)
         if any_answer is None:  # no server answered anything yet: nothing real to hand over
             raise McpAiohttpError(UnexpectedAnswer(forwarded.status, "the notification was dropped unanswered"))
-        return _answered(any_answer, forwarded.status, forwarded.body)
+        return answered(any_answer, forwarded.status, forwarded.body)
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -464,64 +448,3 @@ def _set_runtime_headers(request: aiohttp.ClientRequest, headers: Mapping[str, s
             request.headers.popall(name, None)
     for name, value in headers.items():
         request.headers[name] = value
-
-
-class _Unpaced(BaseProtocol):
-    """The "connection" of a body the library feeds itself: always open, nothing to pause."""
-
-    @property
-    def connected(self) -> bool:
-        return True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self, resume_parser: bool = True) -> None:
-        pass
-
-
-def _reader() -> aiohttp.StreamReader:
-    loop = asyncio.get_running_loop()
-    return aiohttp.StreamReader(_Unpaced(loop), 2**16, loop=loop)
-
-
-def _content(body: bytes) -> aiohttp.StreamReader:
-    """``body`` as a response's content."""
-    reader = _reader()
-    if body:
-        reader.feed_data(body)
-    reader.feed_eof()
-    return reader
-
-
-def _answered(source: aiohttp.ClientResponse, status: int, body: bytes) -> aiohttp.ClientResponse:
-    """A copy of the server's response ``source`` with ``status`` and ``body`` (an SSE event when
-    ``source`` was a stream): the answer for a client's copy of a message the runtime sent itself."""
-    response = copy.copy(source)
-    response.status = status
-    if body and is_stream({"content-type": source.headers.get("content-type", "")}):
-        body = b"event: message\ndata: " + body + b"\n\n"
-    response.content = _content(body)
-    return response
-
-
-def _relayed(stream: AsyncGenerator[bytes, None], task_group: anyio.abc.TaskGroup | None) -> aiohttp.StreamReader:
-    """A content that the runtime's relay ``stream`` feeds, chunk by chunk, in the background."""
-    assert task_group is not None
-    reader = _reader()
-
-    async def pump() -> None:
-        try:
-            async for chunk in stream:
-                if reader.exception() is not None:
-                    return  # the client released the response: stop relaying
-                reader.feed_data(chunk)
-        except Exception as exc:
-            reader.set_exception(aiohttp.ClientPayloadError(f"the relayed stream failed: {type(exc).__name__}"))
-            return
-        finally:
-            await stream.aclose()
-        reader.feed_eof()
-
-    task_group.start_soon(pump)
-    return reader

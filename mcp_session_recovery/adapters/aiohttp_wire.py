@@ -24,7 +24,7 @@ from mcp_session_recovery.runtime.redaction import credential_values
 from mcp_session_recovery.runtime.redirects import send_following
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 
-__all__ = ["AiohttpWire", "aiohttp_failure"]
+__all__ = ["AiohttpResponse", "AiohttpWire", "aiohttp_failure"]
 
 
 def aiohttp_failure(exc: BaseException, *, streaming: bool) -> WireError | None:
@@ -57,15 +57,19 @@ def aiohttp_failure(exc: BaseException, *, streaming: bool) -> WireError | None:
     return WireError(TransportFailureKind.CONNECTION_RESET, Progress.SENT, name)
 
 
-class _Response:
+class AiohttpResponse:
+    """An ``aiohttp.ClientResponse`` as the runtime's ``WireResponse``, its body read from the content
+    it came with."""
+
     def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
+        self.response = response
         self.status: int = response.status
         self.headers: Mapping[str, str] = {key.lower(): value for key, value in response.headers.items()}
+        self._content = response.content
 
     async def iter_bytes(self) -> AsyncGenerator[bytes, None]:
         try:
-            async for chunk in self._response.content.iter_any():
+            async for chunk in self._content.iter_any():
                 yield chunk
         except Exception as exc:
             failure = aiohttp_failure(exc, streaming=True)
@@ -74,7 +78,7 @@ class _Response:
             raise failure from exc
 
     async def aclose(self) -> None:
-        self._response.release()
+        self.response.release()
 
 
 class AiohttpWire:
@@ -94,7 +98,7 @@ class AiohttpWire:
         if outgoing.body:
             request_options["data"] = outgoing.body
 
-        async def send_to(url: str) -> _Response:
+        async def send_to(url: str) -> AiohttpResponse:
             try:
                 response = await self._session.request(outgoing.http_method, url, **request_options)
             except Exception as exc:
@@ -102,7 +106,7 @@ class AiohttpWire:
                 if failure is None:
                     raise
                 raise failure from exc
-            return _Response(response)
+            return AiohttpResponse(response)
 
         return await send_following(self._url, send_to, self._moved)
 

@@ -14,55 +14,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ._output import Painter, format_table
+from .headers import add_header_arguments, upstream_headers
 
 if TYPE_CHECKING:
     from ._probe import Findings
 
-__all__ = ["add_arguments", "parse_headers", "run", "verdict"]
+__all__ = ["add_arguments", "run", "verdict"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="the MCP endpoint, e.g. http://127.0.0.1:8000/mcp")
-    parser.add_argument(
-        "--header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="a header sent with every request (repeatable); its value is never printed",
-    )
-    parser.add_argument(
-        "--header-env",
-        action="append",
-        default=[],
-        metavar="NAME=ENV_VAR",
-        help="a header whose value is read from the environment variable ENV_VAR (repeatable)",
-    )
+    add_header_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per request (default 5)")
-
-
-def parse_headers(header: list[str], header_env: list[str], environ: dict[str, str]) -> dict[str, str]:
-    """The headers from ``--header 'Name: value'`` and ``--header-env Name=ENV``; ``ValueError`` names the bad one."""
-    headers: dict[str, str] = {}
-    for item in header:
-        name, colon, value = item.partition(":")
-        if not colon or not name.strip():
-            raise ValueError(f"--header wants 'Name: value', got a value without a colon ({name.strip()[:40]!r})")
-        headers[name.strip()] = value.strip()
-    for item in header_env:
-        name, equals, variable = item.partition("=")
-        if not equals or not name.strip() or not variable.strip():
-            raise ValueError(f"--header-env wants NAME=ENV_VAR, got {item!r}")
-        if variable.strip() not in environ:
-            raise ValueError(f"--header-env {name.strip()}: the environment variable {variable.strip()} is not set")
-        headers[name.strip()] = environ[variable.strip()]
-    return headers
 
 
 def shown_url(url: str) -> str:
@@ -86,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        headers = parse_headers(args.header, args.header_env, dict(os.environ))
+        headers = upstream_headers(args.header, args.header_env)
     except ValueError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2

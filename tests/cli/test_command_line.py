@@ -46,7 +46,7 @@ def test_version(script: bool) -> None:
         (["demo", "--era", "future"], "invalid choice: 'future'"),
         (["diagrams", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
         (["doctor"], "required: url"),
-        (["doctor", "http://127.0.0.1:9/mcp", "--header", "no colon here"], "--header wants 'Name: value'"),
+        (["doctor", "http://127.0.0.1:9/mcp", "--header", "no colon here"], "--header takes 'Name: value'"),
         (["doctor", "ftp://example.org/"], "must be an http:// or https:// address"),
     ],
 )

@@ -599,7 +599,6 @@ async def test_an_error_that_is_not_a_transport_failure_is_raised_unchanged(lib:
         ("ReadTimeout", TransportFailureKind.READ_TIMEOUT, Progress.SENT),
         ("ReadError", TransportFailureKind.CONNECTION_RESET, Progress.SENT),
         ("WriteError", TransportFailureKind.CONNECTION_RESET, Progress.SENT),
-        ("RemoteProtocolError", TransportFailureKind.CONNECTION_RESET, Progress.SENT),
         ("CloseError", TransportFailureKind.CONNECTION_RESET, Progress.SENT),
     ],
 )
@@ -618,7 +617,6 @@ def test_each_transport_exception_before_the_answer(
     [
         ("ReadTimeout", TransportFailureKind.READ_TIMEOUT),
         ("ReadError", TransportFailureKind.STREAM_CUT),
-        ("RemoteProtocolError", TransportFailureKind.STREAM_CUT),
         ("ConnectError", TransportFailureKind.STREAM_CUT),
     ],
 )
@@ -629,9 +627,53 @@ def test_each_transport_exception_while_streaming(lib: ModuleType, name: str, ki
     assert (failure.kind, failure.progress) == (kind, Progress.STREAMING)
 
 
+@pytest.mark.parametrize(
+    ("message", "streaming", "kind", "progress"),
+    [
+        # httpcore's words for a connection that ended: the server may have gone, try again.
+        (
+            "Server disconnected without sending a response.",
+            False,
+            TransportFailureKind.CONNECTION_RESET,
+            Progress.SENT,
+        ),
+        (
+            "peer closed connection without sending complete message body",
+            True,
+            TransportFailureKind.STREAM_CUT,
+            Progress.STREAMING,
+        ),
+        # h11 could not parse what arrived (a header with a bare CR): the server answered, badly.
+        (
+            "illegal header line: bytearray(b'mcp-session-id: a\\rb')",
+            False,
+            TransportFailureKind.MALFORMED_ANSWER,
+            Progress.SENT,
+        ),
+        ("illegal header line", True, TransportFailureKind.MALFORMED_ANSWER, Progress.STREAMING),
+    ],
+)
+def test_a_remote_protocol_error_is_an_ended_connection_or_a_malformed_answer(
+    lib: ModuleType, message: str, streaming: bool, kind: TransportFailureKind, progress: Progress
+) -> None:
+    failure = transport_failure(lib, lib.RemoteProtocolError(message), streaming=streaming)
+
+    assert failure is not None
+    assert (failure.kind, failure.progress) == (kind, progress)
+    assert "mcp-session-id" not in str(failure), "a wire error never quotes a header"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_body_that_does_not_decode_is_a_malformed_answer(lib: ModuleType, streaming: bool) -> None:
+    failure = transport_failure(lib, lib.DecodingError("z"), streaming=streaming)
+
+    assert failure is not None
+    assert (failure.kind, failure.progress) == (TransportFailureKind.MALFORMED_ANSWER, Progress.STREAMING)
+
+
 @pytest.mark.parametrize("streaming", [False, True])
 def test_other_exceptions_are_not_transport_failures(lib: ModuleType, streaming: bool) -> None:
-    for exc in (ValueError("x"), RuntimeError("y"), lib.DecodingError("z"), lib.TooManyRedirects("w")):
+    for exc in (ValueError("x"), RuntimeError("y"), lib.TooManyRedirects("w")):
         assert transport_failure(lib, exc, streaming=streaming) is None
 
 
