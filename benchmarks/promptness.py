@@ -21,13 +21,14 @@ Three windows: ``refused`` (nothing listens on the port: connects are refused), 
 ``502 Bad Gateway`` or a plain-text ``404 page not found`` while its backend is down; the poll
 is on the backend's port).
 
-Politeness, per round: the rate the server side received attempts during the outage (from the
-kill to the accept): for the gateway, every request it answered itself (its ``down_answers``,
-which include any request the client sent, not only ``initialize``); for refused connections the
-server receives nothing, so the rate is the client's own negotiation attempts (transitions into
-``RECOVERING`` in the ``on_event`` records). The busiest 1-second window of client attempts is
-shown too, since an average can hide a burst. And the initializes the new process counted over
-its life (read just before the next kill): one per restart is the target.
+Politeness, per round: the client's negotiation attempts during the outage (from the kill to the
+accept; transitions into ``RECOVERING`` in the ``on_event`` records), judged on the busiest
+1-second window (target: at most 5), with the average over the outage beside it. For refused
+connections the server receives none of them; for a gateway, its own count of the requests it
+answered while the backend was down (``down_answers`` in its ``/_stats``) is compared: it should
+be those attempts plus the waiting call's own first request and nothing else. And the
+initializes the new process counted over its life (read just before the next kill, or after a
+short idle at the end): one per restart is the target.
 """
 
 from __future__ import annotations
@@ -95,10 +96,8 @@ class Round:
 
     @property
     def rate(self) -> float:
-        """What the server side received a second while down (the gateway's count, or the client's)."""
-        window = max(self.outage_s, 1e-9)
-        count = self.client_attempts if self.gateway_requests is None else self.gateway_requests
-        return count / window
+        """The client's negotiation attempts a second over the outage (from the kill to the accept)."""
+        return self.client_attempts / max(self.outage_s, 1e-9)
 
 
 @dataclass
@@ -283,41 +282,52 @@ def _row(client: str, gateway: str | None) -> Callable[[Context], Result]:
 
 
 def summarize(found: list[Round]) -> Result:
-    """The table's cells for a list of rounds."""
+    """The table's cells for a list of rounds.
+
+    Politeness is judged on the busiest second (an average over a short outage is mostly the
+    first, undelayed attempt); the gateway's own count shows that what it received was those
+    attempts plus the waiting call's first request, nothing else.
+    """
     latencies = [item.latency_s for item in found]
     median, worst = statistics.median(latencies), max(latencies)
     rate = max(item.rate for item in found)
     peak = max(item.client_peak_per_s for item in found)
     initializes = [item.initializes for item in found]
-    source = "client attempts" if found[0].gateway_requests is None else "gateway answers"
     met = (
         median <= MEDIAN_TARGET
         and worst <= WORST_TARGET
-        and rate <= RATE_TARGET
         and peak <= RATE_TARGET
         and all(count == INITIALIZES_TARGET for count in initializes)
     )
     outages = [item.outage_s for item in found]
     lags = [abs(item.ready_lag_s) for item in found]
+    others = sorted(
+        {item.gateway_requests - item.client_attempts for item in found if item.gateway_requests is not None}
+    )
+    received = (
+        "the server received none (refused)"
+        if not others
+        else f"the gateway received those + {'/'.join(str(count) for count in others)} other"
+    )
     values: dict[str, Any] = {
         "median_s": median,
         "worst_s": worst,
-        "max_rate_per_s": rate,
-        "peak_client_attempts_per_s": peak,
+        "peak_attempts_in_1s": peak,
+        "max_attempts_per_s": rate,
         "initializes_per_restart": initializes,
         "rounds": [vars(item) for item in found],
     }
     return Result(
-        f"median {ms(median)}, worst {ms(worst)}; ≤ {rate:.1f}/s down ({source}; peak {peak} in 1 s); "
-        f"initializes per restart {min(initializes)}-{max(initializes)}",
-        f"{len(found)} restarts, outages {min(outages):.2f}-{max(outages):.2f} s; "
+        f"median {ms(median)}, worst {ms(worst)}; ≤ {peak} initialize attempts in any 1 s "
+        f"(≤ {rate:.1f}/s over an outage; {received}); initializes per restart {min(initializes)}-{max(initializes)}",
+        f"{len(found)} restarts, outages {min(outages):.2f}-{max(outages):.2f} s (kill → accept); "
         f"READY and our connect poll {ms(statistics.median(lags))} apart (median)",
         met=met,
         values=values,
     )
 
 
-_TARGET = f"median ≤ {MEDIAN_TARGET} s, worst ≤ {WORST_TARGET:g} s; ≤ {RATE_TARGET:g}/s; 1 initialize"
+_TARGET = f"median ≤ {MEDIAN_TARGET} s, worst ≤ {WORST_TARGET:g} s; ≤ {RATE_TARGET:g} in 1 s; 1 initialize"
 _WINDOWS = {
     "refused": (None, "connections refused"),
     "502": ("bad_gateway", "gateway 502"),
