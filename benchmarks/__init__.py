@@ -18,6 +18,9 @@ The rows, one module each:
   also on the test server);
 - ``cpu``: the library's CPU per call on a live session, over an in-memory wire (asyncio, trio);
 - ``restart``: the first call after a SIGKILL restart against a warm call;
+- ``promptness``: how soon a call waiting out a restart completes once the server accepts again
+  (refused connections, a gateway's 502 and 404 windows; default options), and the attempts
+  the client made while it was down;
 - ``herd``: 100 and 1,000 concurrent calls across a restart (initializes sent, all answered);
 - ``memory``: traced memory over 100,000 calls (and over one session never lost), per idle Session;
 - ``big_answers``: 1 MiB answers through each adapter, timed and checked byte for byte.
@@ -25,4 +28,6 @@ The rows, one module each:
 Shared pieces: ``common`` (scale, timing, interleaving, servers, the table), ``clients`` (the SDK
 client, the pass-through wrapper, raw JSON-RPC over httpx2, httpx and aiohttp), ``fake_wire`` (an
 in-memory server behind the runtime's ``Wire``), ``rows`` (the order and ``--only``).
+
+The soak is its own command, ``python -m benchmarks.soak`` (see ``benchmarks/soak``).
 """

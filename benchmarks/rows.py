@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import big_answers, cpu, herd, hot_path, memory, restart
+from . import big_answers, cpu, herd, hot_path, memory, promptness, restart
 from .common import Row
 
 __all__ = ["ROWS", "select"]
 
-ROWS: list[Row] = [*hot_path.ROWS, *cpu.ROWS, *restart.ROWS, *herd.ROWS, *memory.ROWS, *big_answers.ROWS]
+ROWS: list[Row] = [
+    *hot_path.ROWS,
+    *cpu.ROWS,
+    *restart.ROWS,
+    *promptness.ROWS,
+    *herd.ROWS,
+    *memory.ROWS,
+    *big_answers.ROWS,
+]
 
 
 def select(names: Sequence[str] | None) -> list[Row]:

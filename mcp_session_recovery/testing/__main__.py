@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ._methods import record_bumps_to
 from ._serving import command_line, run_until_killed
 from .behaviour import Behaviour, ResponseStyle, ServedEra, StaleStyle
 from .server import serve
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--record-requests", type=int, default=0, metavar="N", help="keep the headers of the last N requests (0: off)"
     )
+    parser.add_argument(
+        "--ledger", metavar="FILE", help="append the token of every bump execution to FILE (survives a SIGKILL)"
+    )
     parser.add_argument("--no-control", action="store_true", help="disable the /_control/ endpoints")
     return parser
 
@@ -95,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as error:
         parser.error(str(error))
+    if args.ledger:
+        record_bumps_to(args.ledger)
     return run_until_killed(
         args,
         lambda: serve(

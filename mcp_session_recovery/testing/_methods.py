@@ -10,6 +10,7 @@ arrive whole.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ from ._wire import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, RpcErro
 from .behaviour import MAX_SLOW_SECONDS, Behaviour
 from .blob import MAX_BLOB_SIZE, blob_text
 
-__all__ = ["COUNTER_URI", "LEGACY_ONLY_METHODS", "Host", "serve_method"]
+__all__ = ["COUNTER_URI", "LEGACY_ONLY_METHODS", "MAX_TOKEN", "Host", "record_bumps_to", "serve_method"]
 
 #: The one resource; its text is the ``bump`` count.
 COUNTER_URI = "test://counter"
@@ -28,14 +29,31 @@ COUNTER_URI = "test://counter"
 #: Methods the 2026-07-28 era removed; a modern request for them is an unknown method.
 LEGACY_ONLY_METHODS = frozenset({"ping", "resources/subscribe", "resources/unsubscribe", "logging/setLevel"})
 
+#: The longest ``token`` a ``bump`` call may carry.
+MAX_TOKEN = 200
+
+#: The ledger's file descriptor (``--ledger FILE``), or ``None``. One per process, on purpose: the
+#: ledger is for a test that SIGKILLs the process, so it must live outside the process's memory.
+_ledger: list[int] = []
+
+
+def record_bumps_to(path: str) -> None:
+    """Append the ``token`` of every ``bump`` execution to ``path``, one line each, before it answers.
+
+    A test that SIGKILLs the server reads the file afterwards: a token on two lines ran twice, even
+    when the two executions were in different processes.
+    """
+    _ledger.append(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+
+
 _NUMBER = {"type": "number"}
 _READ_ONLY = {"readOnlyHint": True}
 
 _TOOLS: tuple[Mapping[str, Any], ...] = (
     {
         "name": "bump",
-        "description": "Increment the server's side-effect counter and return it.",
-        "inputSchema": {"type": "object", "properties": {}},
+        "description": "Increment the server's side-effect counter and return it (`token`: written to the ledger).",
+        "inputSchema": {"type": "object", "properties": {"token": {"type": "string", "maxLength": MAX_TOKEN}}},
     },
     {
         "name": "add",
@@ -130,6 +148,11 @@ async def _call_tool(host: Host, params: Mapping[str, Any]) -> object:
         raise RpcError(INVALID_PARAMS, "params.arguments must be an object")
     state = host.state
     if name == "bump":
+        token = arguments.get("token")
+        if token is not None and not (isinstance(token, str) and len(token) <= MAX_TOKEN and token.isprintable()):
+            raise RpcError(INVALID_PARAMS, f"argument 'token' must be a printable string of at most {MAX_TOKEN}")
+        if _ledger and token is not None:
+            os.write(_ledger[0], f"{token}\n".encode())  # one write(2) with O_APPEND: whole lines
         state.tool_executions[name] += 1
         state.bumps += 1
         notification = {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": COUNTER_URI}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -111,3 +112,23 @@ def test_the_command_line_prints_only_the_ready_line() -> None:
         process.wait(timeout=5)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_the_ledger_keeps_every_bump_token_across_a_sigkill(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.txt"
+    with ServerProcess(extra_args=("--ledger", str(ledger))) as server, httpx.Client() as client:
+        for token in ("first", "second"):
+            session_id = handshake(client, server.url)
+            params = {"name": "bump", "arguments": {"token": token}}
+            answer = client.post(
+                server.url, json=rpc("tools/call", params), headers={**ACCEPT, "mcp-session-id": session_id}
+            )
+            assert answer.status_code == 200
+            server.restart()  # SIGKILL: the process's memory is gone, the ledger is not
+        assert bump(client, server.url, handshake(client, server.url)).status_code == 200  # no token: no line
+        bad = {"name": "bump", "arguments": {"token": "a\nb"}}
+        refused = client.post(
+            server.url, json=rpc("tools/call", bad), headers={**ACCEPT, "mcp-session-id": handshake(client, server.url)}
+        )
+        assert "must be a printable string" in refused.text
+    assert ledger.read_text(encoding="utf-8").splitlines() == ["first", "second"]
