@@ -44,6 +44,31 @@ async def test_a_503_with_retry_after_is_waited_out_and_the_session_given_up_is_
         assert stats.sessions_deleted == 1, "the one given up was deleted"
 
 
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_a_busy_answer_without_retry_after_is_recovered_with_the_usual_backoff(
+    anyio_backend: str, status: int
+) -> None:
+    async with serve(Behaviour()) as server:
+        url = server.url
+        async with httpx.AsyncClient() as http, Session(HttpxWire(http, url), url, DEFAULTS) as session:
+            await session.request("tools/call", {"name": "peek", "arguments": {}})
+            server.configure(answer_rules=(AnswerRule(busy(status, None), frozenset({"initialize"}), times=2),))
+            server.expire_sessions()
+            result = await session.request("tools/call", {"name": "peek", "arguments": {}})
+        assert result["content"][0]["text"] == "0"
+        assert len(server.stats.initialize_times) == 4, "the first, two busy answers, the one that worked"
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_a_connection_dropped_at_the_delete_on_close_does_not_fail_the_close(anyio_backend: str) -> None:
+    async with serve(Behaviour(answer_rules=(AnswerRule(None, frozenset({"DELETE"})),))) as server:
+        url = server.url
+        async with httpx.AsyncClient() as http, Session(HttpxWire(http, url), url, DEFAULTS) as session:
+            await session.request("tools/call", {"name": "peek", "arguments": {}})
+        assert server.stats.dropped_requests == 1, "the DELETE was sent once, and its loss swallowed"
+
+
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
 async def test_a_429_with_retry_after_during_recovery_delays_the_next_attempt(anyio_backend: str) -> None:
     async with serve(Behaviour()) as server:
