@@ -71,6 +71,7 @@ from mcp_session_recovery.runtime import Session, SessionOptions, WireError
 from mcp_session_recovery.runtime.forwarding import Forwarded
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import json_object
+from mcp_session_recovery.runtime.redaction import credential_values
 
 from ._aiohttp_content import answered, content_of, relayed
 from .aiohttp_wire import AiohttpResponse, aiohttp_failure
@@ -149,6 +150,10 @@ class _RuntimeWire:
     def learn(self, request: aiohttp.ClientRequest) -> None:
         """Take the client's own headers (credentials included) from its latest request."""
         self.base_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _OWN_HEADERS}
+
+    def credential_values(self) -> list[str]:
+        """The credential values among the client's headers (kept out of messages)."""
+        return credential_values(self.base_headers)
 
     async def send(self, outgoing: Outgoing) -> _Response:
         if self._http.closed:  # closed before the middleware: nothing can be sent any more
