@@ -129,6 +129,10 @@ class ConformanceReport:
     def summary(self) -> str:
         """A few lines for a test failure or a log: verdict, each violation with its story, counters."""
         c = self.counters
+        if self.subject == "wire":
+            verdict = "passed" if self.passed else "FAILED"
+            lines = [f"conformance wire: {verdict} ({self.examples_run} cases, {c.seconds:.1f} s)"]
+            return "\n".join([*lines, *(str(violation) for violation in self.violations)])
         head = (
             f"conformance {self.subject}: {'passed' if self.passed else 'FAILED'} "
             f"({self.examples_run} examples, {self.shrink_runs} shrinking runs, {c.stories} stories, "

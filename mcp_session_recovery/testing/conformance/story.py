@@ -28,6 +28,8 @@ GATEWAY_ANSWERS = {
     502: CannedAnswer(502, "text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>"),
     404: CannedAnswer(404, "text/plain; charset=utf-8", "404 page not found"),
 }
+#: How far into an outage the call is made (seconds).
+INTO_OUTAGE = 0.05
 #: How long a gateway window waits for the client's first knock before it starts counting.
 KNOCK_TIMEOUT = 10.0
 
@@ -106,6 +108,10 @@ class _Runner:
         elif isinstance(step, Outage):
             self.restart("outages")
             self.back = await server.outage(step.seconds)
+            # The call comes a moment into the outage, as it would after a real crash: made in the
+            # same instant, in-process, the client could not yet have seen its pooled connections
+            # close, and would write into one (a race a real deployment almost never meets).
+            await anyio.sleep(INTO_OUTAGE)
             await self.call(index, "bump", client, False)
             return
         elif isinstance(step, GatewayWindow):

@@ -37,6 +37,8 @@ _ACCEPT = "application/json, text/event-stream"
 _MIXED_CASE = ("X-Conformance-Mixed-Case", "Kept")
 #: How long one check may take, beyond the wire's own read timeout.
 CHECK_TIMEOUT = 10.0
+#: How long the first bytes of an endless answer, or the server seeing the client leave, may take.
+STREAM_TIMEOUT = 2.0
 
 
 class WireCheck(enum.Enum):
@@ -91,6 +93,9 @@ async def check_wire(make_wire: MakeWire, *, read_timeout: float = 0.5) -> Confo
                 violations.append(Violation(JUDGED[case], str(mismatch), case.value))
             except TimeoutError:
                 violations.append(Violation(JUDGED[case], f"did not finish within {CHECK_TIMEOUT} s", case.value))
+            except WireError as error:
+                detail = f"raised WireError({error.kind.value}, {error.progress.value}) where none was due"
+                violations.append(Violation(JUDGED[case], detail, case.value))
             except Exception as error:
                 detail = f"raised {type(error).__name__}, not a WireError"
                 violations.append(Violation(JUDGED[case], detail, case.value))
@@ -211,7 +216,13 @@ async def _reset(server: TestServer, wire: Wire, read_timeout: float) -> None:
 async def _cut(server: TestServer, wire: Wire, read_timeout: float) -> None:
     session_id = await _session(wire)
     server.configure(cut_tool_responses=1, response_style=ResponseStyle.SSE)
-    response = await wire.send(_post("tools/call", {"name": "peek", "arguments": {}}, session_id, 2))
+    try:
+        response = await wire.send(_post("tools/call", {"name": "peek", "arguments": {}}, session_id, 2))
+    except WireError as error:
+        raise _Mismatch(
+            f"send raised WireError({error.kind.value}, {error.progress.value}) for a cut body: the body was "
+            "read before the response was handed over (expected iter_bytes to raise (stream_cut, streaming))"
+        ) from None
     try:
         await _read(response)
     except WireError as error:
@@ -237,12 +248,14 @@ async def _timeout(server: TestServer, wire: Wire, read_timeout: float) -> None:
 async def _endless(wire: Wire, server: TestServer) -> WireResponse:
     session_id = await _session(wire)
     server.configure(endless_sse_event=True)
-    return await wire.send(_post("tools/call", {"name": "peek", "arguments": {}}, session_id, 2))
+    with anyio.move_on_after(STREAM_TIMEOUT):
+        return await wire.send(_post("tools/call", {"name": "peek", "arguments": {}}, session_id, 2))
+    raise _Mismatch("send did not return for an endless answer: the body is buffered, not streamed")
 
 
 async def _left(server: TestServer) -> None:
     try:
-        await server.wait_until(lambda stats: stats.endless_events_ended >= 1, timeout=CHECK_TIMEOUT / 2)
+        await server.wait_until(lambda stats: stats.endless_events_ended >= 1, timeout=STREAM_TIMEOUT)
     except TimeoutError:
         raise _Mismatch("the server still sends: aclose did not close the connection") from None
 
@@ -250,7 +263,7 @@ async def _left(server: TestServer) -> None:
 async def _streamed(server: TestServer, wire: Wire, read_timeout: float) -> None:
     response = await _endless(wire, server)
     try:
-        with anyio.move_on_after(CHECK_TIMEOUT / 2) as waited:
+        with anyio.move_on_after(STREAM_TIMEOUT) as waited:
             body: AsyncGenerator[bytes, None] = response.iter_bytes()
             async with aclosing(body):
                 first = await body.__anext__()
