@@ -23,7 +23,7 @@ from mcp_session_recovery.adapters.mcp_sdk import connect
 from mcp_session_recovery.model import OutcomeUnknown
 from mcp_session_recovery.runtime import SessionOptions
 from mcp_session_recovery.testing.conformance import OpenClient, ToolCaller
-from tests.edges.clients import ACCEPT, ADAPTERS, Adapter, EdgeClient, Refusal, message_of, RawAnswer
+from tests.edges.clients import ACCEPT, ADAPTERS, Adapter, EdgeClient, RawAnswer, Refusal, message_of
 from tests.edges.support import options
 
 __all__ = ["Refused", "broken_reinitializes_per_caller", "broken_replays_cut_calls", "opener", "plain_sdk"]
@@ -125,7 +125,14 @@ class _EveryCallerReinitializes:
         self.session_id = session_id
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> str:
-        body = json.dumps({"jsonrpc": "2.0", "id": self._id(), "method": "tools/call", "params": {"name": name, "arguments": arguments}})
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": self._id(),
+                "method": "tools/call",
+                "params": {"name": name, "arguments": arguments},
+            }
+        )
         for _ in range(2):
             headers = {**ACCEPT, "content-type": "application/json", "mcp-session-id": self.session_id}
             answer = await self.http.post(self.url, content=body, headers=headers)

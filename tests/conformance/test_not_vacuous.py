@@ -36,7 +36,8 @@ async def test_an_adapter_whose_callers_each_reinitialize_is_named() -> None:
     report = await check_client(broken_reinitializes_per_caller, faults={Fault.RESTART, Fault.CONCURRENT})
     assert report.broken == {Invariant.ONE_INITIALIZE_PER_LOST_SESSION}, report.summary()
     (violation,) = report.violations
-    assert "concurrent calls" in violation.story and "restarts" in violation.story
+    assert "concurrent calls" in violation.story
+    assert "restarts" in violation.story
 
 
 async def test_an_adapter_that_replays_a_cut_tool_call_is_named() -> None:
@@ -52,5 +53,6 @@ def test_the_report_names_the_invariant_and_never_a_session_id() -> None:
 
     report = anyio.run(lambda: check_client(plain_sdk, faults={Fault.RESTART}, examples=3))
     text = report.summary()
-    assert "RECOVERED" in text and "story:" in text
+    assert "RECOVERED" in text
+    assert "story:" in text
     assert "mcp-session-id" not in text.lower()

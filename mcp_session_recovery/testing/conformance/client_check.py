@@ -10,6 +10,7 @@ within that budget.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Collection
 from typing import Any
@@ -137,10 +138,9 @@ class _Search:
         test: Any = given(stories(options))(self.verdict)
         if options.seed is not None:
             test = hypothesis_seed(options.seed)(test)
-        try:
+        # The verdicts remembered say what broke, each with its shortest story.
+        with contextlib.suppress(_StoryFailed):
             configured(test)()
-        except _StoryFailed:
-            pass  # the verdicts remembered say what broke, each with its shortest story
 
     def verdict(self, story: Story) -> None:
         """Hypothesis' test: run ``story`` (or recall its verdict) and raise if it broke anything."""

@@ -131,9 +131,7 @@ def _initialized(ledger: Ledger) -> list[tuple[Invariant, str]]:
         found.append((Invariant.INITIALIZED_FIRST, f"{early} requests reached a session before its initialized"))
     notified, sessions = ledger.total("initialized_notifications"), ledger.total("sessions_created")
     if notified > sessions:
-        found.append(
-            (Invariant.INITIALIZED_FIRST, f"{notified} notifications/initialized for {sessions} sessions")
-        )
+        found.append((Invariant.INITIALIZED_FIRST, f"{notified} notifications/initialized for {sessions} sessions"))
     return found
 
 

@@ -21,7 +21,7 @@ from .evidence import RECORDED_REQUESTS, CallRecord, Ending, Ledger
 from .options import CheckOptions
 from .steps import Call, CutStream, Expire, GatewayWindow, Outage, Restart, Step, Story, SwitchEra
 
-__all__ = ["ToolCaller", "OpenClient", "run_story"]
+__all__ = ["OpenClient", "ToolCaller", "run_story"]
 
 #: What a gateway answers while the server behind it is down.
 GATEWAY_ANSWERS = {
@@ -46,9 +46,7 @@ OpenClient = Callable[[str], AbstractAsyncContextManager[ToolCaller]]
 
 def behaviour_for(options: CheckOptions, story: Story) -> Behaviour:
     """The server's configuration when ``story`` starts."""
-    return Behaviour(
-        eras=options.served_eras, response_style=story.response_style, record_requests=RECORDED_REQUESTS
-    )
+    return Behaviour(eras=options.served_eras, response_style=story.response_style, record_requests=RECORDED_REQUESTS)
 
 
 async def run_story(server: TestServer, open_client: OpenClient, story: Story, options: CheckOptions) -> Ledger:

@@ -126,7 +126,11 @@ def _post(method: str, params: dict[str, Any], session_id: str | None = None, re
 
 
 def _initialize() -> Outgoing:
-    params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "conformance", "version": "1"}}
+    params = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "conformance", "version": "1"},
+    }
     return _post("initialize", params)
 
 
@@ -188,7 +192,9 @@ async def _lower_case(server: TestServer, wire: Wire, read_timeout: float) -> No
         await response.aclose()
     upper = [name for name in names if name != name.lower()]
     if upper or value != _MIXED_CASE[1]:
-        raise _Mismatch(f"header names not lower-case ({upper}) or the mixed-case header not found by its lower-case name")
+        raise _Mismatch(
+            f"header names not lower-case ({upper}) or the mixed-case header not found by its lower-case name"
+        )
 
 
 async def _refused(server: TestServer, wire: Wire, read_timeout: float) -> None:
