@@ -3,8 +3,11 @@
 A legacy session may carry server notifications on a long-lived GET. When the server restarts the
 stream ends with the session; the listener opens it again for the next session, so whoever reads it
 (the ``on_message`` hook, or a client above a transport) sees one stream until the session closes.
-A 404 on the GET means the session is gone: a ``ping`` lets the model find that out the usual way
-and start recovery. A 405 means the server offers no stream, and the listener stops.
+A 404 on the GET means the session is gone: the model is told so the way a request would tell it,
+without sending the rejected id again, and starts recovery; but when the first GET of the fresh
+session is answered 404 too, the server offers no stream (it should say 405): from then on such a
+404 is a failed opening like an error status, backed off and then left until the next negotiation.
+A 405 means the server offers no stream, and the listener stops.
 """
 
 from __future__ import annotations
@@ -15,10 +18,9 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from mcp_session_recovery.model import Binding, McpSessionError, State
+from mcp_session_recovery.model import Abandonment, Binding, Signal, State
 from mcp_session_recovery.model.messages import listen_request
 
-from . import exchange
 from .forwarding import Forwarded
 from .observe import logger
 from .reading import LimitCrossed, json_object, sse_events
@@ -54,6 +56,10 @@ class Listener:
         self._core = core
         #: The server answered GET with 405: it offers no server-to-client stream.
         self._refused = False
+        #: The generation whose GET stream the server opened (answered 200) last.
+        self._served: int | None = None
+        #: The last 404 was to a session's first GET: another such 404 means no GET stream at all.
+        self._first_refused = False
 
     async def deliver_forever(self) -> None:
         """Hand every server message to the session's ``on_message`` hook until close."""
@@ -100,9 +106,16 @@ class Listener:
         except WireError:
             return None
         if response.status == 200:
+            self._served, self._first_refused = binding.generation, False
             return response
-        if response.status == 404:
-            core.start_background(self._ping)
+        first = self._served != binding.generation
+        if response.status == 404 and first and self._first_refused:
+            # It answers the GET of fresh sessions with 404 too: no stream here, the session lives.
+            # A failure like any other (backed off, then left until the next negotiation).
+            logger.debug("%s: the GET of a fresh session answered 404 again", core.origin)
+        elif response.status == 404:
+            self._first_refused = first
+            core.start_background(self._report_gone, binding)
         if response.status == 405:
             self._refused = True
         with anyio.move_on_after(core.options.close_timeout, shield=True):
@@ -155,8 +168,17 @@ class Listener:
             opened = True
             response = await self._open(binding)
 
-    async def _ping(self) -> None:
+    async def _report_gone(self, binding: Binding) -> None:
+        """A 404 to a GET that carried ``binding``'s session id: the session is gone. Tell the model the
+        way a request would (a ``ping`` it tracks, reported lost as it is told to go out under that
+        binding) without sending the rejected id once more."""
+        core = self._core
+        call = core.open_call("ping", None)
         try:
-            await exchange.run(self._core, "ping")
-        except McpSessionError as exc:
-            logger.info("%s: ping after the GET stream was refused: %s", self._core.origin, exc)
+            with anyio.move_on_after(core.options.request_timeout):
+                sent = await call.next_send()
+                if sent is not None and sent.generation == binding.generation:
+                    call.disrupted(Signal.SESSION_GONE, "404 to the GET stream that carried the session id")
+        finally:
+            call.abandon(Abandonment.CANCELLED)  # nothing waits for this ping: recovery goes on without it
+            core.release(call)
