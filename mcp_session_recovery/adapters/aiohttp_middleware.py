@@ -50,8 +50,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-import anyio
-import anyio.abc
 from aiohttp.payload import BytesPayload
 from yarl import URL
 
@@ -69,6 +67,7 @@ from mcp_session_recovery.model import (
 )
 from mcp_session_recovery.runtime import Session, SessionOptions, WireError
 from mcp_session_recovery.runtime.forwarding import Forwarded
+from mcp_session_recovery.runtime.groups import BackgroundGroup
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import json_object
 from mcp_session_recovery.runtime.redaction import credential_values
@@ -195,7 +194,7 @@ class RecoveringMiddleware:
         self._mode = EraMode(mode)
         self._options = options or SessionOptions()
         self._on_event = on_event
-        self._task_group: anyio.abc.TaskGroup | None = None
+        self._background = BackgroundGroup()
         self._session: Session | None = None
         self._wire: _RuntimeWire | None = None
 
@@ -205,20 +204,11 @@ class RecoveringMiddleware:
         return self._session
 
     async def __aenter__(self) -> RecoveringMiddleware:
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
+        await self._background.open()
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        try:
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
-        finally:
-            if self._task_group is not None:
-                self._task_group.cancel_scope.cancel()
-                await self._task_group.__aexit__(None, None, None)
-                self._task_group = None
+        await self._background.close(self.aclose)
 
     async def aclose(self) -> None:
         """Close the runtime session: one DELETE for a live legacy session, then nothing more."""
@@ -268,7 +258,7 @@ class RecoveringMiddleware:
     ) -> tuple[Session, _RuntimeWire]:
         if self._session is not None and self._wire is not None:
             return self._session, self._wire
-        if self._task_group is None:
+        if self._background.task_group is None:
             raise MiddlewareNotStarted(
                 "enter the middleware first: async with aiohttp.ClientSession(middlewares=(m,)) as http, m: ..."
             )
@@ -279,7 +269,7 @@ class RecoveringMiddleware:
         first_era = Era.LEGACY if chose_handshake else self._options.first_era
         options = dataclasses.replace(self._options, mode=self._mode, listen=False, first_era=first_era)
         session = Session(wire, str(self._endpoint), options, on_event=self._on_event)
-        session.start_in(self._task_group)
+        session.start_in(self._background.task_group)
         self._session, self._wire = session, wire
         return session, wire
 
@@ -360,7 +350,7 @@ class RecoveringMiddleware:
         if isinstance(source, _Response):
             response = source.response
             if forwarded.stream is not None:  # a re-sent request's SSE answer, relayed under the client's id
-                response.content = relayed(forwarded.stream, self._task_group)
+                response.content = relayed(forwarded.stream, self._background.task_group)
             elif source.released:  # the runtime read it: the client gets those very bytes (its own id)
                 response.content = content_of(forwarded.body)
             return response  # else an SSE answer handed over unread

@@ -54,6 +54,7 @@ from mcp_session_recovery.model import (
 from mcp_session_recovery.model.messages import answer_message
 from mcp_session_recovery.runtime import Session, SessionOptions, origin_of
 from mcp_session_recovery.runtime.forwarding import Forwarded, error_answer
+from mcp_session_recovery.runtime.groups import BackgroundGroup
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import LimitCrossed, is_response, json_object, read_body
 from mcp_session_recovery.runtime.redaction import credential_values
@@ -185,7 +186,7 @@ class RecoveringTransport(_TransportBase):
         self._options = options or SessionOptions()
         self._on_event = on_event
         self._wire = _InnerWire(inner, self._module)
-        self._task_group: anyio.abc.TaskGroup | None = None
+        self._background = BackgroundGroup()
         self._session: Session | None = None
         # What the SDK above believes its session id is; it never sees a real one.
         self._virtual_id = f"recovering-{secrets.token_hex(16)}"
@@ -196,21 +197,12 @@ class RecoveringTransport(_TransportBase):
         return self._session
 
     async def __aenter__(self) -> RecoveringTransport:
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
+        await self._background.open()
         await self._inner.__aenter__()
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        try:
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
-        finally:
-            if self._task_group is not None:
-                self._task_group.cancel_scope.cancel()
-                await self._task_group.__aexit__(None, None, None)
-                self._task_group = None
+        await self._background.close(self.aclose)
 
     async def aclose(self) -> None:
         """Close the runtime session (one DELETE for a live legacy session), then the inner transport."""
@@ -329,7 +321,7 @@ class RecoveringTransport(_TransportBase):
     def _session_for(self, request: Any, message: Mapping[str, Any] | None) -> Session:
         if self._session is not None:
             return self._session
-        if self._task_group is None:
+        if self._background.task_group is None:
             raise TransportNotStarted(
                 "enter the client first: async with httpx2.AsyncClient(transport=RecoveringTransport(...)) as client"
             )
@@ -339,7 +331,7 @@ class RecoveringTransport(_TransportBase):
         first_era = Era.LEGACY if chose_handshake else self._options.first_era
         options = dataclasses.replace(self._options, mode=self._mode, listen=False, first_era=first_era)
         self._session = Session(self._wire, url, options, on_event=self._on_event)
-        self._session.start_in(self._task_group)
+        self._session.start_in(self._background.task_group)
         return self._session
 
     def _response(self, forwarded: Forwarded, request: Any) -> Any:

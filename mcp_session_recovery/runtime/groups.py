@@ -1,4 +1,5 @@
-"""Public context managers raise one error, never an ``ExceptionGroup``.
+"""Task groups at the public surface: one error out, never an ``ExceptionGroup``; and the group an
+adapter owns for its session's background work.
 
 anyio's task groups wrap whatever leaves them in an ``ExceptionGroup``; the library's users write
 ``except McpSessionError``. :func:`ungrouped` turns a group back into the one error that matters:
@@ -7,12 +8,40 @@ the library's own typed error if there is one, else the first other error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+
+import anyio
+import anyio.abc
 
 from mcp_session_recovery.model import McpSessionError
 
-__all__ = ["leading_error", "ungrouped"]
+__all__ = ["BackgroundGroup", "leading_error", "ungrouped"]
+
+
+class BackgroundGroup:
+    """The task group an adapter (a transport, a middleware) owns for its session's background work:
+    opened when the adapter is entered, cancelled when it leaves, after the adapter closed its session."""
+
+    def __init__(self) -> None:
+        #: The open group, or ``None`` outside the adapter's ``async with``.
+        self.task_group: anyio.abc.TaskGroup | None = None
+
+    async def open(self) -> None:
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self.task_group = task_group
+
+    async def close(self, closing: Callable[[], Awaitable[None]]) -> None:
+        """Await ``closing`` (shielded: the session's DELETE must go out), then end the group."""
+        try:
+            with anyio.CancelScope(shield=True):
+                await closing()
+        finally:
+            if self.task_group is not None:
+                self.task_group.cancel_scope.cancel()
+                await self.task_group.__aexit__(None, None, None)
+                self.task_group = None
 
 
 def _leaves(error: BaseException) -> Iterator[BaseException]:
