@@ -34,14 +34,10 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import json
-import logging
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-
-import anyio
-import anyio.abc
 
 from mcp_session_recovery.model import (
     LEGACY_PROTOCOL_VERSIONS,
@@ -51,21 +47,18 @@ from mcp_session_recovery.model import (
     McpSessionError,
     Outgoing,
 )
-from mcp_session_recovery.model.messages import answer_message
 from mcp_session_recovery.runtime import Session, SessionOptions, origin_of
 from mcp_session_recovery.runtime.forwarding import Forwarded, error_answer
 from mcp_session_recovery.runtime.groups import BackgroundGroup
 from mcp_session_recovery.runtime.observe import EventHook
-from mcp_session_recovery.runtime.reading import LimitCrossed, is_response, json_object, read_body
+from mcp_session_recovery.runtime.reading import is_response, json_object
 from mcp_session_recovery.runtime.redaction import credential_values
 from mcp_session_recovery.runtime.redirects import send_following
-from mcp_session_recovery.runtime.wire import WireError
 
 from .httpx_wire import HttpxResponse, library_of, sent
 
 __all__ = ["RecoveringTransport", "TransportNotStarted"]
 
-logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     # Typed as an httpx2 transport (what mcp 2.x takes); at run time it serves httpx alike.
@@ -230,7 +223,8 @@ class RecoveringTransport(_TransportBase):
         elif message is None:
             answer = json_object(body)
             if answer is not None and is_response(answer):
-                forwarded = await self._relay_answer(session, body)
+                await session.relay_answer(body)
+                forwarded = Forwarded(202, {})  # the client sent an answer: nothing comes back
             else:
                 forwarded = Forwarded(400, {"content-type": "application/json"}, _PARSE_ERROR)
         else:
@@ -246,30 +240,6 @@ class RecoveringTransport(_TransportBase):
         if method == "notifications/initialized":
             return Forwarded(202, {})  # the runtime sent the real one after its own initialize
         return await session.forward(message, body)
-
-    async def _relay_answer(self, session: Session, body: bytes) -> Forwarded:
-        """Send the client's answer to a server request under the live binding, once.
-
-        Always ``202`` for the client: an answer the server can no longer take (its session is
-        gone, or none is live) is dropped, as it would be by a server that restarted.
-        """
-        binding = session.binding
-        if binding is None:
-            logger.info("%s: an answer to a server request was dropped: no live session", session.origin)
-            return Forwarded(202, {})
-        try:
-            response = await self._wire.send(answer_message(binding, body))
-            try:
-                await read_body(response, self._options.limits)
-            finally:
-                with anyio.move_on_after(self._options.close_timeout, shield=True):
-                    await response.aclose()
-        except (WireError, LimitCrossed) as exc:
-            logger.info("%s: an answer to a server request was not delivered: %s", session.origin, exc)
-            return Forwarded(202, {})
-        if not 200 <= response.status < 300:
-            logger.info("%s: the server refused an answer to its request: HTTP %s", session.origin, response.status)
-        return Forwarded(202, {})
 
     async def _initialize(self, session: Session, message: Mapping[str, Any]) -> Forwarded:
         params = _mapping(message.get("params"))

@@ -45,21 +45,23 @@ from mcp_session_recovery.model import (
     Progress,
     RedirectRefused,
     Signal,
+    State,
     TransportFailure,
     TransportFailureKind,
     classify,
 )
 from mcp_session_recovery.model.classify import exchange_of
-from mcp_session_recovery.model.messages import relayed_message, session_message
+from mcp_session_recovery.model.messages import answer_message, relayed_message, session_message
 
 from .calls import Call
+from .observe import logger
 from .reading import LimitCrossed, is_response, is_stream, json_object, read_body, response_id_matches, sse_events
 from .wire import WireError, WireResponse
 
 if TYPE_CHECKING:
     from .core import SessionCore
 
-__all__ = ["LIBRARY_ERROR_CODE", "Forwarded", "Send", "error_answer", "forward", "json_rpc_error"]
+__all__ = ["LIBRARY_ERROR_CODE", "Forwarded", "Send", "error_answer", "forward", "json_rpc_error", "relay_answer"]
 
 #: The JSON-RPC code of the errors the library answers in the server's place (implementation-defined
 #: server error range of JSON-RPC 2.0).
@@ -164,6 +166,35 @@ async def forward(
     finally:
         if not streaming:  # a live stream owns the request until its consumer is done
             core.release(call)
+
+
+async def relay_answer(core: SessionCore, body: bytes) -> bool:
+    """Send a client's answer to a server's request (sampling, elicitation, roots) under the live
+    binding, once and unchanged; whether the server took it.
+
+    It belongs to the session the server's request came from, so it is never replayed into a new
+    one: an answer the server can no longer take (its session is gone, or none is live) is dropped,
+    as a server that restarted would drop it.
+    """
+    snap = core.snapshot
+    binding = snap.binding if snap.state is State.READY else None
+    if binding is None:
+        logger.info("%s: an answer to a server request was dropped: no live session", core.origin)
+        return False
+    try:
+        response = await core.wire.send(answer_message(binding, body))
+        try:
+            await read_body(response, core.options.limits)
+        finally:
+            with anyio.move_on_after(core.options.close_timeout, shield=True):
+                await response.aclose()
+    except (WireError, LimitCrossed) as exc:
+        logger.info("%s: an answer to a server request was not delivered: %s", core.origin, exc)
+        return False
+    if not 200 <= response.status < 300:
+        logger.info("%s: the server refused an answer to its request: HTTP %s", core.origin, response.status)
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

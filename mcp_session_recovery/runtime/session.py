@@ -202,6 +202,11 @@ class Session:
             hand_over_streams=hand_over_streams,
         )
 
+    async def relay_answer(self, body: bytes) -> bool:
+        """Send a client's answer to a server's request under the live session, once; whether the
+        server took it. See :func:`.forwarding.relay_answer`."""
+        return await forwarding.relay_answer(self._core, body)
+
     async def listen_stream(self) -> forwarding.Forwarded:
         """The legacy server-to-client stream for a client above, kept open across recoveries.
 
