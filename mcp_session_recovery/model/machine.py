@@ -27,7 +27,7 @@ from .events import Event
 from .rules import Outcome
 from .snapshot import ModelConfig, Snapshot, initial_snapshot
 from .states import State
-from .step import select_row
+from .step import index_of, select_in
 from .table import TABLE, Row
 
 __all__ = ["Engine", "SessionMachine"]
@@ -65,6 +65,8 @@ class SessionMachine:
         self._snapshot = initial_snapshot(config)
         self._table = table
         self._compiled = engine is Engine.COMPILED
+        #: The compiled engine: the table's rows by (state, event type), looked up once per event.
+        self._index = index_of(table)
         self._outcome: tuple[Row, Outcome] | None = None
         self._holder = _Holder()
         if self._compiled:
@@ -116,8 +118,9 @@ class SessionMachine:
         event in the current state, or none whose guard holds.
         """
         if self._compiled:
-            row = select_row(self._snapshot, event, self._table)
-            changed, compiled_effects = row.action(self._snapshot, event)
+            snapshot = self._snapshot
+            row = select_in(self._index, snapshot, event)
+            changed, compiled_effects = row.action(snapshot, event)
             self._snapshot = changed if changed.state is row.target else replace(changed, state=row.target)
             return compiled_effects
         state = self.state
@@ -138,7 +141,7 @@ class SessionMachine:
         """Whether :meth:`handle` would accept ``event`` now (no effects are computed)."""
         if self._compiled:
             try:
-                select_row(self._snapshot, event, self._table)
+                select_in(self._index, self._snapshot, event)
             except IllegalTransition:
                 return False
             return True

@@ -101,24 +101,33 @@ class Snapshot:
 
     def with_request(self, tracked: TrackedRequest) -> Snapshot:
         """This snapshot with ``tracked`` added, or replacing the request with its id."""
-        if all(r.request_id != tracked.request_id for r in self.requests):
-            return self._with_requests((*self.requests, tracked))
-        return self._with_requests(tuple(tracked if r.request_id == tracked.request_id else r for r in self.requests))
+        requests = self.requests
+        if self.request(tracked.request_id) is None:
+            return self._with_requests((*requests, tracked))
+        return self._with_requests(tuple(tracked if r.request_id == tracked.request_id else r for r in requests))
 
     def without_request(self, request_id: int) -> Snapshot:
         """This snapshot with the request ``request_id`` forgotten."""
-        return self._with_requests(tuple(r for r in self.requests if r.request_id != request_id))
+        requests = self.requests
+        if len(requests) == 1 and requests[0].request_id == request_id:
+            return self._with_requests(())  # the common case: the only request in flight resolves
+        return self._with_requests(tuple(r for r in requests if r.request_id != request_id))
 
     def _with_requests(self, requests: tuple[TrackedRequest, ...]) -> Snapshot:
-        # ``dataclasses.replace`` re-runs ``__init__``; this runs on every call, so copy the slots.
-        copy = object.__new__(Snapshot)
-        for name in _SNAPSHOT_FIELDS:
-            object.__setattr__(copy, name, getattr(self, name))
-        object.__setattr__(copy, "requests", requests)
+        # ``dataclasses.replace`` re-runs ``__init__``; this runs twice on every call, so copy the
+        # slots through their descriptors (the fields' values are already checked).
+        copy = _new_snapshot(Snapshot)
+        for get, put in _SNAPSHOT_SLOTS:
+            put(copy, get(self))
+        _put_requests(copy, requests)
         return copy
 
 
-_SNAPSHOT_FIELDS = tuple(f.name for f in fields(Snapshot))
+_new_snapshot = object.__new__
+#: Each field's slot descriptor (reads, and writes that a frozen dataclass's ``__setattr__`` refuses).
+_SLOTS = {f.name: getattr(Snapshot, f.name) for f in fields(Snapshot)}
+_SNAPSHOT_SLOTS = tuple((slot.__get__, slot.__set__) for name, slot in _SLOTS.items() if name != "requests")
+_put_requests = _SLOTS["requests"].__set__
 
 
 def initial_snapshot(config: ModelConfig | None = None) -> Snapshot:

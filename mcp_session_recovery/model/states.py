@@ -27,6 +27,11 @@ class State(enum.Enum):
     #: Terminal except for closing.
     FAILED = "failed"
 
+    # Members are singletons compared by identity, so identity hashing is consistent with ``==``.
+    # ``Enum.__hash__`` is a Python function (it hashes the name); a state keys the compiled
+    # engine's row lookup on every event, so it is hashed twice on every call.
+    __hash__ = object.__hash__
+
 
 #: States that no event leaves except (for ``FAILED``) closing.
 TERMINAL_STATES = frozenset({State.CLOSED, State.FAILED})
@@ -39,6 +44,8 @@ class Era(enum.Enum):
     LEGACY = "legacy"
     #: 2026-07-28 and later: sessionless, version and capabilities on every request.
     MODERN = "modern"
+
+    __hash__ = object.__hash__  # as for State: every request's exchange is looked up by era
 
 
 class EraMode(enum.Enum):

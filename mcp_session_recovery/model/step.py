@@ -12,7 +12,7 @@ from .snapshot import Snapshot
 from .states import State
 from .table import TABLE, Row
 
-__all__ = ["Step", "select_row", "step"]
+__all__ = ["RowIndex", "Step", "index_of", "select_in", "select_row", "step"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,20 +24,33 @@ class Step:
     effects: tuple[Effect, ...]
 
 
-_Index = dict[tuple[State, type[Event]], tuple[Row, ...]]
-_indexes: dict[int, tuple[Sequence[Row], _Index]] = {}
+#: A table's rows grouped by (state, event type), in table order: what the compiled engine reads.
+RowIndex = dict[tuple[State, type[Event]], tuple[Row, ...]]
+_indexes: dict[int, tuple[Sequence[Row], RowIndex]] = {}
 
 
-def _index(table: Sequence[Row]) -> _Index:
+def index_of(table: Sequence[Row]) -> RowIndex:
     """Rows grouped by (state, event type), in table order; built once per table."""
     cached = _indexes.get(id(table))
     if cached is not None and cached[0] is table:
         return cached[1]
-    index: _Index = {}
+    index: RowIndex = {}
     for row in table:
         index[(row.source, row.event)] = (*index.get((row.source, row.event), ()), row)
     _indexes[id(table)] = (table, index)
     return index
+
+
+def select_in(index: RowIndex, snapshot: Snapshot, event: Event) -> Row:
+    """:func:`select_row` over a table's :func:`index_of` (what an engine that holds it calls)."""
+    candidates = index.get((snapshot.state, type(event)))
+    if candidates is None:
+        raise IllegalTransition(snapshot.state, event)
+    for row in candidates:
+        if row.guard is None or row.guard(snapshot, event):
+            return row
+    guards = ", ".join(row.guard.__name__ for row in candidates if row.guard is not None)
+    raise IllegalTransition(snapshot.state, event, f"no guard holds ({guards})")
 
 
 def select_row(snapshot: Snapshot, event: Event, table: Sequence[Row] = TABLE) -> Row:
@@ -45,14 +58,7 @@ def select_row(snapshot: Snapshot, event: Event, table: Sequence[Row] = TABLE) -
 
     Raises :class:`IllegalTransition` when there is none.
     """
-    candidates = _index(table).get((snapshot.state, type(event)), ())
-    if not candidates:
-        raise IllegalTransition(snapshot.state, event)
-    for row in candidates:
-        if row.guard is None or row.guard(snapshot, event):
-            return row
-    guards = ", ".join(row.guard.__name__ for row in candidates if row.guard is not None)
-    raise IllegalTransition(snapshot.state, event, f"no guard holds ({guards})")
+    return select_in(index_of(table), snapshot, event)
 
 
 def step(snapshot: Snapshot, event: Event, table: Sequence[Row] = TABLE) -> Step:

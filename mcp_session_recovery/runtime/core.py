@@ -257,18 +257,21 @@ class SessionCore:
 
     def apply(self, event: Event, reason: str = "") -> None:
         """Feed ``event`` to the model and perform its effects. Never awaits."""
-        before = self._machine.snapshot
-        effects = self._machine.handle(event)
-        after = self._machine.snapshot
-        issued = after.pending.session_id if after.pending is not None else None
-        if issued is not None and issued is not self._issued:
-            self._issued = issued
-            self.redactor.add_session_id(issued.header_value)
+        machine = self._machine
+        before = machine.snapshot
+        effects = machine.handle(event)
+        after = machine.snapshot
+        if after.pending is not None:
+            issued = after.pending.session_id
+            if issued is not None and issued is not self._issued:
+                self._issued = issued
+                self.redactor.add_session_id(issued.header_value)
         entered = before.state is not after.state
         change = None
         for effect in effects:
             if isinstance(effect, NotifyBindingChanged):
                 change = BindingChange(effect.previous, effect.current)
+        # A READY call's steps change neither state nor binding: no record unless a hook wants one.
         if entered or change is not None or self._on_event is not None:
             self._observe(
                 TransitionRecord(
@@ -288,8 +291,8 @@ class SessionCore:
                 self.start_background(self._delete_abandoned)
         for effect in effects:
             self._perform(effect, before, after)
-        changed, self._changed = self._changed, None
-        if changed is not None:
+        if self._changed is not None:
+            changed, self._changed = self._changed, None
             changed.set()
 
     def _observe(self, record: TransitionRecord) -> None:
