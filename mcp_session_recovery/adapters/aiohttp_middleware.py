@@ -54,8 +54,6 @@ from aiohttp.payload import BytesPayload
 from yarl import URL
 
 from mcp_session_recovery.model import (
-    LEGACY_PROTOCOL_VERSIONS,
-    ClientIdentity,
     DeadlineExceeded,
     Era,
     EraMode,
@@ -65,6 +63,7 @@ from mcp_session_recovery.model import (
     TransportFailureKind,
     UnexpectedAnswer,
 )
+from mcp_session_recovery.model.negotiation import declared_identity, handshake_result
 from mcp_session_recovery.runtime import Session, SessionOptions, WireError
 from mcp_session_recovery.runtime.forwarding import Forwarded
 from mcp_session_recovery.runtime.groups import BackgroundGroup
@@ -282,24 +281,18 @@ class RecoveringMiddleware:
         handler: aiohttp.ClientHandlerType,
     ) -> aiohttp.ClientResponse:
         method = message["method"]
-        session.adopt_identity(_identity_of(message))
+        session.adopt_identity(declared_identity(message))
         binding = await _connected(session, method)
         if method == "server/discover" and binding.era is Era.LEGACY:
             # The server's own answer to a discover (sessionless: no session headers) tells the client.
             _set_runtime_headers(request, {})
             return await handler(request)
-        if binding.era is Era.LEGACY:
-            source, result = wire.answers["initialize"], dict(session.negotiated_result)
-        elif method == "server/discover":
-            source, result = wire.answers["server/discover"], dict(session.negotiated_result)
-        else:  # a sessionless server: the client keeps its handshake era, the runtime translates
-            source = wire.answers["server/discover"]
-            offered = _mapping(message.get("params")).get("protocolVersion")
-            result = {
-                "protocolVersion": offered if offered in LEGACY_PROTOCOL_VERSIONS else LEGACY_PROTOCOL_VERSIONS[0],
-                "capabilities": dict(binding.server_capabilities),
-                "serverInfo": dict(binding.server_info),
-            }
+        # The server's own answer to the runtime's negotiation carries the client's copy.
+        source = wire.answers["initialize" if binding.era is Era.LEGACY else "server/discover"]
+        if method == "server/discover":
+            result = dict(session.negotiated_result)
+        else:
+            result = handshake_result(message, binding, session.negotiated_result)
         answer = json.dumps({"jsonrpc": "2.0", "id": message.get("id"), "result": result}).encode()
         return answered(source, 200, answer)
 
@@ -392,27 +385,6 @@ def _kind(outgoing: Outgoing) -> str | None:
     document = json_object(outgoing.body)
     method = document.get("method") if document is not None else None
     return method if method in _NEGOTIATION else None
-
-
-def _mapping(value: object) -> dict[str, Any]:
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _identity_of(message: Mapping[str, Any]) -> ClientIdentity:
-    """The client info and capabilities a client's ``initialize`` or ``server/discover`` declares."""
-    params = _mapping(message.get("params"))
-    if message.get("method") == "initialize":
-        offered = params.get("protocolVersion")
-        return ClientIdentity(
-            client_info=_mapping(params.get("clientInfo")),
-            capabilities=_mapping(params.get("capabilities")),
-            legacy_version=offered if offered in LEGACY_PROTOCOL_VERSIONS else LEGACY_PROTOCOL_VERSIONS[0],
-        )
-    meta = _mapping(params.get("_meta"))
-    return ClientIdentity(
-        client_info=_mapping(meta.get("io.modelcontextprotocol/clientInfo")),
-        capabilities=_mapping(meta.get("io.modelcontextprotocol/clientCapabilities")),
-    )
 
 
 async def _connected(session: Session, method: str) -> Any:

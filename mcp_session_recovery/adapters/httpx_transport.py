@@ -40,13 +40,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from mcp_session_recovery.model import (
-    LEGACY_PROTOCOL_VERSIONS,
-    ClientIdentity,
     Era,
     EraMode,
     McpSessionError,
     Outgoing,
 )
+from mcp_session_recovery.model.negotiation import declared_identity, handshake_result
 from mcp_session_recovery.runtime import Session, SessionOptions, origin_of
 from mcp_session_recovery.runtime.forwarding import Forwarded, error_answer
 from mcp_session_recovery.runtime.groups import BackgroundGroup
@@ -242,38 +241,17 @@ class RecoveringTransport(_TransportBase):
         return await session.forward(message, body)
 
     async def _initialize(self, session: Session, message: Mapping[str, Any]) -> Forwarded:
-        params = _mapping(message.get("params"))
-        offered = params.get("protocolVersion")
-        session.adopt_identity(
-            ClientIdentity(
-                client_info=_mapping(params.get("clientInfo")),
-                capabilities=_mapping(params.get("capabilities")),
-                legacy_version=offered if offered in LEGACY_PROTOCOL_VERSIONS else LEGACY_PROTOCOL_VERSIONS[0],
-            )
-        )
+        session.adopt_identity(declared_identity(message))
         try:
             binding = await session.connect()
         except McpSessionError as exc:
             return error_answer(message.get("id"), exc)
-        if binding.era is Era.LEGACY:
-            result = dict(session.negotiated_result)
-        else:  # a sessionless server: the SDK keeps its handshake era, the runtime translates
-            result = {
-                "protocolVersion": offered if offered in LEGACY_PROTOCOL_VERSIONS else LEGACY_PROTOCOL_VERSIONS[0],
-                "capabilities": dict(binding.server_capabilities),
-                "serverInfo": dict(binding.server_info),
-            }
+        result = handshake_result(message, binding, session.negotiated_result)
         headers = {"content-type": "application/json", "mcp-session-id": self._virtual_id}
         return Forwarded(200, headers, _answer(message.get("id"), result))
 
     async def _discover(self, session: Session, message: Mapping[str, Any]) -> Forwarded:
-        meta = _mapping(_mapping(message.get("params")).get("_meta"))
-        session.adopt_identity(
-            ClientIdentity(
-                client_info=_mapping(meta.get("io.modelcontextprotocol/clientInfo")),
-                capabilities=_mapping(meta.get("io.modelcontextprotocol/clientCapabilities")),
-            )
-        )
+        session.adopt_identity(declared_identity(message))
         try:
             binding = await session.connect()
         except McpSessionError as exc:
@@ -331,10 +309,6 @@ def _message(body: bytes) -> dict[str, Any] | None:
     """A JSON-RPC request or notification in ``body``, or ``None``."""
     document = json_object(body)
     return document if document is not None and isinstance(document.get("method"), str) else None
-
-
-def _mapping(value: object) -> dict[str, Any]:
-    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def _answer(client_id: Any, result: Mapping[str, Any]) -> bytes:

@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .binding import SessionId
+from .binding import Binding, SessionId
 from .classify import ClassifierOptions, Exchange, HttpAnswer, TransportFailure, TransportFailureKind, classify
 from .errors import (
     CredentialsRejected,
@@ -37,10 +37,10 @@ from .events import (
     NegotiationDisrupted,
     NegotiationRejected,
 )
-from .messages import LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from .messages import LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, ClientIdentity
 from .states import Era, Signal
 
-__all__ = ["read_discover", "read_initialize", "read_initialized"]
+__all__ = ["declared_identity", "handshake_result", "read_discover", "read_initialize", "read_initialized"]
 
 _UNSUPPORTED_PROTOCOL_VERSION = -32022
 _DEFAULT_OPTIONS = ClassifierOptions()
@@ -213,3 +213,44 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == name:
             return value
     return None
+
+
+# -- a client above that negotiates itself (a transport's, a middleware's) ---------------------------
+
+
+def declared_identity(message: Mapping[str, Any]) -> ClientIdentity:
+    """What a client's own ``initialize`` or ``server/discover`` declares about it, to be declared
+    again on every (re)negotiation the library makes in its place."""
+    params = _mapping(message.get("params"))
+    if message.get("method") == "initialize":
+        return ClientIdentity(
+            client_info=_mapping(params.get("clientInfo")),
+            capabilities=_mapping(params.get("capabilities")),
+            legacy_version=_offered_legacy_version(params),
+        )
+    meta = _mapping(params.get("_meta"))
+    return ClientIdentity(
+        client_info=_mapping(meta.get("io.modelcontextprotocol/clientInfo")),
+        capabilities=_mapping(meta.get("io.modelcontextprotocol/clientCapabilities")),
+    )
+
+
+def handshake_result(initialize: Mapping[str, Any], binding: Binding, negotiated: Mapping[str, Any]) -> dict[str, Any]:
+    """The result for a client's own ``initialize`` once the library negotiated ``binding``.
+
+    A legacy server's own result (``negotiated``) goes back as it came. A sessionless server has
+    none to give: the client keeps the handshake era it chose, so it gets the version it offered
+    and the server's terms; the library translates every later message for it.
+    """
+    if binding.era is Era.LEGACY:
+        return dict(negotiated)
+    return {
+        "protocolVersion": _offered_legacy_version(_mapping(initialize.get("params"))),
+        "capabilities": dict(binding.server_capabilities),
+        "serverInfo": dict(binding.server_info),
+    }
+
+
+def _offered_legacy_version(params: Mapping[str, Any]) -> str:
+    offered = params.get("protocolVersion")
+    return offered if isinstance(offered, str) and offered in LEGACY_PROTOCOL_VERSIONS else LEGACY_PROTOCOL_VERSIONS[0]

@@ -16,8 +16,10 @@ from hypothesis import strategies as st
 from mcp_session_recovery.model import (
     LEGACY_PROTOCOL_VERSIONS,
     MODERN_PROTOCOL_VERSIONS,
+    Binding,
     CredentialsRejected,
     DiscoverSucceeded,
+    Era,
     Event,
     HttpAnswer,
     InitializedDelivered,
@@ -33,7 +35,13 @@ from mcp_session_recovery.model import (
     TransportFailure,
     TransportFailureKind,
 )
-from mcp_session_recovery.model.negotiation import read_discover, read_initialize, read_initialized
+from mcp_session_recovery.model.negotiation import (
+    declared_identity,
+    handshake_result,
+    read_discover,
+    read_initialize,
+    read_initialized,
+)
 
 Reader = Callable[[int, HttpAnswer | TransportFailure], Event]
 READERS: list[Reader] = [read_discover, read_initialize, read_initialized]
@@ -470,3 +478,45 @@ def test_every_answer_becomes_an_event_of_the_given_generation(
         DiscoverSucceeded | InitializeSucceeded | InitializedDelivered | NegotiationDisrupted | NegotiationRejected,
     )
     assert event.generation == generation
+
+
+# --- a client above that negotiates itself -------------------------------------------------------
+
+
+def test_the_identity_a_clients_initialize_declares() -> None:
+    message = {
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "clientInfo": {"name": "ide"}, "capabilities": {"roots": {}}},
+    }
+    identity = declared_identity(message)
+    assert (dict(identity.client_info), dict(identity.capabilities)) == ({"name": "ide"}, {"roots": {}})
+    assert identity.legacy_version == "2025-06-18"
+    unknown = declared_identity({"method": "initialize", "params": {"protocolVersion": "1999-01-01"}})
+    assert unknown.legacy_version == LEGACY_PROTOCOL_VERSIONS[0], "an unknown version offers the oldest we speak"
+
+
+def test_the_identity_a_clients_discover_declares_in_its_meta() -> None:
+    meta = {"io.modelcontextprotocol/clientInfo": {"name": "ide"}, "io.modelcontextprotocol/clientCapabilities": {}}
+    identity = declared_identity({"method": "server/discover", "params": {"_meta": meta}})
+    assert dict(identity.client_info) == {"name": "ide"}
+
+
+def test_a_handshake_result_is_the_legacy_servers_own_or_translated_from_a_sessionless_one() -> None:
+    initialize = {"method": "initialize", "params": {"protocolVersion": "2025-06-18"}}
+    legacy = Binding(era=Era.LEGACY, protocol_version="2025-11-25", generation=1)
+    assert handshake_result(initialize, legacy, {"protocolVersion": "2025-11-25", "x": 1}) == {
+        "protocolVersion": "2025-11-25",
+        "x": 1,
+    }
+    modern = Binding(
+        era=Era.MODERN,
+        protocol_version="2026-07-28",
+        generation=2,
+        server_capabilities={"tools": {}},
+        server_info={"name": "s"},
+    )
+    assert handshake_result(initialize, modern, {"ignored": True}) == {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {"tools": {}},
+        "serverInfo": {"name": "s"},
+    }
