@@ -33,7 +33,7 @@ from tests.edges.clients import (
     Refusal,
     message_of,
 )
-from tests.integration.downtime import LossWatch, call_while_down
+from tests.integration.downtime import LossWatch, call_while_down, herd_after_a_restart
 from tests.integration.processes import ManagedServer, proxy_argv, sdk_server_argv
 from tests.integration.ts_server.setup import ensure_ts_server
 
@@ -150,15 +150,7 @@ async def test_50_concurrent_calls_across_a_restart_need_one_initialize(
 ) -> None:
     async with open_client(sdk_server.url, _options(), None) as client:
         await _text(client)
-        await _restart(sdk_server)
-        results: list[str] = []
-
-        async def one() -> None:
-            results.append(await _text(client))
-
-        async with anyio.create_task_group() as tg:
-            for _ in range(50):
-                tg.start_soon(one)
+        results = await herd_after_a_restart(sdk_server, lambda: _text(client))
         assert sorted(int(r) for r in results) == list(range(1, 51))
         stats = await anyio.to_thread.run_sync(sdk_server.stats)
         assert stats["initializes"] == 1

@@ -1,4 +1,5 @@
-"""A call made while the server process is dead, completed once it is back: the tests' one recipe."""
+"""The tests' recipes around a dead server: a call made while it is down, completed once it is back;
+a herd of calls across a restart."""
 
 from __future__ import annotations
 
@@ -46,3 +47,21 @@ async def call_while_down(server: ManagedProcess, watch: LossWatch, call: Callab
             await watch.noticed.wait()
             await anyio.to_thread.run_sync(server.start)
     return results[0]
+
+
+async def herd_after_a_restart(server: ManagedProcess, call: Callable[[], Awaitable[str]], size: int = 50) -> list[str]:
+    """Restart ``server`` (SIGKILL, same port), then make ``size`` concurrent calls; their results.
+
+    Every caller finds the session gone at once: the runtime must recover it once for all of them.
+    """
+    await anyio.to_thread.run_sync(server.restart)
+    results: list[str] = []
+
+    async def one() -> None:
+        results.append(await call())
+
+    with anyio.fail_after(DEADLINE):
+        async with anyio.create_task_group() as tg:
+            for _ in range(size):
+                tg.start_soon(one)
+    return results

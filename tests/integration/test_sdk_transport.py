@@ -25,7 +25,7 @@ from mcp_session_recovery.model import Era, EraMode, ReplayPolicy
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions
 from mcp_session_recovery.testing import Behaviour, ServedEra, ServerProcess, StaleStyle, serve
 
-from .downtime import LossWatch, call_while_down
+from .downtime import LossWatch, call_while_down, herd_after_a_restart
 from .processes import ManagedServer, proxy_argv, sdk_server_argv
 from .ts_server.setup import ensure_ts_server
 
@@ -89,15 +89,11 @@ async def test_after_each_of_3_restarts_5_calls_succeed_once_each(sdk_server: Ma
 async def test_50_concurrent_calls_across_a_restart_need_one_initialize(sdk_server: ManagedServer) -> None:
     async with sdk_session(sdk_server.url) as session:
         await session.call_tool("bump", {})
-        await _restart(sdk_server)
-        results: list[str] = []
 
-        async def one() -> None:
-            results.append(_text(await session.call_tool("bump", {})))
+        async def bump() -> str:
+            return _text(await session.call_tool("bump", {}))
 
-        async with anyio.create_task_group() as tg:
-            for _ in range(50):
-                tg.start_soon(one)
+        results = await herd_after_a_restart(sdk_server, bump)
         assert sorted(int(r) for r in results) == list(range(1, 51))
         stats = await anyio.to_thread.run_sync(sdk_server.stats)
         assert stats["initializes"] == 1
