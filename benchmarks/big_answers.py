@@ -13,21 +13,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-import aiohttp
 import anyio
 import httpx
 import httpx2
 
-from mcp_session_recovery.adapters.aiohttp_wire import AiohttpWire
 from mcp_session_recovery.adapters.httpx_sync_transport import RecoveringSyncTransport
 from mcp_session_recovery.adapters.mcp_sdk import connect
-from mcp_session_recovery.runtime import Session
 from mcp_session_recovery.testing import ManagedProcess, ResponseStyle, blob_text
 
 from .clients import (
-    RawAiohttp,
     RawSync,
-    legacy_options,
+    aiohttp_session_and_raw,
     recovering,
     sdk_client,
     session_and_raw,
@@ -62,13 +58,7 @@ async def _session(url: str) -> AsyncIterator[dict[str, Call]]:
 
 @asynccontextmanager
 async def _aiohttp(url: str) -> AsyncIterator[dict[str, Call]]:
-    async with (
-        aiohttp.ClientSession() as http,
-        aiohttp.ClientSession() as raw_http,
-        Session(AiohttpWire(http, url), url, legacy_options()) as session,
-    ):
-        raw = RawAiohttp(raw_http, url)
-        await raw.initialize()
+    async with aiohttp_session_and_raw(url) as (session, raw):
         yield {"bare": lambda: raw.call("blob", ARGUMENTS), "adapter": lambda: session.request("tools/call", BLOB)}
 
 

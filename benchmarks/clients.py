@@ -20,6 +20,7 @@ import httpx2
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from mcp_session_recovery.adapters.aiohttp_wire import AiohttpWire
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
 from mcp_session_recovery.adapters.httpx_wire import HttpxWire
 from mcp_session_recovery.model import EraMode
@@ -82,6 +83,19 @@ async def session_and_raw(url: str) -> AsyncIterator[tuple[Session, RawHttpx]]:
         Session(HttpxWire(http, url), url, legacy_options()) as session,
     ):
         raw = RawHttpx(raw_http, url)
+        await raw.initialize()
+        yield session, raw
+
+
+@asynccontextmanager
+async def aiohttp_session_and_raw(url: str) -> AsyncIterator[tuple[Session, RawAiohttp]]:
+    """The same pair over aiohttp: a ``Session`` over ``AiohttpWire`` and a raw aiohttp client."""
+    async with (
+        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession() as raw_http,
+        Session(AiohttpWire(http, url), url, legacy_options()) as session,
+    ):
+        raw = RawAiohttp(raw_http, url)
         await raw.initialize()
         yield session, raw
 

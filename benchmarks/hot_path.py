@@ -18,19 +18,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiohttp
 import anyio
 import httpx2
 
-from mcp_session_recovery.adapters.aiohttp_wire import AiohttpWire
 from mcp_session_recovery.adapters.mcp_sdk import connect
-from mcp_session_recovery.runtime import Session
 
 from .clients import (
     ADD,
     PassThrough,
-    RawAiohttp,
-    legacy_options,
+    aiohttp_session_and_raw,
     recovering,
     sdk_client,
     session_and_raw,
@@ -74,13 +70,7 @@ async def _connect(url: str) -> AsyncIterator[dict[str, Call]]:
 
 @asynccontextmanager
 async def _session_aiohttp(url: str) -> AsyncIterator[dict[str, Call]]:
-    async with (
-        aiohttp.ClientSession() as http,
-        aiohttp.ClientSession() as raw_http,
-        Session(AiohttpWire(http, url), url, legacy_options()) as session,
-    ):
-        raw = RawAiohttp(raw_http, url)
-        await raw.initialize()
+    async with aiohttp_session_and_raw(url) as (session, raw):
         yield {"bare": lambda: raw.call(*ADD), "adapter": lambda: session.request("tools/call", PARAMS)}
 
 
