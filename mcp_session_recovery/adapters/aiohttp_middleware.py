@@ -70,6 +70,7 @@ from mcp_session_recovery.runtime.groups import BackgroundGroup
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import json_object
 from mcp_session_recovery.runtime.redaction import credential_values
+from mcp_session_recovery.runtime.redirects import send_following
 
 from ._aiohttp_content import answered, content_of, relayed
 from .aiohttp_wire import AiohttpResponse, aiohttp_failure
@@ -145,6 +146,9 @@ class _RuntimeWire:
         self.base_headers: dict[str, str] = {}
         self.answers: dict[str, aiohttp.ClientResponse] = {}
 
+    def _moved(self, url: str) -> None:
+        self._url = URL(url)
+
     def learn(self, request: aiohttp.ClientRequest) -> None:
         """Take the client's own headers (credentials included) from its latest request."""
         self.base_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _OWN_HEADERS}
@@ -157,10 +161,20 @@ class _RuntimeWire:
         if self._http.closed:  # closed before the middleware: nothing can be sent any more
             raise WireError(TransportFailureKind.CONNECT_REFUSED, Progress.NOT_SENT, "the ClientSession is closed")
         headers = {**self.base_headers, **outgoing.headers}
-        sending = self._http.request(
-            outgoing.http_method, self._url, headers=headers, data=outgoing.body or None, middlewares=()
-        )
-        response = await _sent(sending)
+
+        async def send_to(url: str) -> _Response:
+            # Redirects as every wire follows them (same origin, 307/308), never aiohttp's own way.
+            sending = self._http.request(
+                outgoing.http_method,
+                url,
+                headers=headers,
+                data=outgoing.body or None,
+                middlewares=(),
+                allow_redirects=False,
+            )
+            return await _sent(sending)
+
+        response = await send_following(str(self._url), send_to, self._moved)
         kind = _kind(outgoing)
         if kind is not None and 200 <= response.status < 300:
             self.answers[kind] = response.response

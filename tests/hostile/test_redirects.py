@@ -12,6 +12,7 @@ import aiohttp
 import httpx
 import pytest
 
+from mcp_session_recovery.adapters.aiohttp_middleware import McpAiohttpError
 from mcp_session_recovery.adapters.aiohttp_wire import AiohttpWire
 from mcp_session_recovery.adapters.httpx_wire import HttpxWire
 from mcp_session_recovery.model import InitializeRejected, McpSessionError, RedirectRefused
@@ -50,7 +51,9 @@ async def test_a_redirect_to_another_origin_is_refused_and_nothing_goes_there(
 
 
 @CODES
-@pytest.mark.parametrize(("anyio_backend", "adapter"), cases(names=("session-httpx", "session-aiohttp", "connect")))
+@pytest.mark.parametrize(
+    ("anyio_backend", "adapter"), cases(names=("session-httpx", "session-aiohttp", "connect", "raw-aiohttp-middleware"))
+)
 async def test_a_redirected_initialize_is_a_typed_failure_and_nothing_goes_elsewhere(
     anyio_backend: str, adapter: Adapter, code: int
 ) -> None:
@@ -59,8 +62,8 @@ async def test_a_redirected_initialize_is_a_typed_failure_and_nothing_goes_elsew
         try:
             async with adapter.open(server.url, options()) as client:
                 outcome: object = await client.call("bump", {})
-        except McpSessionError as error:  # connect() negotiates on entry
-            outcome = Refusal(typed=error)
+        except McpSessionError as error:  # connect() and the middleware's handshake negotiate on entry
+            outcome = Refusal(typed=error.error if isinstance(error, McpAiohttpError) else error)
         assert isinstance(outcome, Refusal), outcome
         outcome.expect(InitializeRejected, f"HTTP {code}")
         assert elsewhere.stats.recorded_requests == ()
