@@ -86,8 +86,8 @@ _OWN_HEADERS = frozenset(
 _STALE_RESPONSE_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
 
 
-#: Headers only the runtime sets on a request it sends.
-_RUNTIME_HEADERS = ("mcp-session-id", "mcp-protocol-version", "mcp-method", "mcp-name")
+#: Headers only the runtime sets on a request it sends (lower-case, as ``Headers.raw`` names compare).
+_RUNTIME_HEADERS = frozenset({b"mcp-session-id", b"mcp-protocol-version", b"mcp-method", b"mcp-name"})
 
 #: The client's request being handled in this task, so its first send can reuse it unchanged.
 _client_request: contextvars.ContextVar[Any] = contextvars.ContextVar("client_request", default=None)
@@ -104,12 +104,14 @@ class _InnerWire:
         self._inner = inner
         self._module = module
         self.url: Any = None
+        #: ``str(self.url)``, made once per request (httpx builds the text anew on every ``str``).
+        self.url_text = ""
         self.base_headers: dict[str, str] = {}
         self._learned_from: list[tuple[bytes, bytes]] | None = None
 
-    def learn(self, request: Any) -> None:
+    def learn(self, request: Any, url_text: str) -> None:
         """Take the endpoint and the client's own headers (credentials included) from ``request``."""
-        self.url = request.url
+        self.url, self.url_text = request.url, url_text
         raw = request.headers.raw
         if raw != self._learned_from:  # the client's headers rarely change: copy them only then
             self._learned_from = list(raw)
@@ -123,13 +125,7 @@ class _InnerWire:
         request = _client_request.get()
         if request is not None and outgoing.body and outgoing.body is request.content:
             # The client's own request goes out as it is, with the runtime's headers in place.
-            headers = request.headers
-            for name in _RUNTIME_HEADERS:
-                if name not in outgoing.headers and name in headers:
-                    del headers[name]
-            for name, value in outgoing.headers.items():
-                if headers.get(name) != value:
-                    headers[name] = value
+            _put_runtime_headers(request, outgoing.headers, self._module)
         else:
             headers = {**self.base_headers, **outgoing.headers}
             content = outgoing.body or None
@@ -138,12 +134,52 @@ class _InnerWire:
 
         async def send_to(url: str) -> HttpxResponse:
             hop = first
-            if url != str(first.url):
+            if url != self.url_text:
                 hop = self._module.Request(first.method, url, headers=first.headers, content=first.content)
             return await sent(self._module, self._inner.handle_async_request(hop), direct=True)
 
         # The client above follows no redirect of ours (it never sees one): the runtime decides.
-        return await send_following(str(first.url), send_to, _stay)
+        return await send_following(self.url_text, send_to, _stay)
+
+
+def _put_runtime_headers(request: Any, runtime: Mapping[str, str], module: ModuleType) -> None:
+    """Put the runtime's headers on the client's ``request``, in place of the client's own.
+
+    httpx's ``Headers`` scans every header on each lookup, so the raw pairs are compared in one
+    pass. Usually only the session id differs (the client holds a virtual one): it is set in place.
+    Otherwise the headers are rebuilt in their order: a runtime header not sent now (``Mcp-Method``
+    of another era) is dropped, a repeated one kept once, one the client lacks added at the end.
+    """
+    wanted = {name.encode(): value.encode() for name, value in runtime.items()}
+    differing: list[bytes] = []
+    placed: set[bytes] = set()
+    rebuild = False
+    for key, value in request.headers.raw:
+        name = key.lower()
+        if name in wanted:
+            rebuild = rebuild or name in placed
+            placed.add(name)
+            if value != wanted[name]:
+                differing.append(name)
+        elif name in _RUNTIME_HEADERS:
+            rebuild = True
+    if not rebuild and len(placed) == len(wanted):
+        for name in differing:
+            text = name.decode()
+            request.headers[text] = runtime[text]
+        return
+    headers: list[tuple[bytes, bytes]] = []
+    placed.clear()
+    for key, value in request.headers.raw:
+        name = key.lower()
+        if name in wanted:
+            if name not in placed:
+                placed.add(name)
+                headers.append((key, wanted[name]))
+        elif name not in _RUNTIME_HEADERS:
+            headers.append((key, value))
+    headers.extend(item for item in wanted.items() if item[0] not in placed)
+    request.headers = module.Headers(headers)
 
 
 _MISDIRECTED = json.dumps(
@@ -209,11 +245,12 @@ class RecoveringTransport(_TransportBase):
         _client_request.set(request)
         message = _message(body) if request.method == "POST" else None
         session = self._session_for(request, message)
-        if origin_of(str(request.url)) != session.origin:
+        url = str(request.url)
+        if url != self._wire.url_text and origin_of(url) != session.origin:
             # One transport, one endpoint: its session id and the client's credentials stay there.
             headers = {"content-type": "application/json"}
             return self._module.Response(421, headers=headers, content=_MISDIRECTED, request=request)
-        self._wire.learn(request)
+        self._wire.learn(request, url)
         if request.method == "GET":
             forwarded = await session.listen_stream()
         elif request.method == "DELETE":
@@ -323,9 +360,9 @@ def _stream_class(module: ModuleType) -> type:
     cls = _STREAM_CLASSES.get(module.__name__)
     if cls is None:
 
-        async def __aiter__(self: Any) -> AsyncIterator[bytes]:
-            async for chunk in self._relay:
-                yield chunk
+        def __aiter__(self: Any) -> AsyncIterator[bytes]:
+            relay: AsyncGenerator[bytes, None] = self._relay
+            return relay  # the relay's own generator: no layer of ours per chunk
 
         async def aclose(self: Any) -> None:
             await self._relay.aclose()

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeGuard
 
 from .binding import Binding
 from .states import Era
@@ -182,8 +182,8 @@ def relayed_message(binding: Binding, message: Mapping[str, Any], body: bytes) -
     body fits a modern binding whose version its ``_meta`` already names.
     """
     params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, Mapping) else None
-    version = meta.get(_META_VERSION) if isinstance(meta, Mapping) else None
+    meta = params.get("_meta") if _is_mapping(params) else None
+    version = meta.get(_META_VERSION) if _is_mapping(meta) else None
     if binding.era is Era.LEGACY:
         return None if version is not None else Outgoing("POST", _legacy_post_headers(binding), body)
     if version != binding.protocol_version:
@@ -191,6 +191,11 @@ def relayed_message(binding: Binding, message: Mapping[str, Any], body: bytes) -
     method = message.get("method")
     assert isinstance(method, str)
     return Outgoing("POST", _post_headers(_modern_headers(method, params, version)), body)
+
+
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    # Parsed JSON is a dict or nothing: answered without the ABC machinery (this runs on every call).
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
 
 def answer_message(binding: Binding, body: bytes) -> Outgoing:

@@ -69,13 +69,14 @@ from mcp_session_recovery.model.negotiation import read_discover, read_initializ
 from . import exchange
 from .backoff import retry_after_seconds
 from .calls import Call, Resolution
+from .deadlines import Deadlines
 from .era_cache import origin_of
 from .memory import SessionMemory
 from .observe import BindingChange, EventHook, TransitionRecord, log_level, logger
 from .options import SessionOptions
 from .reading import MessageHandler, Reply, json_object, read_reply
 from .redaction import Redactor
-from .wire import Wire, WireError, credentials_of
+from .wire import Wire, WireError, credentials_of, release
 
 __all__ = ["SessionCore"]
 
@@ -133,6 +134,9 @@ class SessionCore:
         self._not_before = 0.0
         #: The cancel scopes of the background tasks (negotiation, timers, restoration, the GET stream).
         self._background: set[anyio.CancelScope] = set()
+        #: The callers' deadlines, on one timer (its watcher starts with the first call).
+        self._deadlines = Deadlines()
+        self._watching = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -202,6 +206,17 @@ class SessionCore:
         """Forget ``call`` (resolved, or its sender gave up and reported so)."""
         self._calls.pop(call.request_id, None)
 
+    def deadline_scope(self, seconds: float) -> anyio.CancelScope:
+        """A cancel scope cancelled ``seconds`` from now; the caller must :meth:`end_deadline` it."""
+        if not self._watching:
+            self._watching = True
+            self.start_background(self._deadlines.watch)
+        return self._deadlines.open(anyio.current_time() + seconds)
+
+    def end_deadline(self, scope: anyio.CancelScope) -> None:
+        """Forget the deadline of a scope from :meth:`deadline_scope` (its block is done)."""
+        self._deadlines.close(scope)
+
     def next_wire_id(self) -> str:
         """A JSON-RPC id for a request the library sends itself: never one a client above uses."""
         return f"mcp-session-recovery-{next(self._wire_ids)}"
@@ -238,11 +253,8 @@ class SessionCore:
             response = await self.wire.send(outgoing)
             try:
                 reply = await read_reply(response, expected_id, self.options.limits, self.deliver_message)
-            except BaseException:
-                with anyio.move_on_after(self.options.close_timeout, shield=True):
-                    await response.aclose()
-                raise
-            await response.aclose()  # read to its end: releasing it does not wait on the network
+            finally:
+                await release(response, self.options.close_timeout)
         except WireError as exc:
             return exc.failure()
         return reply

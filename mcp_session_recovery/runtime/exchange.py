@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from mcp_session_recovery.model import Abandonment, Binding, Signal, TransportFailure, classify
 from mcp_session_recovery.model.classify import exchange_of
 from mcp_session_recovery.model.messages import session_message
@@ -36,10 +34,10 @@ async def run(
 ) -> Any:
     """Send ``method`` until the model resolves it; return its result or raise its typed error."""
     call = core.open_call(method, params, notification=notification, tool_annotations=tool_annotations)
-    seconds = timeout if timeout is not None else core.options.request_timeout
+    scope = core.deadline_scope(timeout if timeout is not None else core.options.request_timeout)
     try:
         # One scope: the deadline, and the model's resolution (close, failure) cancels it too.
-        with call.guard(anyio.CancelScope(deadline=anyio.current_time() + seconds)):
+        with call.guard(scope):
             while (binding := await call.next_send()) is not None:
                 await _attempt(core, call, binding)
         if call.resolution is None:
@@ -51,6 +49,7 @@ async def run(
         call.abandon(Abandonment.CANCELLED)
         raise
     finally:
+        core.end_deadline(scope)
         core.release(call)
 
 

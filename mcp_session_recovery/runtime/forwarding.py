@@ -55,8 +55,8 @@ from mcp_session_recovery.model.messages import answer_message, relayed_message,
 
 from .calls import Call
 from .observe import logger
-from .reading import LimitCrossed, is_response, is_stream, json_object, read_body, response_id_matches, sse_events
-from .wire import WireError, WireResponse
+from .reading import LimitCrossed, is_response, is_stream, json_object, read_body, response_id_matches, sse_reader
+from .wire import WireError, WireResponse, release
 
 if TYPE_CHECKING:
     from .core import SessionCore
@@ -144,15 +144,15 @@ async def forward(
     params = message.get("params")
     call = core.open_call(
         str(message.get("method", "")),
-        params if isinstance(params, Mapping) else None,
+        params if type(params) is dict or isinstance(params, Mapping) else None,  # parsed JSON: a dict, at once
         notification="id" not in message,
         tool_annotations=tool_annotations,
     )
     relay = _Relay(core, call, message, body, send, hand_over_streams)
     streaming = False
-    seconds = timeout if timeout is not None else core.options.request_timeout
+    scope = core.deadline_scope(timeout if timeout is not None else core.options.request_timeout)
     try:
-        with call.guard(anyio.CancelScope(deadline=anyio.current_time() + seconds)):
+        with call.guard(scope):
             forwarded = await relay.head()
             if forwarded is not None:
                 streaming = forwarded.stream is not None
@@ -164,6 +164,7 @@ async def forward(
         call.abandon(Abandonment.CANCELLED)
         raise
     finally:
+        core.end_deadline(scope)
         if not streaming:  # a live stream owns the request until its consumer is done
             core.release(call)
 
@@ -186,8 +187,7 @@ async def relay_answer(core: SessionCore, body: bytes) -> bool:
         try:
             await read_body(response, core.options.limits)
         finally:
-            with anyio.move_on_after(core.options.close_timeout, shield=True):
-                await response.aclose()
+            await release(response, core.options.close_timeout)
     except (WireError, LimitCrossed) as exc:
         logger.info("%s: an answer to a server request was not delivered: %s", core.origin, exc)
         return False
@@ -275,8 +275,7 @@ class _Relay:
             try:
                 body = await read_body(response, core.options.limits)
             finally:
-                with anyio.move_on_after(core.options.close_timeout, shield=True):
-                    await response.aclose()
+                await release(response, core.options.close_timeout)
         except WireError as exc:
             self._disrupted(exchange, exc.failure())
             return None
@@ -322,32 +321,34 @@ class _Relay:
         try:
             while live is not None:
                 failure = _CUT
+                reader = sse_reader(core.options.limits)
                 try:
-                    async with aclosing(sse_events(live.response, core.options.limits)) as events:
-                        async for event in events:
-                            message = json_object(event.data) if event.data else None
-                            if message is None or not is_response(message):
-                                yield event.raw
-                                continue
-                            if not response_id_matches(message, live.expected_id):
-                                yield self._refused_event(MismatchedResponse(live.response.status))
+                    # The reader is fed here, not through ``sse_events``: one generator fewer per call.
+                    async with aclosing(live.response.iter_bytes()) as chunks:
+                        async for chunk in chunks:
+                            for event in reader.feed(chunk):
+                                message = json_object(event.data) if event.data else None
+                                if message is None or not is_response(message):
+                                    yield event.raw
+                                    continue
+                                if not response_id_matches(message, live.expected_id):
+                                    yield self._refused_event(MismatchedResponse(live.response.status))
+                                    return
+                                self._learn(message)
+                                # Delivered before the client has it: it may close the stream at once.
+                                call.answered()
+                                if live.expected_id is self._client_id:
+                                    yield event.raw
+                                else:
+                                    yield _event({**message, "id": self._client_id})
                                 return
-                            self._learn(message)
-                            # Delivered before the client has it: it may close the stream at once.
-                            call.answered()
-                            if live.expected_id is self._client_id:
-                                yield event.raw
-                            else:
-                                yield _event({**message, "id": self._client_id})
-                            return
                 except WireError as exc:
                     failure = exc.failure()
                 except LimitCrossed as exc:
                     yield self._refused_event(AnswerTooLarge(live.response.status, exc.limit, exc.bound))
                     return
                 finally:
-                    with anyio.move_on_after(core.options.close_timeout, shield=True):
-                        await live.response.aclose()
+                    await release(live.response, core.options.close_timeout)
                 self._disrupted(live.exchange, failure)
                 live = None
                 # The model says what happens next: a re-send (whose answer continues this stream) or

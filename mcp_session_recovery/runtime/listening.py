@@ -25,7 +25,7 @@ from .forwarding import Forwarded
 from .observe import logger
 from .reading import LimitCrossed, json_object, sse_events
 from .sse import SseEvent
-from .wire import WireError, WireResponse
+from .wire import WireError, WireResponse, release
 
 if TYPE_CHECKING:
     from .core import SessionCore
@@ -118,8 +118,7 @@ class Listener:
             core.start_background(self._report_gone, binding)
         if response.status == 405:
             self._refused = True
-        with anyio.move_on_after(core.options.close_timeout, shield=True):
-            await response.aclose()
+        await release(response, core.options.close_timeout)
         return None
 
     async def _events(self, response: WireResponse | None) -> AsyncGenerator[SseEvent, None]:
@@ -143,8 +142,7 @@ class Listener:
                 except (WireError, LimitCrossed):
                     pass
                 finally:
-                    with anyio.move_on_after(core.options.close_timeout, shield=True):
-                        await response.aclose()
+                    await release(response, core.options.close_timeout)
                 failures = 0 if delivered else failures + 1
             elif opened:
                 failures += 1

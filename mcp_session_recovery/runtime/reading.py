@@ -42,6 +42,7 @@ __all__ = [
     "resolution_of",
     "response_id_matches",
     "sse_events",
+    "sse_reader",
 ]
 
 MessageHandler = Callable[[Mapping[str, Any]], None]
@@ -131,9 +132,14 @@ async def read_body(response: WireResponse, limits: ReadLimits) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def sse_reader(limits: ReadLimits) -> SseReader:
+    """A reader of one SSE body under ``limits``."""
+    return SseReader(max_event=limits.max_sse_event, max_line=limits.max_sse_line)
+
+
 async def sse_events(response: WireResponse, limits: ReadLimits) -> AsyncGenerator[SseEvent, None]:
     """The events of an SSE body as they complete (raw bytes kept); raises :class:`LimitCrossed`."""
-    reader = SseReader(max_event=limits.max_sse_event, max_line=limits.max_sse_line)
+    reader = sse_reader(limits)
     async with aclosing(response.iter_bytes()) as stream:
         async for chunk in stream:
             for event in reader.feed(chunk):

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import Protocol
 
+import anyio
+
 from mcp_session_recovery.model import Outgoing, Progress, TransportFailure, TransportFailureKind
 
-__all__ = ["Wire", "WireError", "WireResponse", "credentials_of"]
+__all__ = ["Wire", "WireError", "WireResponse", "credentials_of", "release"]
 
 
 class WireError(Exception):
@@ -77,3 +79,18 @@ def credentials_of(wire: object) -> Iterable[str]:
     """The credential values ``wire`` says it sends (none if it does not say)."""
     values = getattr(wire, "credential_values", None)
     return values() if callable(values) else ()
+
+
+async def release(response: WireResponse, bound: float) -> None:
+    """Close ``response``, whatever interrupts it; a cancelled close is finished for at most ``bound`` s.
+
+    Closing waits on no network (an unread body just ends the connection), so the plain path takes
+    no cancel scope: a scope with a deadline schedules a timer, and this runs on every request. When
+    a cancellation interrupts the close, it is finished under a shield, then the cancellation goes on.
+    """
+    try:
+        await response.aclose()
+    except BaseException:
+        with anyio.move_on_after(bound, shield=True):
+            await response.aclose()
+        raise
