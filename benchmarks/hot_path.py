@@ -76,7 +76,7 @@ async def _session_aiohttp(url: str) -> AsyncIterator[dict[str, Call]]:
 
 def _row(subjects: Subjects, target: float, *, testing: bool = False) -> Callable[[Context], Result]:
     def run(context: Context) -> Result:
-        rounds = context.scale.pick(300, 30)
+        rounds = context.scale.pick(1000, 30)
         server = context.servers.testing() if testing else context.servers.sdk()
 
         async def main() -> dict[str, float]:

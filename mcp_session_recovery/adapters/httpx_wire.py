@@ -89,8 +89,11 @@ class HttpxResponse:
     async def iter_bytes(self) -> AsyncGenerator[bytes, None]:
         try:
             if self._stream is not None:
-                async for chunk in self._stream:
-                    yield chunk
+                # The stream's iterator is closed here: left to the garbage collector, asyncio would
+                # close it in a task of its own, one more task and wake-up of the loop per request.
+                async with aclosing(aiter(self._stream)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
             else:
                 async with aclosing(self.response.aiter_bytes()) as chunks:
                     async for chunk in chunks:
