@@ -9,7 +9,9 @@ era the SDK's own ``ClientSession`` negotiates.
 The SDK server process listens on a socket made without ``IPPROTO_TCP``, so asyncio never sets
 ``TCP_NODELAY`` on its connections; on aiohttp's keep-alive connections every answer then waits
 for the client's delayed ACK (about 40 ms, on both sides of the aiohttp row alike). The aiohttp
-pair therefore runs once more against the test server, whose connections have ``TCP_NODELAY``.
+pair therefore runs once more against the test server, whose connections have ``TCP_NODELAY``, and
+only that row has a target: on the SDK server the ratio swings between about 0.1x and 8x from run
+to run, with whichever side happened to reuse a connection.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ async def _session_aiohttp(url: str) -> AsyncIterator[dict[str, Call]]:
         yield {"bare": lambda: raw.call(*ADD), "adapter": lambda: session.request("tools/call", PARAMS)}
 
 
-def _row(subjects: Subjects, target: float, *, testing: bool = False) -> Callable[[Context], Result]:
+def _row(subjects: Subjects, target: float | None, *, testing: bool = False) -> Callable[[Context], Result]:
     def run(context: Context) -> Result:
         rounds = context.scale.pick(1000, 30)
         server = context.servers.testing() if testing else context.servers.sdk()
@@ -91,24 +93,26 @@ def _row(subjects: Subjects, target: float, *, testing: bool = False) -> Callabl
     return run
 
 
-def _result(target: float, medians: Mapping[str, float]) -> Result:
+def _result(target: float | None, medians: Mapping[str, float]) -> Result:
     value = ratio(medians["adapter"], medians["bare"])
     anchor = f"bare {ms(medians['bare'])}"
     values: dict[str, object] = {"ratio": value, **medians}
     if "naive" in medians:
         values["naive_ratio"] = naive = ratio(medians["naive"], medians["bare"])
         anchor += f"; pass-through wrapper {naive:.3f}x"
-    return Result(f"{value:.3f}x ({ms(medians['adapter'])})", anchor, met=value <= target, values=values)
+    met = None if target is None else value <= target
+    return Result(f"{value:.3f}x ({ms(medians['adapter'])})", anchor, met=met, values=values)
 
 
 ROWS = [
     Row("hot-sdk", "SDK ClientSession, RecoveringTransport / bare transport", "≤ 1.03x", _row(_sdk_transport, 1.03)),
     Row("hot-session", "Session over HttpxWire / raw httpx2 POST", "≤ 1.03x", _row(_session_httpx, 1.03)),
     Row("hot-connect", "connect(url, mode='legacy') / SDK ClientSession, bare", "≤ 1.05x", _row(_connect, 1.05)),
-    Row("hot-aiohttp", "Session over AiohttpWire / raw aiohttp POST", "≤ 1.03x", _row(_session_aiohttp, 1.03)),
+    # No target on the SDK server: whichever side reuses a connection waits out a delayed ACK (module doc).
+    Row("hot-aiohttp", "Session over AiohttpWire / raw aiohttp POST, SDK server", "—", _row(_session_aiohttp, None)),
     Row(
         "hot-aiohttp-testserver",
-        "the same on the test server (TCP_NODELAY; see module doc)",
+        "the same on the test server (TCP_NODELAY; the aiohttp target)",
         "≤ 1.03x",
         _row(_session_aiohttp, 1.03, testing=True),
     ),
