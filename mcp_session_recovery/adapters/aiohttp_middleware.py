@@ -63,6 +63,7 @@ from mcp_session_recovery.model import (
     TransportFailureKind,
     UnexpectedAnswer,
 )
+from mcp_session_recovery.model.messages import RUNTIME_HEADERS
 from mcp_session_recovery.model.negotiation import declared_identity, handshake_result
 from mcp_session_recovery.runtime import Session, SessionOptions, WireError
 from mcp_session_recovery.runtime.forwarding import Forwarded
@@ -77,11 +78,9 @@ from .aiohttp_wire import AiohttpResponse, aiohttp_failure
 
 __all__ = ["McpAiohttpError", "MiddlewareNotStarted", "RecoveringMiddleware"]
 
-#: Request headers only the runtime sets (the live binding's).
-_RUNTIME_HEADERS = ("mcp-session-id", "mcp-protocol-version", "mcp-method", "mcp-name")
 #: Request headers not copied from the client's requests onto the runtime's own.
 _OWN_HEADERS = frozenset(
-    {*_RUNTIME_HEADERS, "host", "content-length", "content-type", "accept", "last-event-id", "transfer-encoding"}
+    {*RUNTIME_HEADERS, "host", "content-length", "content-type", "accept", "last-event-id", "transfer-encoding"}
 )
 #: What the runtime sends whose answer a client's own copy of the message gets.
 _NEGOTIATION = frozenset({"initialize", "notifications/initialized", "server/discover"})
@@ -424,7 +423,7 @@ def _live_headers(session: Session) -> dict[str, str]:
 
 def _set_runtime_headers(request: aiohttp.ClientRequest, headers: Mapping[str, str]) -> None:
     """Put ``headers`` on ``request``; drop the runtime's headers it does not name (a stale id)."""
-    for name in _RUNTIME_HEADERS:
+    for name in RUNTIME_HEADERS:
         if name not in headers:
             request.headers.popall(name, None)
     for name, value in headers.items():

@@ -45,6 +45,7 @@ from mcp_session_recovery.model import (
     McpSessionError,
     Outgoing,
 )
+from mcp_session_recovery.model.messages import RUNTIME_HEADERS
 from mcp_session_recovery.model.negotiation import declared_identity, handshake_result
 from mcp_session_recovery.runtime import Session, SessionOptions, origin_of
 from mcp_session_recovery.runtime.forwarding import Forwarded, error_answer
@@ -66,28 +67,22 @@ else:
     _TransportBase = object
 
 #: Request headers that the runtime sets itself (or that describe one hop only).
-_OWN_HEADERS = frozenset(
-    {
-        "host",
-        "content-length",
-        "content-type",
-        "accept",
-        "mcp-session-id",
-        "mcp-protocol-version",
-        "mcp-method",
-        "mcp-name",
-        "last-event-id",
-        "connection",
-        "transfer-encoding",
-        "accept-encoding",
-    }
-)
+_OWN_HEADERS = RUNTIME_HEADERS | {
+    "host",
+    "content-length",
+    "content-type",
+    "accept",
+    "last-event-id",
+    "connection",
+    "transfer-encoding",
+    "accept-encoding",
+}
 #: Response headers that no longer describe the body handed to the SDK (decoded, re-framed).
 _STALE_RESPONSE_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
 
 
-#: Headers only the runtime sets on a request it sends (lower-case, as ``Headers.raw`` names compare).
-_RUNTIME_HEADERS = frozenset({b"mcp-session-id", b"mcp-protocol-version", b"mcp-method", b"mcp-name"})
+#: ``RUNTIME_HEADERS`` as ``Headers.raw`` names compare.
+_RUNTIME_HEADERS = frozenset(name.encode() for name in RUNTIME_HEADERS)
 
 #: The client's request being handled in this task, so its first send can reuse it unchanged.
 _client_request: contextvars.ContextVar[Any] = contextvars.ContextVar("client_request", default=None)

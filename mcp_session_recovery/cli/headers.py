@@ -12,15 +12,22 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
+from mcp_session_recovery.model.messages import RUNTIME_HEADERS
+
 __all__ = ["HeaderError", "add_header_arguments", "upstream_headers"]
 
 #: An HTTP field name (RFC 9110 ``token``).
 _NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: Header names the bridge and the runtime own: a user-given one would break the session.
-_RESERVED = frozenset(
-    {"host", "content-length", "content-type", "transfer-encoding", "connection", "mcp-session-id"}
-    | {"mcp-protocol-version", "mcp-method", "mcp-name", "accept", "last-event-id"}
-)
+_RESERVED = RUNTIME_HEADERS | {
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "accept",
+    "last-event-id",
+}
 
 
 class HeaderError(ValueError):

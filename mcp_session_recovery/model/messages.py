@@ -23,6 +23,7 @@ from .states import Era
 __all__ = [
     "LEGACY_PROTOCOL_VERSIONS",
     "MODERN_PROTOCOL_VERSIONS",
+    "RUNTIME_HEADERS",
     "ClientIdentity",
     "Outgoing",
     "answer_message",
@@ -39,6 +40,9 @@ __all__ = [
 LEGACY_PROTOCOL_VERSIONS: tuple[str, ...] = ("2025-11-25", "2025-06-18", "2025-03-26")
 #: Sessionless-era versions this library speaks, newest first.
 MODERN_PROTOCOL_VERSIONS: tuple[str, ...] = ("2026-07-28",)
+#: The request headers that carry a binding (lower-case): only the runtime sets them, from the live
+#: binding; an adapter replaces or drops a client's own.
+RUNTIME_HEADERS = frozenset({"mcp-session-id", "mcp-protocol-version", "mcp-method", "mcp-name"})
 
 _META_VERSION = "io.modelcontextprotocol/protocolVersion"
 _META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
