@@ -89,11 +89,17 @@ class HttpxResponse:
     async def iter_bytes(self) -> AsyncGenerator[bytes, None]:
         try:
             if self._stream is not None:
-                # The stream's iterator is closed here: left to the garbage collector, asyncio would
-                # close it in a task of its own, one more task and wake-up of the loop per request.
-                async with aclosing(aiter(self._stream)) as chunks:
+                chunks = aiter(self._stream)
+                try:
                     async for chunk in chunks:
                         yield chunk
+                finally:
+                    # Closed here: left to the garbage collector, asyncio would close it in a task of
+                    # its own, one more task and wake-up of the loop per request. (A transport's
+                    # stream may iterate with a plain iterator, which has nothing to close.)
+                    close = getattr(chunks, "aclose", None)
+                    if close is not None:
+                        await close()
             else:
                 async with aclosing(self.response.aiter_bytes()) as chunks:
                     async for chunk in chunks:

@@ -27,7 +27,7 @@ class Deadlines:
     def __init__(self) -> None:
         #: Each open scope and the time (``anyio.current_time()``) it is cancelled at.
         self._live: dict[anyio.CancelScope, float] = {}
-        #: When the watcher wakes next (``inf``: when woken).
+        #: When the waiting watcher wakes (read only while ``_rearm`` is set).
         self._armed = math.inf
         #: Set to wake the watcher early; ``None`` while it is not waiting.
         self._rearm: anyio.Event | None = None
@@ -62,7 +62,6 @@ class Deadlines:
                     await rearm.wait()
             finally:
                 self._rearm = None
-                self._armed = math.inf
 
     def __len__(self) -> int:
         return len(self._live)

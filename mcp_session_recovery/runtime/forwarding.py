@@ -56,6 +56,7 @@ from mcp_session_recovery.model.messages import answer_message, relayed_message,
 from .calls import Call
 from .observe import logger
 from .reading import LimitCrossed, is_response, is_stream, json_object, read_body, response_id_matches, sse_reader
+from .sse import SseEvent
 from .wire import WireError, WireResponse, release
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ async def forward(
     params = message.get("params")
     call = core.open_call(
         str(message.get("method", "")),
-        params if type(params) is dict or isinstance(params, Mapping) else None,  # parsed JSON: a dict, at once
+        params if isinstance(params, Mapping) else None,
         notification="id" not in message,
         tool_annotations=tool_annotations,
     )
@@ -327,21 +328,10 @@ class _Relay:
                     async with aclosing(live.response.iter_bytes()) as chunks:
                         async for chunk in chunks:
                             for event in reader.feed(chunk):
-                                message = json_object(event.data) if event.data else None
-                                if message is None or not is_response(message):
-                                    yield event.raw
-                                    continue
-                                if not response_id_matches(message, live.expected_id):
-                                    yield self._refused_event(MismatchedResponse(live.response.status))
+                                relayed, final = self._relayed(event, live)
+                                yield relayed
+                                if final:
                                     return
-                                self._learn(message)
-                                # Delivered before the client has it: it may close the stream at once.
-                                call.answered()
-                                if live.expected_id is self._client_id:
-                                    yield event.raw
-                                else:
-                                    yield _event({**message, "id": self._client_id})
-                                return
                 except WireError as exc:
                     failure = exc.failure()
                 except LimitCrossed as exc:
@@ -371,6 +361,20 @@ class _Relay:
             # The consumer closed early, or we are done: the model must not track the request on.
             call.abandon(Abandonment.CANCELLED)
             core.release(call)
+
+    def _relayed(self, event: SseEvent, live: _Live) -> tuple[bytes, bool]:
+        """What the client gets for one event of a live answer, and whether the answer ends with it."""
+        message = json_object(event.data) if event.data else None
+        if message is None or not is_response(message):
+            return event.raw, False  # a notification, a server request, a keep-alive: as it came
+        if not response_id_matches(message, live.expected_id):
+            return self._refused_event(MismatchedResponse(live.response.status)), True
+        self._learn(message)
+        # Delivered before the client has it: it may close the stream at once.
+        self._call.answered()
+        if live.expected_id is self._client_id:
+            return event.raw, True
+        return _event({**message, "id": self._client_id}), True
 
     def _refused_event(self, error: McpSessionError) -> bytes:
         self._call.answered(error=error)

@@ -55,7 +55,11 @@ class WireResponse(Protocol):
         ...
 
     async def aclose(self) -> None:
-        """Release the connection (the body may be left unread)."""
+        """Release the connection (the body may be left unread).
+
+        It must not wait on the network, and a second call after a cancelled one must finish the
+        release (:func:`release` relies on both).
+        """
         ...
 
 

@@ -20,6 +20,8 @@ pytestmark = pytest.mark.anyio
 LATER = 3600.0
 #: A deadline the tests do wait for, and how late its cancellation may come on a loaded machine.
 SOON, SLACK = 0.05, 2.0
+#: The deadline of a scope the test closes first: long enough to close it in time on a loaded machine.
+CLOSED_AFTER = 0.5
 
 
 @asynccontextmanager
@@ -63,9 +65,12 @@ async def test_an_earlier_deadline_wakes_a_watcher_armed_for_a_later_one() -> No
 
 async def test_a_closed_scope_is_never_cancelled() -> None:
     async with watched() as deadlines:
-        closed = deadlines.open(anyio.current_time() + SOON / 2)
+        due = anyio.current_time() + CLOSED_AFTER
+        closed = deadlines.open(due)
+        await anyio.wait_all_tasks_blocked()  # the watcher now sleeps towards the closed one's deadline
+        assert anyio.current_time() < due, "the machine stalled past the deadline before the test could close"
         deadlines.close(closed)
-        cancelled, _ = await cancelled_after(deadlines, SOON)  # its deadline has passed meanwhile
+        cancelled, _ = await cancelled_after(deadlines, CLOSED_AFTER + SOON)  # the watcher passes ``due``
     assert cancelled
     assert not closed.cancel_called
 
