@@ -71,7 +71,7 @@ from mcp_session_recovery.runtime.groups import BackgroundGroup
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import json_object
 from mcp_session_recovery.runtime.redaction import credential_values
-from mcp_session_recovery.runtime.redirects import send_following
+from mcp_session_recovery.runtime.redirects import following
 
 from ._aiohttp_content import answered, content_of, relayed
 from .aiohttp_wire import AiohttpResponse, aiohttp_failure
@@ -173,7 +173,8 @@ class _RuntimeWire:
             )
             return await _sent(sending)
 
-        response = await send_following(str(self._url), send_to, self._moved)
+        url = str(self._url)
+        response = await following(url, await send_to(url), send_to, self._moved)
         kind = _kind(outgoing)
         if kind is not None and 200 <= response.status < 300:
             self.answers[kind] = response.response

@@ -21,7 +21,7 @@ from aiohttp.http_exceptions import ContentEncodingError
 
 from mcp_session_recovery.model import Outgoing, Progress, TransportFailureKind
 from mcp_session_recovery.runtime.redaction import credential_values
-from mcp_session_recovery.runtime.redirects import send_following
+from mcp_session_recovery.runtime.redirects import following
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 
 __all__ = ["AiohttpResponse", "AiohttpWire", "aiohttp_failure"]
@@ -108,7 +108,7 @@ class AiohttpWire:
                 raise failure from exc
             return AiohttpResponse(response)
 
-        return await send_following(self._url, send_to, self._moved)
+        return await following(self._url, await send_to(self._url), send_to, self._moved)
 
     def _moved(self, url: str) -> None:
         self._url = url

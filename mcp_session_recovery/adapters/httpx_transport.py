@@ -53,9 +53,9 @@ from mcp_session_recovery.runtime.groups import BackgroundGroup
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import is_response, json_object
 from mcp_session_recovery.runtime.redaction import credential_values
-from mcp_session_recovery.runtime.redirects import send_following
+from mcp_session_recovery.runtime.redirects import FOLLOWED_REDIRECTS, following
 
-from .httpx_wire import HttpxResponse, library_of, sent
+from .httpx_wire import HttpxResponse, library_of, sent, transport_failure
 
 __all__ = ["RecoveringTransport", "TransportNotStarted"]
 
@@ -101,16 +101,21 @@ class _InnerWire:
         self.url: Any = None
         #: ``str(self.url)``, made once per request (httpx builds the text anew on every ``str``).
         self.url_text = ""
-        self.base_headers: dict[str, str] = {}
-        self._learned_from: list[tuple[bytes, bytes]] | None = None
+        #: The headers of the client's latest request (read only when the runtime builds a request).
+        self._client_headers: Any = None
+        self._header_swap = _HeaderSwap(module)
 
     def learn(self, request: Any, url_text: str) -> None:
         """Take the endpoint and the client's own headers (credentials included) from ``request``."""
-        self.url, self.url_text = request.url, url_text
-        raw = request.headers.raw
-        if raw != self._learned_from:  # the client's headers rarely change: copy them only then
-            self._learned_from = list(raw)
-            self.base_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _OWN_HEADERS}
+        self.url, self.url_text, self._client_headers = request.url, url_text, request.headers
+
+    @property
+    def base_headers(self) -> dict[str, str]:
+        """The client's own headers on its latest request, without those the runtime sets."""
+        headers = self._client_headers
+        if headers is None:
+            return {}
+        return {k.lower(): v for k, v in headers.items() if k.lower() not in _OWN_HEADERS}
 
     def credential_values(self) -> list[str]:
         """The credential values among the client's headers (kept out of messages)."""
@@ -120,52 +125,86 @@ class _InnerWire:
         request = _client_request.get()
         if request is not None and outgoing.body and outgoing.body is request.content:
             # The client's own request goes out as it is, with the runtime's headers in place.
-            _put_runtime_headers(request, outgoing.headers, self._module)
+            self._header_swap.put(request, outgoing.headers)
         else:
             headers = {**self.base_headers, **outgoing.headers}
             content = outgoing.body or None
             request = self._module.Request(outgoing.http_method, self.url, headers=headers, content=content)
-        first = request
+        try:  # ``sent`` inlined: this runs on every call
+            response = HttpxResponse(await self._inner.handle_async_request(request), self._module, direct=True)
+        except Exception as exc:
+            failure = transport_failure(self._module, exc, streaming=False)
+            if failure is None:
+                raise
+            raise failure from exc
+        if response.status not in FOLLOWED_REDIRECTS:
+            return response
 
         async def send_to(url: str) -> HttpxResponse:
-            hop = first
-            if url != self.url_text:
-                hop = self._module.Request(first.method, url, headers=first.headers, content=first.content)
+            hop = self._module.Request(request.method, url, headers=request.headers, content=request.content)
             return await sent(self._module, self._inner.handle_async_request(hop), direct=True)
 
         # The client above follows no redirect of ours (it never sees one): the runtime decides.
-        return await send_following(self.url_text, send_to, _stay)
+        return await following(self.url_text, response, send_to, _stay)
 
 
-def _put_runtime_headers(request: Any, runtime: Mapping[str, str], module: ModuleType) -> None:
-    """Put the runtime's headers on the client's ``request``, in place of the client's own.
+class _HeaderSwap:
+    """Puts the runtime's headers on the client's own requests, in place of the client's own.
 
-    httpx's ``Headers`` scans every header on each lookup, so the raw pairs are compared in one
-    pass. Usually only the session id differs (the client holds a virtual one): it is set in place.
-    Otherwise the headers are rebuilt in their order: a runtime header not sent now (``Mcp-Method``
-    of another era) is dropped, a repeated one kept once, one the client lacks added at the end.
+    Usually only the session id differs (the client holds a virtual one): it is set in place.
+    Otherwise the headers are rebuilt in their order (:func:`_rebuilt_headers`). The comparison is
+    remembered: httpx's ``Headers`` scans every header on each lookup, and a client sends the same
+    headers, under the same runtime headers, call after call.
     """
+
+    def __init__(self, module: ModuleType) -> None:
+        self._module = module
+        #: The client's raw headers and the runtime's last compared, and the names to set in place
+        #: (``None``: rebuild).
+        self._compared: tuple[list[tuple[bytes, bytes]], dict[str, str], list[str] | None] | None = None
+
+    def put(self, request: Any, runtime: Mapping[str, str]) -> None:
+        """Give ``request`` the ``runtime`` headers."""
+        raw = request.headers.raw
+        compared = self._compared
+        if compared is not None and compared[0] == raw and compared[1] == runtime:
+            differing = compared[2]
+        else:
+            differing = _differing(raw, runtime)
+            self._compared = (raw, dict(runtime), differing)
+        if differing is None:
+            request.headers = self._module.Headers(_rebuilt_headers(raw, runtime))
+            return
+        for name in differing:
+            request.headers[name] = runtime[name]
+
+
+def _differing(raw: list[tuple[bytes, bytes]], runtime: Mapping[str, str]) -> list[str] | None:
+    """The names of ``runtime``'s headers whose values differ in ``raw``; ``None`` when the headers
+    must be rebuilt: a runtime header is missing, repeated, or sent though the runtime sends none."""
     wanted = {name.encode(): value.encode() for name, value in runtime.items()}
-    differing: list[bytes] = []
+    differing: list[str] = []
     placed: set[bytes] = set()
-    rebuild = False
-    for key, value in request.headers.raw:
+    for key, value in raw:
         name = key.lower()
         if name in wanted:
-            rebuild = rebuild or name in placed
+            if name in placed:
+                return None
             placed.add(name)
             if value != wanted[name]:
-                differing.append(name)
+                differing.append(name.decode())
         elif name in _RUNTIME_HEADERS:
-            rebuild = True
-    if not rebuild and len(placed) == len(wanted):
-        for name in differing:
-            text = name.decode()
-            request.headers[text] = runtime[text]
-        return
+            return None
+    return differing if len(placed) == len(wanted) else None
+
+
+def _rebuilt_headers(raw: list[tuple[bytes, bytes]], runtime: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """``raw`` with ``runtime``'s headers in their places: a runtime header not sent now (``Mcp-Method``
+    of another era) dropped, a repeated one kept once, one the client lacks added at the end."""
+    wanted = {name.encode(): value.encode() for name, value in runtime.items()}
     headers: list[tuple[bytes, bytes]] = []
-    placed.clear()
-    for key, value in request.headers.raw:
+    placed: set[bytes] = set()
+    for key, value in raw:
         name = key.lower()
         if name in wanted:
             if name not in placed:
@@ -174,7 +213,7 @@ def _put_runtime_headers(request: Any, runtime: Mapping[str, str], module: Modul
         elif name not in _RUNTIME_HEADERS:
             headers.append((key, value))
     headers.extend(item for item in wanted.items() if item[0] not in placed)
-    request.headers = module.Headers(headers)
+    return headers
 
 
 _MISDIRECTED = json.dumps(

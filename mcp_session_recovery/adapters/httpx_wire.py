@@ -15,7 +15,7 @@ from typing import Any
 
 from mcp_session_recovery.model import Outgoing, Progress, TransportFailureKind
 from mcp_session_recovery.runtime.redaction import credential_values
-from mcp_session_recovery.runtime.redirects import send_following
+from mcp_session_recovery.runtime.redirects import following
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 
 __all__ = ["HttpxResponse", "HttpxWire", "library_of", "sent", "transport_failure"]
@@ -136,7 +136,7 @@ class HttpxWire:
             # The client's own redirect setting would carry the session id to wherever it points.
             return await sent(self._module, self._client.send(request, stream=True, follow_redirects=False))
 
-        return await send_following(self._url, send_to, self._moved)
+        return await following(self._url, await send_to(self._url), send_to, self._moved)
 
     def _moved(self, url: str) -> None:
         self._url = url

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, fields
+from itertools import repeat
+from operator import attrgetter
 
 from .binding import Binding
 from .errors import SessionUnusable
@@ -114,20 +117,21 @@ class Snapshot:
         return self._with_requests(tuple(r for r in requests if r.request_id != request_id))
 
     def _with_requests(self, requests: tuple[TrackedRequest, ...]) -> Snapshot:
-        # ``dataclasses.replace`` re-runs ``__init__``; this runs twice on every call, so copy the
-        # slots through their descriptors (the fields' values are already checked).
+        # ``dataclasses.replace`` re-runs ``__init__``; this runs twice on every call, so the other
+        # fields are copied in C (their values are already checked): ``attrgetter`` reads them all,
+        # ``object.__setattr__`` writes each slot (a frozen dataclass's own ``__setattr__`` refuses),
+        # and a ``deque`` of no length drains the ``map``.
         copy = _new_snapshot(Snapshot)
-        for get, put in _SNAPSHOT_SLOTS:
-            put(copy, get(self))
-        _put_requests(copy, requests)
+        deque(map(_put, repeat(copy), _COPIED, _copied_values(self)), maxlen=0)
+        _put(copy, "requests", requests)
         return copy
 
 
 _new_snapshot = object.__new__
-#: Each field's slot descriptor (reads, and writes that a frozen dataclass's ``__setattr__`` refuses).
-_SLOTS = {f.name: getattr(Snapshot, f.name) for f in fields(Snapshot)}
-_SNAPSHOT_SLOTS = tuple((slot.__get__, slot.__set__) for name, slot in _SLOTS.items() if name != "requests")
-_put_requests = _SLOTS["requests"].__set__
+_put = object.__setattr__
+#: The fields a copy with other requests takes over unchanged.
+_COPIED = tuple(f.name for f in fields(Snapshot) if f.name != "requests")
+_copied_values = attrgetter(*_COPIED)
 
 
 def initial_snapshot(config: ModelConfig | None = None) -> Snapshot:

@@ -280,9 +280,10 @@ class SessionCore:
                 self.redactor.add_session_id(issued.header_value)
         entered = before.state is not after.state
         change = None
-        for effect in effects:
-            if isinstance(effect, NotifyBindingChanged):
-                change = BindingChange(effect.previous, effect.current)
+        if entered or before.binding is not after.binding:  # else no effect can say it changed
+            for effect in effects:
+                if isinstance(effect, NotifyBindingChanged):
+                    change = BindingChange(effect.previous, effect.current)
         # A READY call's steps change neither state nor binding: no record unless a hook wants one.
         if entered or change is not None or self._on_event is not None:
             self._observe(

@@ -29,7 +29,7 @@ import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 
@@ -145,7 +145,7 @@ async def forward(
     params = message.get("params")
     call = core.open_call(
         str(message.get("method", "")),
-        params if isinstance(params, Mapping) else None,
+        params if type(params) is dict or isinstance(params, Mapping) else None,  # parsed JSON: a dict
         notification="id" not in message,
         tool_annotations=tool_annotations,
     )
@@ -198,8 +198,7 @@ async def relay_answer(core: SessionCore, body: bytes) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class _Live:
+class _Live(NamedTuple):
     """A 2xx SSE answer whose body has not been read, and the id its response must carry."""
 
     response: WireResponse

@@ -2,12 +2,12 @@
 
 A session id, a protocol-version header and the client's credentials belong to the endpoint's
 origin. An HTTP client told to follow redirects carries most headers along (httpx drops only
-``Authorization`` across origins), so no wire lets its client follow them: each asks
-:func:`redirect_target` and re-sends the same request, method, body and headers, only when the
-target shares the endpoint's origin. 301, 302 and 303 are never followed (clients turn the POST
-into a GET); any redirect left comes back to the runtime as an answer, and its caller gets
-:class:`~mcp_session_recovery.model.RedirectRefused`. A 308 is permanent: the wire sends there
-from then on.
+``Authorization`` across origins), so no wire lets its client follow them: each hands its first
+answer to :func:`following`, which asks :func:`redirect_target` and re-sends the same request,
+method, body and headers, only when the target shares the endpoint's origin. 301, 302 and 303
+are never followed (clients turn the POST into a GET); any redirect left comes back to the
+runtime as an answer, and its caller gets :class:`~mcp_session_recovery.model.RedirectRefused`.
+A 308 is permanent: the wire sends there from then on.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 from .era_cache import origin_of
 from .wire import WireResponse
 
-__all__ = ["FOLLOWED_REDIRECTS", "MAX_REDIRECTS", "redirect_target", "send_following"]
+__all__ = ["FOLLOWED_REDIRECTS", "MAX_REDIRECTS", "following", "redirect_target"]
 
 _R = TypeVar("_R", bound=WireResponse)
 
@@ -45,14 +45,13 @@ def redirect_target(url: str, status: int, headers: Mapping[str, str]) -> str | 
     return target.partition("#")[0]
 
 
-async def send_following(url: str, send: Callable[[str], Awaitable[_R]], moved: Callable[[str], None]) -> _R:
-    """``send(url)``, then again to each redirect target :func:`redirect_target` allows.
+async def following(url: str, response: _R, send: Callable[[str], Awaitable[_R]], moved: Callable[[str], None]) -> _R:
+    """The answer a request to ``url`` ends in, given its first answer ``response``: that answer,
+    unless it is a redirect :func:`redirect_target` allows; then ``send(target)`` again for each.
 
-    ``moved(target)`` is told of a permanent (308) move. The answer that is no followed redirect
-    is returned; every other is released.
+    ``moved(target)`` is told of a permanent (308) move. Every followed redirect is released.
     """
     for _ in range(MAX_REDIRECTS):
-        response = await send(url)
         target = redirect_target(url, response.status, response.headers)
         if target is None:
             return response
@@ -60,4 +59,5 @@ async def send_following(url: str, send: Callable[[str], Awaitable[_R]], moved: 
         if response.status == 308:
             moved(target)
         url = target
-    return await send(url)  # the last hop's answer is the caller's, redirect or not
+        response = await send(url)
+    return response  # the last hop's answer is the caller's, redirect or not

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +20,7 @@ from mcp_session_recovery.model import (
     ModelConfig,
     NegotiationDisrupted,
     NegotiationRejected,
+    ProtocolViolation,
     RecoveryFailed,
     Replayability,
     ReplayPolicy,
@@ -27,7 +30,9 @@ from mcp_session_recovery.model import (
     SessionId,
     SessionUnusable,
     Signal,
+    Snapshot,
     State,
+    TrackedRequest,
 )
 
 VISIBLE = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=80)
@@ -140,3 +145,28 @@ def test_tool_annotations_count_only_when_trusted() -> None:
     allow = ReplayPolicy(replayable_tools=frozenset({"search"}))
     assert allow.replayability("tools/call", tool_name="search") is Replayability.ALWAYS
     assert allow.replayability("tools/call", tool_name="delete") is Replayability.IF_UNPROCESSED
+
+
+def test_a_snapshot_with_other_requests_keeps_every_other_field() -> None:
+    binding = Binding(era=Era.LEGACY, protocol_version="2025-11-25", generation=3, session_id=SessionId("live"))
+    snapshot = Snapshot(
+        state=State.READY,
+        config=ModelConfig(mode=EraMode.LEGACY, max_attempts=3),
+        generation=3,
+        binding=binding,
+        pending=binding,
+        era=Era.LEGACY,
+        attempt=2,
+        era_switched=True,
+        recovery_scheduled=True,
+        last_signal=Signal.SESSION_GONE,
+        failure=ProtocolViolation("a test"),
+    )
+    tracked = TrackedRequest(request_id=7, method="tools/call", replayability=Replayability.ALWAYS, generation=3)
+
+    added = snapshot.with_request(tracked)
+    assert added.requests == (tracked,)
+    assert replace(added, requests=()) == snapshot
+    removed = added.without_request(7)
+    assert removed == snapshot
+    assert all(getattr(removed, f.name) is getattr(snapshot, f.name) for f in fields(Snapshot) if f.name != "requests")

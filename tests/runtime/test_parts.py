@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import itertools
+import json
 import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +25,7 @@ from mcp_session_recovery.adapters.httpx_wire import HttpxWire, transport_failur
 from mcp_session_recovery.model import ClientIdentity, Era, Progress, TransportFailure, TransportFailureKind
 from mcp_session_recovery.model.messages import initialize_request
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionMemory, WireError, origin_of
+from mcp_session_recovery.runtime.reading import json_object
 from mcp_session_recovery.runtime.sse import LimitCrossed, SseReader
 
 # --- SseReader ---------------------------------------------------------------------------------------
@@ -163,6 +165,95 @@ def test_any_chunking_gives_the_events_of_the_whole_stream(case: tuple[bytes, li
 
     assert b"".join(chunks) == stream
     assert decode(*chunks) == decode(stream)
+
+
+@st.composite
+def whole_event_streams(draw: st.DrawFn) -> bytes:
+    """Streams a server writes in one go: events, one kind of line end, ending in a blank line."""
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    events = draw(st.lists(st.lists(sse_lines.filter(bool), min_size=0, max_size=4), min_size=1, max_size=4))
+    text = "".join("".join(line + newline for line in lines) + newline for lines in events)
+    prefix = draw(st.sampled_from(["", "\ufeff", newline]))
+    return (prefix + text).encode()
+
+
+class LineScanOnly(SseReader):
+    """The reader without its split of whole events: every line is scanned."""
+
+    def _whole_events(self, chunk: bytes) -> None:
+        return None
+
+
+def events_of(sse: SseReader, chunk: bytes) -> tuple[list[tuple[str, str, bytes]], bytes]:
+    return [(event.event, event.data, event.raw) for event in sse.feed(chunk)], sse.pending
+
+
+@given(whole_event_streams())
+def test_whole_events_in_one_chunk_are_the_events_of_the_line_scan(stream: bytes) -> None:
+    line_scan = LineScanOnly(max_event=LIMIT, max_line=LIMIT)
+    assert events_of(reader(), stream) == events_of(line_scan, stream)
+
+
+def test_a_chunk_of_whole_events_is_split_without_the_line_scan() -> None:
+    answer = b'event: message\r\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\r\n\r\n'
+    split = reader()._whole_events(answer)
+    assert split is not None
+    assert [(event.event, event.data, event.raw) for event in split] == [
+        ("message", '{"jsonrpc":"2.0","id":1,"result":{}}', answer)
+    ]
+    two = b"data: 1\n\n: ping\n\n"
+    assert [(e.event, e.data, e.raw) for e in reader()._whole_events(two) or []] == [
+        ("message", "1", b"data: 1\n\n"),
+        ("", "", b": ping\n\n"),
+    ]
+    # Anything else is left to the line scan: a lone CR or LF among CRLFs, a BOM, a blank line
+    # first, two blank lines in a row, an unfinished event, more than a limit.
+    for other in (
+        b"data: a\r\ndata: b\n\r\n",
+        b"data: a\rdata: b\r\n\r\n",
+        b"\xef\xbb\xbfdata: a\n\n",
+        b"\ndata: a\n\n",
+        b"data: a\n\n\n",
+        b"data: a\n",
+        b"data: " + b"x" * LIMIT + b"\n\n",
+    ):
+        assert reader()._whole_events(other) is None, other
+
+
+# --- json_object ---------------------------------------------------------------------------------
+
+
+def reference_json_object(data: bytes) -> object:
+    """What ``json_object`` must return: the standard decoder's object, else ``None``."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+json_texts = st.one_of(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+        max_leaves=6,
+    ).map(json.dumps),
+    st.text(max_size=12),
+)
+padding = st.text(alphabet=" \t\n\r\x0b\x0c\u3000\ufeff", max_size=3)
+
+
+@given(padding, json_texts, padding)
+def test_json_object_is_the_standard_decoders_object(before: str, text: str, after: str) -> None:
+    data = (before + text + after).encode()
+    assert json_object(data) == reference_json_object(data)
+    assert json_object(data.decode()) == reference_json_object(data)
+
+
+def test_json_object_refuses_what_is_no_single_object() -> None:
+    for data in (b"", b" ", b"[1]", b'{"a": 1} {"b": 2}', b'{"a":', b"\xff", b"[" * 100_000, b'{"a": 1}x'):
+        assert json_object(data) is None, data[:20]
+    assert json_object(b' \r\n{"a": [1, {"b": null}]}\n') == {"a": [1, {"b": None}]}
 
 
 def test_a_line_at_the_limit_is_held() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mcp_session_recovery.adapters.httpx_transport import _put_runtime_headers
+from mcp_session_recovery.adapters.httpx_transport import _HeaderSwap
 
 URL = "http://127.0.0.1:9/mcp"
 LIVE = {
@@ -51,7 +51,7 @@ def test_only_the_session_id_differs_it_is_replaced_in_place(library: ModuleType
         ],
     )
     before = request.headers
-    _put_runtime_headers(request, LIVE, library)
+    _HeaderSwap(library).put(request, LIVE)
     assert request.headers is before
     assert pairs(request) == [
         ("Authorization", "Bearer token"),
@@ -75,7 +75,7 @@ def test_runtime_headers_not_sent_now_are_dropped_and_missing_ones_added(library
             ("X-Last", "z"),
         ],
     )
-    _put_runtime_headers(request, LIVE, library)
+    _HeaderSwap(library).put(request, LIVE)
     assert pairs(request) == [
         ("X-First", "a"),
         ("mcp-protocol-version", "2025-11-25"),
@@ -98,7 +98,7 @@ def test_a_repeated_runtime_header_is_sent_once(library: ModuleType) -> None:
             ("mcp-protocol-version", "2025-11-25"),
         ],
     )
-    _put_runtime_headers(request, LIVE, library)
+    _HeaderSwap(library).put(request, LIVE)
     assert [value for key, value in pairs(request) if key == "mcp-session-id"] == ["live-id"]
     assert request.headers["mcp-session-id"] == "live-id"
 
@@ -111,7 +111,34 @@ def test_a_sessionless_binding_removes_the_session_id(library: ModuleType) -> No
         "mcp-method": "tools/call",
     }
     request = request_with(library, [("mcp-session-id", "virtual-id"), ("mcp-protocol-version", "2025-11-25")])
-    _put_runtime_headers(request, modern, library)
+    _HeaderSwap(library).put(request, modern)
     assert "mcp-session-id" not in request.headers
     assert request.headers["mcp-method"] == "tools/call"
     assert request.headers["mcp-protocol-version"] == "2026-07-28"
+
+
+def test_the_same_headers_again_get_the_same_swap_with_the_values_of_now(library: ModuleType) -> None:
+    swap = _HeaderSwap(library)
+    sent = [("accept", LIVE["accept"]), ("content-type", "application/json"), ("mcp-session-id", "virtual-id")]
+    sent.append(("mcp-protocol-version", "2025-11-25"))
+    first, second, third = (request_with(library, sent) for _ in range(3))
+    swap.put(first, LIVE)
+    swap.put(second, LIVE)
+    recovered = {**LIVE, "mcp-session-id": "new-live-id"}
+    swap.put(third, recovered)
+    assert [request.headers["mcp-session-id"] for request in (first, second, third)] == [
+        "live-id",
+        "live-id",
+        "new-live-id",
+    ]
+    assert pairs(second) == pairs(first)
+
+
+def test_a_client_that_changes_its_headers_is_compared_again(library: ModuleType) -> None:
+    swap = _HeaderSwap(library)
+    plain = [("content-type", "application/json"), ("accept", LIVE["accept"]), ("mcp-session-id", "virtual-id")]
+    plain.append(("mcp-protocol-version", "2025-11-25"))
+    swap.put(request_with(library, plain), LIVE)
+    repeated = request_with(library, [*plain, ("mcp-session-id", "another-id")])
+    swap.put(repeated, LIVE)
+    assert [value for key, value in pairs(repeated) if key == "mcp-session-id"] == ["live-id"]
