@@ -135,24 +135,10 @@ class SseReader:
         del parts[-1]  # what follows the last blank line: nothing
         events: list[SseEvent] = []
         for part in parts:
-            name = b""
-            data: list[bytes] = []
+            # Each line is taken, and each event dispatched, exactly as the line scan does.
             for line in part.split(newline):
-                if line.startswith(b":"):
-                    continue
-                field, _, value = line.partition(b":")
-                if value.startswith(b" "):
-                    value = value[1:]
-                if field == b"data":
-                    data.append(value)
-                elif field == b"event":
-                    name = value
-            raw = chunk if len(parts) == 1 else part + blank
-            if data:
-                text = b"\n".join(data).decode("utf-8", errors="replace")
-                events.append(SseEvent(name.decode("utf-8", errors="replace") or "message", text, raw))
-            else:
-                events.append(SseEvent("", "", raw))
+                self._field(line)
+            events.append(self._dispatch(chunk if len(parts) == 1 else part + blank))
         return events
 
     @property
