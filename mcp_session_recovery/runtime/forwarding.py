@@ -145,7 +145,7 @@ async def forward(
     params = message.get("params")
     call = core.open_call(
         str(message.get("method", "")),
-        params if type(params) is dict or isinstance(params, Mapping) else None,  # parsed JSON: a dict
+        params if isinstance(params, Mapping) else None,
         notification="id" not in message,
         tool_annotations=tool_annotations,
     )

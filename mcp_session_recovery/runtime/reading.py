@@ -104,7 +104,7 @@ def json_object(data: bytes | str) -> dict[str, Any] | None:
             document, end = _DECODER.decode(text), len(text)
         if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
             return None
-    except (ValueError, RecursionError, StopIteration):  # UnicodeDecodeError is a ValueError
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     return document if type(document) is dict else None
 
