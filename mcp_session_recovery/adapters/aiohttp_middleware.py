@@ -63,7 +63,7 @@ from mcp_session_recovery.model import (
     TransportFailureKind,
     UnexpectedAnswer,
 )
-from mcp_session_recovery.model.messages import RUNTIME_HEADERS
+from mcp_session_recovery.model.messages import OWN_HEADERS, RUNTIME_HEADERS
 from mcp_session_recovery.model.negotiation import declared_identity, handshake_result
 from mcp_session_recovery.runtime import Session, SessionOptions, WireError
 from mcp_session_recovery.runtime.forwarding import Forwarded
@@ -78,10 +78,6 @@ from .aiohttp_wire import AiohttpResponse, aiohttp_failure
 
 __all__ = ["McpAiohttpError", "MiddlewareNotStarted", "RecoveringMiddleware"]
 
-#: Request headers not copied from the client's requests onto the runtime's own.
-_OWN_HEADERS = frozenset(
-    {*RUNTIME_HEADERS, "host", "content-length", "content-type", "accept", "last-event-id", "transfer-encoding"}
-)
 #: What the runtime sends whose answer a client's own copy of the message gets.
 _NEGOTIATION = frozenset({"initialize", "notifications/initialized", "server/discover"})
 
@@ -150,7 +146,7 @@ class _RuntimeWire:
 
     def learn(self, request: aiohttp.ClientRequest) -> None:
         """Take the client's own headers (credentials included) from its latest request."""
-        self.base_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _OWN_HEADERS}
+        self.base_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in OWN_HEADERS}
 
     def credential_values(self) -> list[str]:
         """The credential values among the client's headers (kept out of messages)."""

@@ -45,7 +45,7 @@ from mcp_session_recovery.model import (
     McpSessionError,
     Outgoing,
 )
-from mcp_session_recovery.model.messages import RUNTIME_HEADERS
+from mcp_session_recovery.model.messages import OWN_HEADERS, RUNTIME_HEADERS
 from mcp_session_recovery.model.negotiation import declared_identity, handshake_result
 from mcp_session_recovery.runtime import Session, SessionOptions, origin_of
 from mcp_session_recovery.runtime.forwarding import Forwarded, error_answer
@@ -53,9 +53,9 @@ from mcp_session_recovery.runtime.groups import BackgroundGroup
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import is_response, json_object
 from mcp_session_recovery.runtime.redaction import credential_values
-from mcp_session_recovery.runtime.redirects import FOLLOWED_REDIRECTS, following
+from mcp_session_recovery.runtime.redirects import following
 
-from .httpx_wire import HttpxResponse, library_of, sent, transport_failure
+from .httpx_wire import HttpxResponse, library_of, sent
 
 __all__ = ["RecoveringTransport", "TransportNotStarted"]
 
@@ -66,17 +66,6 @@ if TYPE_CHECKING:
 else:
     _TransportBase = object
 
-#: Request headers that the runtime sets itself (or that describe one hop only).
-_OWN_HEADERS = RUNTIME_HEADERS | {
-    "host",
-    "content-length",
-    "content-type",
-    "accept",
-    "last-event-id",
-    "connection",
-    "transfer-encoding",
-    "accept-encoding",
-}
 #: Response headers that no longer describe the body handed to the SDK (decoded, re-framed).
 _STALE_RESPONSE_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
 
@@ -115,7 +104,7 @@ class _InnerWire:
         headers = self._client_headers
         if headers is None:
             return {}
-        return {k.lower(): v for k, v in headers.items() if k.lower() not in _OWN_HEADERS}
+        return {k.lower(): v for k, v in headers.items() if k.lower() not in OWN_HEADERS}
 
     def credential_values(self) -> list[str]:
         """The credential values among the client's headers (kept out of messages)."""
@@ -130,22 +119,14 @@ class _InnerWire:
             headers = {**self.base_headers, **outgoing.headers}
             content = outgoing.body or None
             request = self._module.Request(outgoing.http_method, self.url, headers=headers, content=content)
-        try:  # ``sent`` inlined: this runs on every call
-            response = HttpxResponse(await self._inner.handle_async_request(request), self._module, direct=True)
-        except Exception as exc:
-            failure = transport_failure(self._module, exc, streaming=False)
-            if failure is None:
-                raise
-            raise failure from exc
-        if response.status not in FOLLOWED_REDIRECTS:
-            return response
+        first = await sent(self._module, self._inner.handle_async_request(request), direct=True)
 
         async def send_to(url: str) -> HttpxResponse:
             hop = self._module.Request(request.method, url, headers=request.headers, content=request.content)
             return await sent(self._module, self._inner.handle_async_request(hop), direct=True)
 
         # The client above follows no redirect of ours (it never sees one): the runtime decides.
-        return await following(self.url_text, response, send_to, _stay)
+        return await following(self.url_text, first, send_to, _stay)
 
 
 class _HeaderSwap:

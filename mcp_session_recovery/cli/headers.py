@@ -12,22 +12,12 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from mcp_session_recovery.model.messages import RUNTIME_HEADERS
+from mcp_session_recovery.model.messages import OWN_HEADERS
 
 __all__ = ["HeaderError", "add_header_arguments", "upstream_headers"]
 
 #: An HTTP field name (RFC 9110 ``token``).
 _NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-#: Header names the bridge and the runtime own: a user-given one would break the session.
-_RESERVED = RUNTIME_HEADERS | {
-    "host",
-    "content-length",
-    "content-type",
-    "transfer-encoding",
-    "connection",
-    "accept",
-    "last-event-id",
-}
 
 
 class HeaderError(ValueError):
@@ -80,7 +70,7 @@ def _name(name: str, option: str) -> str:
     if not _NAME.fullmatch(name):
         raise HeaderError(f"{option}: that is not a valid header name (the value is not shown)")
     lowered = name.lower()
-    if lowered in _RESERVED:
+    if lowered in OWN_HEADERS:  # the bridge and the runtime set these: a user-given one would break the session
         raise HeaderError(f"{option}: {name} is set by the bridge itself")
     return lowered
 

@@ -23,6 +23,7 @@ from .states import Era
 __all__ = [
     "LEGACY_PROTOCOL_VERSIONS",
     "MODERN_PROTOCOL_VERSIONS",
+    "OWN_HEADERS",
     "RUNTIME_HEADERS",
     "ClientIdentity",
     "Outgoing",
@@ -43,6 +44,19 @@ MODERN_PROTOCOL_VERSIONS: tuple[str, ...] = ("2026-07-28",)
 #: The request headers that carry a binding (lower-case): only the runtime sets them, from the live
 #: binding; an adapter replaces or drops a client's own.
 RUNTIME_HEADERS = frozenset({"mcp-session-id", "mcp-protocol-version", "mcp-method", "mcp-name"})
+#: The request headers the library or the HTTP client below it sets (the binding's, the message's
+#: type, and those that describe one hop): never taken from a client's request onto the runtime's
+#: own, nor from a user.
+OWN_HEADERS = RUNTIME_HEADERS | {
+    "content-type",
+    "accept",
+    "last-event-id",
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "accept-encoding",
+}
 
 _META_VERSION = "io.modelcontextprotocol/protocolVersion"
 _META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
