@@ -105,9 +105,14 @@ class Servers:
         self._stack = ExitStack()
         self._running: dict[str, ManagedProcess] = {}
 
-    def sdk(self) -> ManagedServer:
-        """The SDK 2.3.0 server (SSE answers, legacy sessions and the sessionless era)."""
-        server = self._get("sdk", lambda: ManagedServer(sdk_server_argv()))
+    def sdk(self, *, nodelay: bool = True) -> ManagedServer:
+        """The SDK 2.3.0 server (SSE answers, legacy sessions and the sessionless era).
+
+        ``nodelay=False``: its connections without ``TCP_NODELAY`` (a socket made by hand; each
+        answer on a kept-alive connection then waits out the client's delayed ACK).
+        """
+        flags = () if nodelay else ("--no-nodelay",)
+        server = self._get(f"sdk{'' if nodelay else '-no-nodelay'}", lambda: ManagedServer(sdk_server_argv(*flags)))
         assert isinstance(server, ManagedServer)
         return server
 

@@ -181,6 +181,11 @@ async def read_reply(
                         return Reply(answer, None, MismatchedResponse(status))
                     return Reply(answer, message)
             raise WireError(TransportFailureKind.STREAM_CUT, Progress.STREAMING, "the stream ended before the response")
+        if expected_id is None and 200 <= status < 300:
+            # A notification's success carries nothing to read (a 202 has no body). Left unread, the
+            # connection is not kept, as the SDK leaves it: on a server without TCP_NODELAY the next
+            # SSE answer on a kept-alive connection would wait out a delayed ACK (about 40 ms).
+            return Reply(HttpAnswer(status=status, headers=headers), None)
         body = await read_body(response, limits)
     except LimitCrossed as exc:
         return Reply(HttpAnswer(status=status, headers=headers), None, AnswerTooLarge(status, exc.limit, exc.bound))

@@ -7,7 +7,9 @@ proxy process answers for a killed backend and forwards again once a new one lis
 
 from __future__ import annotations
 
+import asyncio  # noqa: TID251 - what is checked is asyncio's own accept (the SDK server runs on it)
 import json
+import socket
 import sys
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 from mcp_session_recovery.testing import ServerProcess
 
 from .processes import ManagedServer, ManagedServerError, proxy_argv, sdk_server_argv
+from .servers.sdk_server import bind
 
 #: Every HTTP call here is bounded.
 TIMEOUT = httpx.Timeout(10.0)
@@ -133,6 +136,31 @@ def test_sdk_server_session_dies_with_its_process() -> None:
         assert text_of(call(client, server.url, in_session(open_session(client, server.url)), "bump")) == "1"
         assert server.stats()["tool_executions"] == {"add": 1, "bump": 1}
     assert not server.running
+
+
+@pytest.mark.parametrize("nodelay", [True, False])
+def test_sdk_server_connections_have_tcp_nodelay_unless_told_not_to(nodelay: bool) -> None:
+    """The listening socket decides whether asyncio sets TCP_NODELAY on what it accepts (as uvicorn's
+    server does for the SDK); without it every kept-alive answer waits out a delayed ACK."""
+    listening = bind(0, nodelay=nodelay)
+    seen: list[int] = []
+
+    async def main() -> None:
+        accepted = asyncio.Event()
+
+        def on_connection(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+            accepted.set()
+
+        async with await asyncio.start_server(on_connection, sock=listening):
+            async with asyncio.timeout(10):
+                _, writer = await asyncio.open_connection("127.0.0.1", listening.getsockname()[1])
+                await accepted.wait()
+                writer.close()
+
+    asyncio.run(main())
+    assert seen == [1 if nodelay else 0]
 
 
 def test_sdk_server_json_and_stateless_flags() -> None:

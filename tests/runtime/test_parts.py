@@ -11,7 +11,7 @@ import itertools
 import json
 import random
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import ModuleType
 from typing import Any
 
@@ -25,7 +25,7 @@ from mcp_session_recovery.adapters.httpx_wire import HttpxWire, transport_failur
 from mcp_session_recovery.model import ClientIdentity, Era, Progress, TransportFailure, TransportFailureKind
 from mcp_session_recovery.model.messages import initialize_request
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionMemory, WireError, origin_of
-from mcp_session_recovery.runtime.reading import json_object
+from mcp_session_recovery.runtime.reading import ReadLimits, json_object, read_reply
 from mcp_session_recovery.runtime.sse import LimitCrossed, SseReader
 
 # --- SseReader ---------------------------------------------------------------------------------------
@@ -254,6 +254,44 @@ def test_json_object_refuses_what_is_no_single_object() -> None:
     for data in (b"", b" ", b"[1]", b'{"a": 1} {"b": 2}', b'{"a":', b"\xff", b"[" * 100_000, b'{"a": 1}x'):
         assert json_object(data) is None, data[:20]
     assert json_object(b' \r\n{"a": [1, {"b": null}]}\n') == {"a": [1, {"b": None}]}
+
+
+class CountedBody:
+    """A ``WireResponse`` that counts how often its body was asked for."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self.headers = {"content-type": "application/json"}
+        self._body = body
+        self.reads = 0
+
+    async def iter_bytes(self) -> AsyncGenerator[bytes, None]:
+        self.reads += 1
+        yield self._body
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [200, 202])
+async def test_a_notifications_success_is_not_read(status: int) -> None:
+    """Left unread, the connection is not kept (as the SDK leaves a 202): on a server without
+    TCP_NODELAY the next SSE answer on a kept-alive connection would wait out a delayed ACK."""
+    response = CountedBody(status, b'{"ignored": true}')
+    reply = await read_reply(response, None, ReadLimits(), lambda message: None)
+    assert (reply.answer.status, reply.answer.body, reply.response, reply.refused) == (status, b"", None, None)
+    assert response.reads == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("status", "expected_id"), [(404, None), (400, None), (200, 1)])
+async def test_an_error_answer_or_a_requests_answer_is_read(status: int, expected_id: int | None) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": expected_id, "error": {"code": -32600, "message": "no"}}).encode()
+    response = CountedBody(status, body)
+    reply = await read_reply(response, expected_id, ReadLimits(), lambda message: None)
+    assert (reply.answer.status, reply.answer.body) == (status, body)
+    assert response.reads == 1
 
 
 def test_a_line_at_the_limit_is_held() -> None:

@@ -227,11 +227,19 @@ class _ReadyServer(uvicorn.Server):
             print(f"READY {self._port}", flush=True)
 
 
-def bind(port: int, *, timeout: float = BIND_RETRY_SECONDS) -> socket.socket:
-    """A listening socket on 127.0.0.1 with SO_REUSEADDR, retrying while a fixed port is taken."""
+def bind(port: int, *, timeout: float = BIND_RETRY_SECONDS, nodelay: bool = True) -> socket.socket:
+    """A listening socket on 127.0.0.1 with SO_REUSEADDR, retrying while a fixed port is taken.
+
+    asyncio sets ``TCP_NODELAY`` on an accepted connection only when the listening socket was made
+    with ``IPPROTO_TCP``, as its own ``create_server(host, port)`` (what uvicorn runs by default)
+    makes it. ``nodelay=False`` makes it without, as a socket made by hand often is: an answer the
+    server writes in two parts (an SSE head, then its event) then waits for the client's delayed
+    ACK, about 40 ms, on every kept-alive connection.
+    """
     deadline = time.monotonic() + timeout
+    proto = socket.IPPROTO_TCP if nodelay else 0
     for _ in range(int(timeout / BIND_RETRY_INTERVAL) + 1):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
@@ -253,10 +261,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json-response", action="store_true", help="answer POSTs with JSON instead of SSE")
     parser.add_argument("--stateless", action="store_true", help="no sessions (stateless_http=True)")
     parser.add_argument("--log-level", default="WARNING", help="stderr log level")
+    parser.add_argument(
+        "--no-nodelay", action="store_true", help="leave TCP_NODELAY off its connections (a delayed ACK per reuse)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     try:
-        sock = bind(args.port)
+        sock = bind(args.port, nodelay=not args.no_nodelay)
     except OSError as error:
         print(f"cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr, flush=True)
         return 2
