@@ -6,10 +6,11 @@ closed, time what a user does today (the anchor): a fresh bare SDK client's conn
 on the restarted server.
 
 The SDK server runs twice: as uvicorn serves it by default (``TCP_NODELAY`` on its connections),
-and without ``TCP_NODELAY``, as this row's previous figure was measured. Without it, the recovery
-pays a delayed ACK (about 40 ms) twice: the ``initialize`` goes out on the connection the 404
-left open, and the re-sent call on the one the ``notifications/initialized`` left open, and the
-server writes each SSE answer in two parts.
+and without ``TCP_NODELAY``, as this row's previous figure was measured. Without it, the server's
+SSE answer on a kept-alive connection waits out the client's delayed ACK (about 40 ms): the
+``initialize`` goes out on the connection the 404 left open and pays it once. (The re-sent call
+paid it too, on the connection ``notifications/initialized`` left open, until the runtime left
+that 202 unread, as the SDK does, so its connection is not kept.)
 """
 
 from __future__ import annotations
