@@ -7,7 +7,7 @@ with the same session id and protocol-version headers); ``connect()`` is pinned 
 era the SDK's own ``ClientSession`` negotiates.
 
 The aiohttp pair runs on both servers; the SDK server's row has the target. On the test server,
-which answers in under a millisecond, the same fixed cost per call weighs about five times more.
+which answers in under a millisecond, the same fixed cost per call weighs about three times more.
 (Before the SDK server's connections had ``TCP_NODELAY``, see ``tests/integration/servers/
 sdk_server.py``, aiohttp's kept-alive connections waited out a delayed ACK there, about 40 ms, on
 whichever side reused one, and that row measured anything between 0.1x and 8x.)
