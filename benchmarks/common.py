@@ -112,7 +112,7 @@ class Servers:
         answer on a kept-alive connection then waits out the client's delayed ACK).
         """
         flags = () if nodelay else ("--no-nodelay",)
-        server = self._get(f"sdk{'' if nodelay else '-no-nodelay'}", lambda: ManagedServer(sdk_server_argv(*flags)))
+        server = self._get(" ".join(("sdk", *flags)), lambda: ManagedServer(sdk_server_argv(*flags)))
         assert isinstance(server, ManagedServer)
         return server
 

@@ -87,30 +87,35 @@ def _row(server_of: ServerOf, *, bounded_by_previous: bool) -> Callable[[Context
     return run
 
 
+def _restart_row(name: str, figure: str, server_of: ServerOf, *, bounded_by_previous: bool) -> Row:
+    target = f"≤ {PREVIOUS_MS} ms (previous)" if bounded_by_previous else "—"
+    return Row(name, figure, target, _row(server_of, bounded_by_previous=bounded_by_previous))
+
+
 ROWS = [
-    Row(
+    _restart_row(
         "restart-sdk",
         "first call after a restart, SDK server",
-        f"≤ {PREVIOUS_MS} ms (previous)",
-        _row(lambda context: context.servers.sdk(), bounded_by_previous=True),
+        lambda context: context.servers.sdk(),
+        bounded_by_previous=True,
     ),
     # The server as the previous figure was measured on: no TCP_NODELAY on its connections.
-    Row(
+    _restart_row(
         "restart-sdk-no-nodelay",
         "the same, the server's connections without TCP_NODELAY",
-        f"≤ {PREVIOUS_MS} ms (previous)",
-        _row(lambda context: context.servers.sdk(nodelay=False), bounded_by_previous=True),
+        lambda context: context.servers.sdk(nodelay=False),
+        bounded_by_previous=True,
     ),
-    Row(
+    _restart_row(
         "restart-ts",
         "first call after a restart, TypeScript SDK server",
-        "—",
-        _row(lambda context: context.servers.typescript(), bounded_by_previous=False),
+        lambda context: context.servers.typescript(),
+        bounded_by_previous=False,
     ),
-    Row(
+    _restart_row(
         "restart-testing",
         "first call after a restart, test server",
-        "—",
-        _row(lambda context: context.servers.testing(), bounded_by_previous=False),
+        lambda context: context.servers.testing(),
+        bounded_by_previous=False,
     ),
 ]
