@@ -1,23 +1,23 @@
 """Response contents the aiohttp middleware hands a client in the place of the server's own.
 
 A ``ClientResponse`` reads its body from an ``aiohttp.StreamReader``; when the client must get other
-bytes than the connection carries (a body the runtime already read, a copy of a negotiation answer,
-a relayed SSE stream) the middleware gives the response a reader it feeds itself.
+bytes than the connection carries (a body the runtime already read, an answer the runtime made, a
+relayed SSE stream) the middleware gives the response a reader it feeds itself.
 """
 
 from __future__ import annotations
 
 import asyncio  # noqa: TID251 - aiohttp runs on asyncio only; its StreamReader takes the loop
 import copy
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
+from http import HTTPStatus
 
 import aiohttp
 import anyio.abc
 from aiohttp.base_protocol import BaseProtocol
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from mcp_session_recovery.runtime.reading import is_stream
-
-__all__ = ["answered", "content_of", "relayed"]
+__all__ = ["answered", "content_of", "relayed", "with_headers"]
 
 
 class _Unpaced(BaseProtocol):
@@ -48,15 +48,31 @@ def content_of(body: bytes) -> aiohttp.StreamReader:
     return reader
 
 
-def answered(source: aiohttp.ClientResponse, status: int, body: bytes) -> aiohttp.ClientResponse:
-    """A copy of the server's response ``source`` with ``status`` and ``body`` (an SSE event when
-    ``source`` was a stream): the answer for a client's copy of a message the runtime sent itself."""
-    response = copy.copy(source)
+def answered(
+    template: aiohttp.ClientResponse, status: int, headers: Mapping[str, str], content: aiohttp.StreamReader
+) -> aiohttp.ClientResponse:
+    """An answer the runtime made itself (``status``, ``headers``, ``content``), in the shape of a
+    response the server sent it (``template``: the URL, the request it answered, the connection's
+    details)."""
+    response = copy.copy(template)
+    # The copy shares nothing live with the template: neither its cached headers, nor its
+    # connection and request writer (releasing the copy must not release the template's).
+    response._cache = {}
+    response._connection = None
+    response._writer = None
     response.status = status
-    if body and is_stream({"content-type": source.headers.get("content-type", "")}):
-        body = b"event: message\ndata: " + body + b"\n\n"
-    response.content = content_of(body)
+    response.reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else None
+    with_headers(response, headers)
+    response.content = content
     return response
+
+
+def with_headers(response: aiohttp.ClientResponse, headers: Mapping[str, str]) -> None:
+    """Give ``response`` ``headers`` in place of its own (aiohttp caches them once read)."""
+    response._headers = CIMultiDictProxy(CIMultiDict(headers))
+    response._raw_headers = tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items())
+    response._cache.pop("headers", None)
+    response._cache.pop("raw_headers", None)
 
 
 def relayed(stream: AsyncGenerator[bytes, None], task_group: anyio.abc.TaskGroup | None) -> aiohttp.StreamReader:

@@ -11,24 +11,14 @@ For a raw JSON-RPC client over Streamable HTTP on ``aiohttp`` (>= 3.12)::
 Enter the middleware after the ``ClientSession`` so that it is closed first: its close sends the
 session's one DELETE through that ``ClientSession``.
 
-Thin: every decision is the runtime's :class:`~mcp_session_recovery.runtime.Session`. For each
-request to the endpoint (``url``, or the first one a JSON-RPC request is posted to):
-
-- the client's ``initialize`` (or ``server/discover``) becomes the runtime's own negotiation, with
-  the client's info and capabilities; the client gets the server's own response to it, whose body
-  is the negotiated result under the client's JSON-RPC id. Its ``notifications/initialized`` gets
-  the server's answer to the runtime's (sent once per session, before anything else);
-- every other JSON-RPC message is forwarded through the runtime (``Session.forward``), sent with
-  aiohttp's ``handler``: a lost session, a refused connection or a gateway answer in a restart
-  window is recovered and the request re-sent through ``handler``, within its deadline. The client
-  gets the server's real ``ClientResponse``: a JSON answer with the bytes the runtime read (under
-  the client's id when it had to be re-sent with a fresh one), an SSE answer unread. Discarded
-  responses are released;
-- every request carries the live binding's ``Mcp-Session-Id`` and ``MCP-Protocol-Version`` (and, in
-  the sessionless era, ``Mcp-Method`` / ``Mcp-Name``) whatever the client put there, so the client
-  keeps the session id it first saw;
-- the GET stream is passed on with the live headers; the client's DELETE closes the runtime's
-  session (its one DELETE) and gets the server's answer to it.
+Thin: the runtime's :class:`~mcp_session_recovery.runtime.front.Front` decides what each request to
+the endpoint (``url``, or the first one a JSON-RPC request is posted to) gets: the client's
+negotiation taken over (it gets the negotiated result under its own id, and a virtual session id
+it keeps), recovery below it, the runtime's headers on every request, the GET stream kept open
+across recoveries, the DELETE closing the session. The middleware translates: a client's request is
+sent with aiohttp's ``handler`` (the runtime's headers swapped in, a re-sent body updated), and the
+client gets the server's real ``ClientResponse`` (a JSON answer with the bytes the runtime read, an
+SSE answer unread or relayed), or, for an answer the runtime made itself, one in its shape.
 
 The runtime's own requests (negotiation, restoration, DELETE) go out with ``middlewares=()``: they
 never pass through the chain again. What the runtime gives up on raises :class:`McpAiohttpError`,
@@ -44,18 +34,14 @@ it is listed.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 from aiohttp.payload import BytesPayload
+from multidict import CIMultiDict
 from yarl import URL
 
 from mcp_session_recovery.model import (
-    DeadlineExceeded,
-    Era,
     EraMode,
     McpSessionError,
     Outgoing,
@@ -63,23 +49,18 @@ from mcp_session_recovery.model import (
     TransportFailureKind,
     UnexpectedAnswer,
 )
-from mcp_session_recovery.model.messages import OWN_HEADERS, RUNTIME_HEADERS
-from mcp_session_recovery.model.negotiation import declared_identity, handshake_result
-from mcp_session_recovery.runtime import Session, SessionOptions, WireError
+from mcp_session_recovery.model.messages import with_runtime_headers
+from mcp_session_recovery.runtime import SessionOptions, WireError
 from mcp_session_recovery.runtime.forwarding import Forwarded
-from mcp_session_recovery.runtime.groups import BackgroundGroup
+from mcp_session_recovery.runtime.front import ClientHeaders, ClientRequest, Front, read_client_request
 from mcp_session_recovery.runtime.observe import EventHook
-from mcp_session_recovery.runtime.reading import json_object
-from mcp_session_recovery.runtime.redaction import credential_values
 from mcp_session_recovery.runtime.redirects import following
+from mcp_session_recovery.runtime.session import Session
 
-from ._aiohttp_content import answered, content_of, relayed
+from ._aiohttp_content import answered, content_of, relayed, with_headers
 from .aiohttp_wire import AiohttpResponse, aiohttp_failure
 
 __all__ = ["McpAiohttpError", "MiddlewareNotStarted", "RecoveringMiddleware"]
-
-#: What the runtime sends whose answer a client's own copy of the message gets.
-_NEGOTIATION = frozenset({"initialize", "notifications/initialized", "server/discover"})
 
 
 class McpAiohttpError(McpSessionError, aiohttp.ClientError):
@@ -129,52 +110,43 @@ async def _sent(sending: Any) -> _Response:
 
 
 class _RuntimeWire:
-    """The runtime's own requests: ``middlewares=()``, with the client's own headers (auth, ...).
-
-    Keeps the server's latest 2xx answer to each negotiation message and to the DELETE, for the
-    client's own copy of that message.
-    """
+    """The runtime's own requests: ``middlewares=()``, with the client's own headers (auth, ...)."""
 
     def __init__(self, http: aiohttp.ClientSession, url: URL) -> None:
         self._http = http
-        self._url = url
-        self.base_headers: dict[str, str] = {}
-        self.answers: dict[str, aiohttp.ClientResponse] = {}
-
-    def _moved(self, url: str) -> None:
-        self._url = URL(url)
-
-    def learn(self, request: aiohttp.ClientRequest) -> None:
-        """Take the client's own headers (credentials included) from its latest request."""
-        self.base_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in OWN_HEADERS}
+        self.url = str(url)
+        self.client_headers = ClientHeaders()
+        #: The latest response a server sent: the shape of an answer the runtime makes itself.
+        self.template: aiohttp.ClientResponse | None = None
 
     def credential_values(self) -> list[str]:
         """The credential values among the client's headers (kept out of messages)."""
-        return credential_values(self.base_headers)
+        return self.client_headers.credential_values()
 
     async def send(self, outgoing: Outgoing) -> _Response:
+        headers = {**self.client_headers.base, **outgoing.headers}
+        return await self.following(await self.send_to(self.url, outgoing.http_method, headers, outgoing.body), headers)
+
+    async def send_to(self, url: str, method: str, headers: Any, body: bytes) -> _Response:
+        """One request the runtime sends itself, never through the middlewares or aiohttp's redirects."""
         if self._http.closed:  # closed before the middleware: nothing can be sent any more
             raise WireError(TransportFailureKind.CONNECT_REFUSED, Progress.NOT_SENT, "the ClientSession is closed")
-        headers = {**self.base_headers, **outgoing.headers}
+        sending = self._http.request(
+            method, url, headers=headers, data=body or None, middlewares=(), allow_redirects=False
+        )
+        response = await _sent(sending)
+        self.template = response.response
+        return response
+
+    async def following(self, first: _Response, headers: Any, body: bytes = b"") -> _Response:
+        """The answer ``first`` ends in, the redirects the runtime follows followed."""
+        method = first.response.method
 
         async def send_to(url: str) -> _Response:
-            # Redirects as every wire follows them (same origin, 307/308), never aiohttp's own way.
-            sending = self._http.request(
-                outgoing.http_method,
-                url,
-                headers=headers,
-                data=outgoing.body or None,
-                middlewares=(),
-                allow_redirects=False,
-            )
-            return await _sent(sending)
+            return await self.send_to(url, method, headers, body)
 
-        url = str(self._url)
-        response = await following(url, await send_to(url), send_to, self._moved)
-        kind = _kind(outgoing)
-        if kind is not None and 200 <= response.status < 300:
-            self.answers[kind] = response.response
-        return response
+        self.template = first.response
+        return await following(self.url, first, send_to)
 
 
 class RecoveringMiddleware:
@@ -200,29 +172,33 @@ class RecoveringMiddleware:
     ) -> None:
         self._relay_streams = relay_streams
         self._endpoint = URL(url) if url is not None else None
-        self._mode = EraMode(mode)
-        self._options = options or SessionOptions()
-        self._on_event = on_event
-        self._background = BackgroundGroup()
-        self._session: Session | None = None
         self._wire: _RuntimeWire | None = None
+        self._front = Front(self, mode=mode, options=options, on_event=on_event, not_started=_not_started)
 
     @property
     def session(self) -> Session | None:
         """The runtime session (``None`` before the first request to the endpoint)."""
-        return self._session
+        return self._front.session
 
     async def __aenter__(self) -> RecoveringMiddleware:
-        await self._background.open()
+        await self._front.open()
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        await self._background.close(self.aclose)
+        await self._front.close()
 
     async def aclose(self) -> None:
         """Close the runtime session: one DELETE for a live legacy session, then nothing more."""
-        if self._session is not None:
-            await self._session.aclose()
+        await self._front.aclose()
+
+    # The front's wire: the runtime wire, made with the endpoint's ClientSession on its first request.
+
+    async def send(self, outgoing: Outgoing) -> _Response:
+        assert self._wire is not None
+        return await self._wire.send(outgoing)
+
+    def credential_values(self) -> list[str]:
+        return self._wire.credential_values() if self._wire is not None else []
 
     # -- the middleware ---------------------------------------------------------------------------------
 
@@ -230,140 +206,61 @@ class RecoveringMiddleware:
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
         body = await _body_of(request) if request.method == "POST" else b""
-        message = _message(body)
-        if not self._serves(request, message):
+        client_request = read_client_request(request.method, body)
+        if not self._serves(request, client_request):
             if self._endpoint is not None and request.url.origin() != self._endpoint.origin():
                 # Another origin (a redirect aiohttp follows, say): no session header of ours goes there.
-                _set_runtime_headers(request, {})
+                request.headers = CIMultiDict(with_runtime_headers(request.headers.items(), {}))
             return await handler(request)
-        session, wire = self._session_for(request, message)
-        wire.learn(request)
-        if request.method == "DELETE":
-            return await self._delete(session, wire, request, handler)
-        method = message.get("method") if message is not None else None
-        if method in ("initialize", "server/discover"):
-            assert message is not None
-            return await self._negotiate(session, wire, message, request, handler)
-        if method == "notifications/initialized":  # the runtime sent its own, once, after its initialize
-            binding = await _connected(session, method)
-            kind = "notifications/initialized" if binding.era is Era.LEGACY else "server/discover"
-            return answered(wire.answers[kind], 202, b"")
-        if message is None or method is None:  # the GET stream, a client's JSON-RPC response, ...
-            await _connected(session, request.method)
-            _set_runtime_headers(request, _live_headers(session))
-            return await handler(request)
-        return await self._forward(session, wire, message, body, request, handler)
+        assert self._endpoint is not None
+        if self._wire is None:
+            self._wire = _RuntimeWire(request.session, self._endpoint)
+        wire = self._wire
+        session = self._front.session_for(str(self._endpoint), client_request)
+        wire.client_headers.learn(request.headers)
+        sent_body = body
 
-    def _serves(self, request: aiohttp.ClientRequest, message: Mapping[str, Any] | None) -> bool:
+        async def send(outgoing: Outgoing) -> _Response:
+            nonlocal sent_body
+            request.headers = CIMultiDict(with_runtime_headers(request.headers.items(), outgoing.headers))
+            if outgoing.body is not sent_body:  # a re-send with a fresh JSON-RPC id, or another era's body
+                await request.update_body(outgoing.body)
+                sent_body = outgoing.body
+            return await wire.following(await _sent(handler(request)), request.headers, outgoing.body)
+
+        forwarded = await self._front.handle(
+            session, client_request, send=send, hand_over_streams=not self._relay_streams
+        )
+        return self._answer(wire, forwarded)
+
+    def _serves(self, request: aiohttp.ClientRequest, client_request: ClientRequest) -> bool:
         endpoint = self._endpoint
         if endpoint is None:
-            if message is None or not isinstance(message.get("method"), str):
+            if client_request.method is None:
                 return False  # the endpoint is where the first JSON-RPC request goes
             endpoint = self._endpoint = request.url.with_fragment(None)
         return request.url.with_fragment(None) == endpoint
 
-    def _session_for(
-        self, request: aiohttp.ClientRequest, message: Mapping[str, Any] | None
-    ) -> tuple[Session, _RuntimeWire]:
-        if self._session is not None and self._wire is not None:
-            return self._session, self._wire
-        if self._background.task_group is None:
-            raise MiddlewareNotStarted(
-                "enter the middleware first: async with aiohttp.ClientSession(middlewares=(m,)) as http, m: ..."
-            )
-        assert self._endpoint is not None
-        wire = _RuntimeWire(request.session, self._endpoint)
-        # The client chose the handshake: try it first (a sessionless-only server is still found).
-        chose_handshake = message is not None and message.get("method") == "initialize"
-        first_era = Era.LEGACY if chose_handshake else self._options.first_era
-        options = dataclasses.replace(self._options, mode=self._mode, listen=False, first_era=first_era)
-        session = Session(wire, str(self._endpoint), options, on_event=self._on_event)
-        session.start_in(self._background.task_group)
-        self._session, self._wire = session, wire
-        return session, wire
-
-    async def _negotiate(
-        self,
-        session: Session,
-        wire: _RuntimeWire,
-        message: Mapping[str, Any],
-        request: aiohttp.ClientRequest,
-        handler: aiohttp.ClientHandlerType,
-    ) -> aiohttp.ClientResponse:
-        method = message["method"]
-        session.adopt_identity(declared_identity(message))
-        binding = await _connected(session, method)
-        if method == "server/discover" and binding.era is Era.LEGACY:
-            # The server's own answer to a discover (sessionless: no session headers) tells the client.
-            _set_runtime_headers(request, {})
-            return await handler(request)
-        # The server's own answer to the runtime's negotiation carries the client's copy.
-        source = wire.answers["initialize" if binding.era is Era.LEGACY else "server/discover"]
-        if method == "server/discover":
-            result = dict(session.negotiated_result)
-        else:
-            result = handshake_result(message, binding, session.negotiated_result)
-        answer = json.dumps({"jsonrpc": "2.0", "id": message.get("id"), "result": result}).encode()
-        return answered(source, 200, answer)
-
-    async def _delete(
-        self, session: Session, wire: _RuntimeWire, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-    ) -> aiohttp.ClientResponse:
-        wire.answers.pop("DELETE", None)
-        await session.aclose()
-        answer = wire.answers.get("DELETE")
-        if answer is not None:
-            return answered(answer, answer.status, b"")
-        # No live session was deleted: the server's own answer to the client's DELETE, without ids.
-        _set_runtime_headers(request, {})
-        return await handler(request)
-
-    async def _forward(
-        self,
-        session: Session,
-        wire: _RuntimeWire,
-        message: Mapping[str, Any],
-        body: bytes,
-        request: aiohttp.ClientRequest,
-        handler: aiohttp.ClientHandlerType,
-    ) -> aiohttp.ClientResponse:
-        sent_body = body
-        inside = True
-
-        async def send(outgoing: Outgoing) -> _Response:
-            nonlocal sent_body
-            if not inside:
-                # A re-send for a stream relayed after this call returned: aiohttp's handler is done
-                # with this request, so the runtime sends it itself (middlewares=()).
-                return await wire.send(outgoing)
-            _set_runtime_headers(request, outgoing.headers)
-            if outgoing.body is not sent_body:  # a re-send with a fresh JSON-RPC id, or another era's body
-                await request.update_body(outgoing.body)
-                sent_body = outgoing.body
-            return await _sent(handler(request))
-
-        try:
-            forwarded = await session.forward(message, body, send=send, hand_over_streams=not self._relay_streams)
-        finally:
-            inside = False
-        return self._answer(wire, forwarded)
-
     def _answer(self, wire: _RuntimeWire, forwarded: Forwarded) -> aiohttp.ClientResponse:
         source = forwarded.source
-        if isinstance(source, _Response):
+        if isinstance(source, _Response):  # the server's own response
             response = source.response
-            if forwarded.stream is not None:  # a re-sent request's SSE answer, relayed under the client's id
-                response.content = relayed(forwarded.stream, self._background.task_group)
-            elif source.released:  # the runtime read it: the client gets those very bytes (its own id)
+            if forwarded.stream is not None:  # relayed (a re-sent request's answer under the client's id)
+                response.content = relayed(forwarded.stream, self._front.task_group)
+            elif source.released:  # the runtime read it: the client gets those very bytes
                 response.content = content_of(forwarded.body)
+            if "mcp-session-id" in response.headers:
+                with_headers(response, {**response.headers, "mcp-session-id": self._front.virtual_id})
             return response  # else an SSE answer handed over unread
         if forwarded.error is not None:
             raise McpAiohttpError(forwarded.error) from forwarded.error
-        # A notification the runtime answered itself (dropped, as the model says): the status it chose.
-        any_answer = next(iter(wire.answers.values()), None)
-        if any_answer is None:  # no server answered anything yet: nothing real to hand over
-            raise McpAiohttpError(UnexpectedAnswer(forwarded.status, "the notification was dropped unanswered"))
-        return answered(any_answer, forwarded.status, forwarded.body)
+        if wire.template is None:  # no server answered anything yet: nothing real to answer in the shape of
+            raise McpAiohttpError(UnexpectedAnswer(forwarded.status, "no server has answered yet"))
+        if forwarded.stream is not None:
+            content = relayed(forwarded.stream, self._front.task_group)
+        else:
+            content = content_of(forwarded.body)
+        return answered(wire.template, forwarded.status, forwarded.headers, content)
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -380,48 +277,7 @@ async def _body_of(request: aiohttp.ClientRequest) -> bytes:
     return data
 
 
-def _message(body: bytes) -> dict[str, Any] | None:
-    """The JSON-RPC message in ``body`` (a request, a notification or a response), or ``None``."""
-    document = json_object(body) if body else None
-    return document if document is not None and document.get("jsonrpc") == "2.0" else None
-
-
-def _kind(outgoing: Outgoing) -> str | None:
-    """Which of the runtime's own messages ``outgoing`` is, when a client's copy gets its answer."""
-    if outgoing.http_method == "DELETE":
-        return "DELETE"
-    if outgoing.http_method != "POST" or b'"method"' not in outgoing.body:
-        return None
-    document = json_object(outgoing.body)
-    method = document.get("method") if document is not None else None
-    return method if method in _NEGOTIATION else None
-
-
-async def _connected(session: Session, method: str) -> Any:
-    """The live binding (negotiated now if need be); what the runtime gives up on, typed."""
-    try:
-        return await session.connect()
-    except McpSessionError as exc:
-        raise McpAiohttpError(exc) from exc
-    except TimeoutError as exc:
-        error = DeadlineExceeded(0, method, session.state)
-        raise McpAiohttpError(error) from exc
-
-
-def _live_headers(session: Session) -> dict[str, str]:
-    binding = session.binding
-    if binding is None or binding.era is not Era.LEGACY:
-        return {}
-    headers = {"mcp-protocol-version": binding.protocol_version}
-    if binding.session_id is not None:
-        headers["mcp-session-id"] = binding.session_id.header_value
-    return headers
-
-
-def _set_runtime_headers(request: aiohttp.ClientRequest, headers: Mapping[str, str]) -> None:
-    """Put ``headers`` on ``request``; drop the runtime's headers it does not name (a stale id)."""
-    for name in RUNTIME_HEADERS:
-        if name not in headers:
-            request.headers.popall(name, None)
-    for name, value in headers.items():
-        request.headers[name] = value
+def _not_started() -> MiddlewareNotStarted:
+    return MiddlewareNotStarted(
+        "enter the middleware first: async with aiohttp.ClientSession(middlewares=(m,)) as http, m: ..."
+    )

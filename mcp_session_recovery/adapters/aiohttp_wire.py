@@ -108,10 +108,7 @@ class AiohttpWire:
                 raise failure from exc
             return AiohttpResponse(response)
 
-        return await following(self._url, await send_to(self._url), send_to, self._moved)
-
-    def _moved(self, url: str) -> None:
-        self._url = url
+        return await following(self._url, await send_to(self._url), send_to)
 
     def credential_values(self) -> list[str]:
         """The credential values among the session's default headers and its basic auth."""

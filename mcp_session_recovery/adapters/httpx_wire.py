@@ -136,10 +136,7 @@ class HttpxWire:
             # The client's own redirect setting would carry the session id to wherever it points.
             return await sent(self._module, self._client.send(request, stream=True, follow_redirects=False))
 
-        return await following(self._url, await send_to(self._url), send_to, self._moved)
-
-    def _moved(self, url: str) -> None:
-        self._url = url
+        return await following(self._url, await send_to(self._url), send_to)
 
     def credential_values(self) -> list[str]:
         """The credential values among the client's default headers (kept out of messages)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeGuard
@@ -35,6 +35,7 @@ __all__ = [
     "listen_request",
     "relayed_message",
     "session_message",
+    "with_runtime_headers",
 ]
 
 #: Handshake-era versions this library speaks, newest first.
@@ -57,6 +58,30 @@ OWN_HEADERS = RUNTIME_HEADERS | {
     "connection",
     "accept-encoding",
 }
+
+
+def with_runtime_headers(items: Iterable[tuple[str, str]], runtime: Mapping[str, str]) -> list[tuple[str, str]]:
+    """A client's request headers ``items`` with the runtime's headers in their place.
+
+    The one rule every adapter follows: a runtime header the client sent gets the runtime's value
+    where it stood (once, if repeated); one the runtime does not send now (a stale session id,
+    ``Mcp-Method`` of another era) is dropped; one the client lacks is added at the end. Every
+    other header stays as it is, in its order.
+    """
+    wanted = {name.lower(): value for name, value in runtime.items()}
+    headers: list[tuple[str, str]] = []
+    placed: set[str] = set()
+    for name, value in items:
+        key = name.lower()
+        if key in wanted:
+            if key not in placed:
+                placed.add(key)
+                headers.append((name, wanted[key]))
+        elif key not in RUNTIME_HEADERS:
+            headers.append((name, value))
+    headers.extend(item for item in wanted.items() if item[0] not in placed)
+    return headers
+
 
 _META_VERSION = "io.modelcontextprotocol/protocolVersion"
 _META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"

@@ -298,6 +298,12 @@ class _Relay:
                 self._learn(message)
                 if expected_id is not self._client_id:
                     body = json.dumps({**message, "id": self._client_id}).encode()
+        elif expected_id is not None and expected_id is not self._client_id:
+            # An error status whose body answers the re-built request (a sessionless server's 404 with
+            # -32601, say): the client gets it under its own id, as every answer.
+            message = json_object(body)
+            if message is not None and is_response(message) and response_id_matches(message, expected_id):
+                body = json.dumps({**message, "id": self._client_id}).encode()
         call.answered(reason=classification.reason)
         return Forwarded(status, headers, body, source=response)
 

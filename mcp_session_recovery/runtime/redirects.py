@@ -7,7 +7,7 @@ answer to :func:`following`, which asks :func:`redirect_target` and re-sends the
 method, body and headers, only when the target shares the endpoint's origin. 301, 302 and 303
 are never followed (clients turn the POST into a GET); any redirect left comes back to the
 runtime as an answer, and its caller gets :class:`~mcp_session_recovery.model.RedirectRefused`.
-A 308 is permanent: the wire sends there from then on.
+Nothing is remembered: a client above keeps its URL, so each request is followed anew.
 """
 
 from __future__ import annotations
@@ -45,19 +45,17 @@ def redirect_target(url: str, status: int, headers: Mapping[str, str]) -> str | 
     return target.partition("#")[0]
 
 
-async def following(url: str, response: _R, send: Callable[[str], Awaitable[_R]], moved: Callable[[str], None]) -> _R:
+async def following(url: str, response: _R, send: Callable[[str], Awaitable[_R]]) -> _R:
     """The answer a request to ``url`` ends in, given its first answer ``response``: that answer,
     unless it is a redirect :func:`redirect_target` allows; then ``send(target)`` again for each.
 
-    ``moved(target)`` is told of a permanent (308) move. Every followed redirect is released.
+    Every followed redirect is released.
     """
     for _ in range(MAX_REDIRECTS):
         target = redirect_target(url, response.status, response.headers)
         if target is None:
             return response
         await response.aclose()
-        if response.status == 308:
-            moved(target)
         url = target
         response = await send(url)
     return response  # the last hop's answer is the caller's, redirect or not

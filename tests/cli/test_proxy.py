@@ -201,3 +201,31 @@ def test_unsafe_or_bad_options_exit_2_with_one_line(flags: list[str], says: str)
     assert says in bridge.stderr
     assert len(bridge.stderr.splitlines()) == 1
     assert "no colon here" not in bridge.stderr  # a value is never echoed
+
+
+async def test_sessionless_era_results_and_errors_reach_the_host_under_its_own_ids() -> None:
+    with ServerProcess(eras=[ServedEra.MODERN]) as server:
+        bridge, url = proxy_process(server.url, "--timeout", "10")
+        with bridge:
+            headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+            async with httpx2.AsyncClient(timeout=20) as http:
+                listed = await http.post(url, json={"jsonrpc": "2.0", "id": 9, "method": "tools/list"}, headers=headers)
+                unknown = await http.post(
+                    url, json={"jsonrpc": "2.0", "id": 10, "method": "no/such/method"}, headers=headers
+                )
+            assert _only_message(listed)["id"] == 9
+            answer = _only_message(unknown)
+            assert answer["id"] == 10, answer
+            assert answer["error"]["code"] == -32601
+            assert unknown.status_code == 404, "the server's own status reaches the host"
+
+
+def _only_message(response: httpx2.Response) -> dict[str, Any]:
+    """The one JSON-RPC message of a JSON or SSE answer."""
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        datas = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
+        assert len(datas) == 1, response.text
+        document: dict[str, Any] = json.loads(datas[0])
+        return document
+    found: dict[str, Any] = response.json()
+    return found

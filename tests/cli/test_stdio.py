@@ -185,3 +185,22 @@ def test_a_give_up_is_a_json_rpc_error_for_that_request_and_stdin_close_exits_0_
             assert (stats.sessions_deleted, stats.live_sessions) == (1, 0)
             assert bridge.process.stdout is not None
             assert bridge.process.stdout.read() == b""  # nothing but protocol lines on stdout, and no more
+
+
+def test_sessionless_era_results_and_errors_reach_the_host_under_its_own_ids_once_each() -> None:
+    with ServerProcess(eras=[ServedEra.MODERN]) as server:
+        bridge = BridgeProcess(["stdio", server.url, "--timeout", "10"], stdio=True)
+        with bridge:
+            # No initialize: a sessionless host. The runtime rebuilds each message for the era it
+            # found (its own wire id), and every answer must come back under the host's id.
+            _line(bridge, {"jsonrpc": "2.0", "id": 9, "method": "tools/list"})
+            listed = _read(bridge)
+            assert listed["id"] == 9
+            assert "tools" in listed["result"]
+            _line(bridge, {"jsonrpc": "2.0", "id": 10, "method": "no/such/method"})
+            unknown = _read(bridge)
+            assert unknown["id"] == 10, unknown
+            assert unknown["error"]["code"] == -32601, "the server's own error, not one of ours"
+            # Nothing else was written for id 10: the next line answers the next request.
+            _line(bridge, {"jsonrpc": "2.0", "id": 11, "method": "tools/list"})
+            assert _read(bridge)["id"] == 11
