@@ -58,7 +58,7 @@ from mcp_session_recovery.runtime.redirects import following
 from mcp_session_recovery.runtime.session import Session
 
 from ._aiohttp_content import answered, content_of, relayed, with_headers
-from .aiohttp_wire import AiohttpResponse, aiohttp_failure
+from .aiohttp_wire import AiohttpResponse, sent
 
 __all__ = ["McpAiohttpError", "MiddlewareNotStarted", "RecoveringMiddleware"]
 
@@ -79,36 +79,6 @@ class MiddlewareNotStarted(RuntimeError):
     """The middleware was used before it was entered (``async with recovering:``)."""
 
 
-class _Response(AiohttpResponse):
-    """A response the client may get with another content in place; says whether the runtime released it."""
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        super().__init__(response)
-        self.released = False
-
-    async def aclose(self) -> None:
-        self.released = True
-        # Releasing marks the response's content as closed: that must be the content it came with,
-        # not the one the client was given in its place.
-        given, self.response.content = self.response.content, self._content
-        try:
-            self.response.release()
-        finally:
-            self.response.content = given
-
-
-async def _sent(sending: Any) -> _Response:
-    """The response of ``sending`` (an aiohttp send), its transport failures as ``WireError``."""
-    try:
-        response = await sending
-    except Exception as exc:
-        failure = aiohttp_failure(exc, streaming=False)
-        if failure is None:
-            raise
-        raise failure from exc
-    return _Response(response)
-
-
 class _RuntimeWire:
     """The runtime's own requests: ``middlewares=()``, with the client's own headers (auth, ...)."""
 
@@ -123,26 +93,26 @@ class _RuntimeWire:
         """The credential values among the client's headers (kept out of messages)."""
         return self.client_headers.credential_values()
 
-    async def send(self, outgoing: Outgoing) -> _Response:
+    async def send(self, outgoing: Outgoing) -> AiohttpResponse:
         headers = {**self.client_headers.base, **outgoing.headers}
         return await self.following(await self.send_to(self.url, outgoing.http_method, headers, outgoing.body), headers)
 
-    async def send_to(self, url: str, method: str, headers: Any, body: bytes) -> _Response:
+    async def send_to(self, url: str, method: str, headers: Any, body: bytes) -> AiohttpResponse:
         """One request the runtime sends itself, never through the middlewares or aiohttp's redirects."""
         if self._http.closed:  # closed before the middleware: nothing can be sent any more
             raise WireError(TransportFailureKind.CONNECT_REFUSED, Progress.NOT_SENT, "the ClientSession is closed")
         sending = self._http.request(
             method, url, headers=headers, data=body or None, middlewares=(), allow_redirects=False
         )
-        response = await _sent(sending)
+        response = await sent(sending)
         self.template = response.response
         return response
 
-    async def following(self, first: _Response, headers: Any, body: bytes = b"") -> _Response:
+    async def following(self, first: AiohttpResponse, headers: Any, body: bytes = b"") -> AiohttpResponse:
         """The answer ``first`` ends in, the redirects the runtime follows followed."""
         method = first.response.method
 
-        async def send_to(url: str) -> _Response:
+        async def send_to(url: str) -> AiohttpResponse:
             return await self.send_to(url, method, headers, body)
 
         self.template = first.response
@@ -193,7 +163,7 @@ class RecoveringMiddleware:
 
     # The front's wire: the runtime wire, made with the endpoint's ClientSession on its first request.
 
-    async def send(self, outgoing: Outgoing) -> _Response:
+    async def send(self, outgoing: Outgoing) -> AiohttpResponse:
         assert self._wire is not None
         return await self._wire.send(outgoing)
 
@@ -220,13 +190,13 @@ class RecoveringMiddleware:
         wire.client_headers.learn(request.headers)
         sent_body = body
 
-        async def send(outgoing: Outgoing) -> _Response:
+        async def send(outgoing: Outgoing) -> AiohttpResponse:
             nonlocal sent_body
             request.headers = CIMultiDict(with_runtime_headers(request.headers.items(), outgoing.headers))
             if outgoing.body is not sent_body:  # a re-send with a fresh JSON-RPC id, or another era's body
                 await request.update_body(outgoing.body)
                 sent_body = outgoing.body
-            return await wire.following(await _sent(handler(request)), request.headers, outgoing.body)
+            return await wire.following(await sent(handler(request)), request.headers, outgoing.body)
 
         forwarded = await self._front.handle(
             session, client_request, send=send, hand_over_streams=not self._relay_streams
@@ -243,7 +213,7 @@ class RecoveringMiddleware:
 
     def _answer(self, wire: _RuntimeWire, forwarded: Forwarded) -> aiohttp.ClientResponse:
         source = forwarded.source
-        if isinstance(source, _Response):  # the server's own response
+        if isinstance(source, AiohttpResponse):  # the server's own response
             response = source.response
             if forwarded.stream is not None:  # relayed (a re-sent request's answer under the client's id)
                 response.content = relayed(forwarded.stream, self._front.task_group)

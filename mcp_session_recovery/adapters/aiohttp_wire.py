@@ -13,7 +13,7 @@ session's middlewares again (aiohttp >= 3.12).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Mapping
 from typing import Any
 
 import aiohttp
@@ -24,7 +24,7 @@ from mcp_session_recovery.runtime.redaction import credential_values
 from mcp_session_recovery.runtime.redirects import following
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 
-__all__ = ["AiohttpResponse", "AiohttpWire", "aiohttp_failure"]
+__all__ = ["AiohttpResponse", "AiohttpWire", "aiohttp_failure", "sent"]
 
 
 def aiohttp_failure(exc: BaseException, *, streaming: bool) -> WireError | None:
@@ -59,13 +59,15 @@ def aiohttp_failure(exc: BaseException, *, streaming: bool) -> WireError | None:
 
 class AiohttpResponse:
     """An ``aiohttp.ClientResponse`` as the runtime's ``WireResponse``, its body read from the content
-    it came with."""
+    it came with (a client above may be handed the response with another content in place)."""
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self.response = response
         self.status: int = response.status
         self.headers: Mapping[str, str] = {key.lower(): value for key, value in response.headers.items()}
         self._content = response.content
+        #: Whether the runtime released it (then its body was read, or is not wanted).
+        self.released = False
 
     async def iter_bytes(self) -> AsyncGenerator[bytes, None]:
         try:
@@ -78,7 +80,26 @@ class AiohttpResponse:
             raise failure from exc
 
     async def aclose(self) -> None:
-        self.response.release()
+        self.released = True
+        # Releasing marks the response's content as closed: that must be the content it came with,
+        # not one a client above was given in its place.
+        given, self.response.content = self.response.content, self._content
+        try:
+            self.response.release()
+        finally:
+            self.response.content = given
+
+
+async def sent(sending: Awaitable[aiohttp.ClientResponse]) -> AiohttpResponse:
+    """The response of ``sending`` (an aiohttp send), its transport failures as ``WireError``."""
+    try:
+        response = await sending
+    except Exception as exc:
+        failure = aiohttp_failure(exc, streaming=False)
+        if failure is None:
+            raise
+        raise failure from exc
+    return AiohttpResponse(response)
 
 
 class AiohttpWire:
@@ -99,14 +120,7 @@ class AiohttpWire:
             request_options["data"] = outgoing.body
 
         async def send_to(url: str) -> AiohttpResponse:
-            try:
-                response = await self._session.request(outgoing.http_method, url, **request_options)
-            except Exception as exc:
-                failure = aiohttp_failure(exc, streaming=False)
-                if failure is None:
-                    raise
-                raise failure from exc
-            return AiohttpResponse(response)
+            return await sent(self._session.request(outgoing.http_method, url, **request_options))
 
         return await following(self._url, await send_to(self._url), send_to)
 

@@ -355,8 +355,8 @@ async def _sync(url: str, options: SessionOptions) -> AsyncIterator[EdgeClient]:
 
 
 class AiohttpRawClient(RawClient):
-    """Raw POSTs through an ``aiohttp.ClientSession`` with ``RecoveringMiddleware``: the session id the
-    client keeps is the real one it first saw; what the library gives up on raises a typed error."""
+    """Raw POSTs through an ``aiohttp.ClientSession`` with ``RecoveringMiddleware``: the client keeps the
+    virtual session id it was given; what the library gives up on raises a typed error."""
 
     async def start(self) -> None:
         headers = {**ACCEPT, "content-type": "application/json"}
