@@ -54,7 +54,9 @@ class Session:
         on_message: MessageHandler | None = None,
     ) -> None:
         self._options = options or SessionOptions()
-        self._core = SessionCore(wire, url, self._options, on_event=on_event, on_message=on_message)
+        self._core = SessionCore(
+            wire, url, self._options, restore=exchange.restore, on_event=on_event, on_message=on_message
+        )
         self._listener = Listener(self._core)
         self._task_group: anyio.abc.TaskGroup | None = None
 
@@ -109,8 +111,7 @@ class Session:
     @property
     def binding(self) -> Binding | None:
         """The live binding, or ``None`` when the session is not READY."""
-        snap = self._core.snapshot
-        return snap.binding if snap.state is State.READY else None
+        return self._core.snapshot.live_binding
 
     @property
     def negotiated_result(self) -> Mapping[str, Any]:
@@ -139,9 +140,8 @@ class Session:
         with anyio.fail_after(timeout if timeout is not None else self._options.request_timeout):
             while True:
                 snap = core.snapshot
-                if snap.state is State.READY:
-                    assert snap.binding is not None
-                    return snap.binding
+                if snap.live_binding is not None:
+                    return snap.live_binding
                 if snap.state is State.CLOSED:
                     raise SessionClosed()
                 if snap.failure is not None:
