@@ -2,7 +2,9 @@
 
 A thin facade over :class:`~.core.SessionCore` (the model and its effects): the lifecycle, the
 library's own requests (:mod:`.exchange`), a client's own messages (:mod:`.forwarding`) and the GET
-stream (:mod:`.listening`).
+stream (:mod:`.listening`). It wires them together: the senders reach the core through its seam
+(:class:`~.seam.SessionSeam`), and the core is given the restoration it performs
+(:func:`.exchange.restore`), so it imports no sender.
 """
 
 from __future__ import annotations
