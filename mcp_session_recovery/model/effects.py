@@ -113,7 +113,13 @@ class SendDelete(Effect):
 
     Sent on close for the live session, and for a session the model gives up without the server
     having said it is gone: lost to an unreachable server (which may still hold it), or opened by
-    an ``initialize`` whose handshake did not complete.
+    an ``initialize`` whose handshake did not complete. ``binding`` is that session's binding
+    (its id and protocol version go on the DELETE).
     """
 
-    generation: int
+    binding: Binding
+
+    @property
+    def generation(self) -> int:
+        """The negotiation that opened the session."""
+        return self.binding.generation

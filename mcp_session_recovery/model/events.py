@@ -22,6 +22,7 @@ __all__ = [
     "Event",
     "InitializeSucceeded",
     "InitializedDelivered",
+    "ListenRefused",
     "NegotiationDisrupted",
     "NegotiationRejected",
     "RequestAbandoned",
@@ -124,6 +125,21 @@ class RequestAbandoned(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ListenRefused(Event):
+    """The server answered 404 to the GET stream that carried the session id of ``generation``.
+
+    The server-to-client stream is no request: nothing was processed and nothing waits for it. The
+    404 says what a 404 to a request says (the session is gone, DESIGN §2) about the binding of
+    ``generation`` only; a report about an older binding says nothing about the live one.
+    """
+
+    generation: int
+
+    def __post_init__(self) -> None:
+        _check_generation(self.generation)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DiscoverSucceeded(Event):
     """A modern ``server/discover`` of negotiation ``generation`` proved a sessionless server."""
 
@@ -212,6 +228,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ResponseReceived,
     RequestDisrupted,
     RequestAbandoned,
+    ListenRefused,
     DiscoverSucceeded,
     InitializeSucceeded,
     InitializedDelivered,

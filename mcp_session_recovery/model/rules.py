@@ -41,6 +41,7 @@ from .events import (
     DiscoverSucceeded,
     Event,
     InitializeSucceeded,
+    ListenRefused,
     NegotiationDisrupted,
     NegotiationRejected,
     RequestAbandoned,
@@ -49,7 +50,7 @@ from .events import (
     ResponseReceived,
 )
 from .snapshot import Snapshot, TrackedRequest
-from .states import Era, EraMode, Replayability, Signal, State
+from .states import Era, EraMode, Replayability, Signal
 
 __all__ = ["Action", "Guard", "Outcome"]
 
@@ -105,6 +106,18 @@ def keeps_binding(snap: Snapshot, event: Event) -> bool:
     Either it was sent under an older generation, or its answer was lost (OUTCOME_UNKNOWN).
     """
     return _disrupted_request(snap, event) is not None and not loses_binding(snap, event)
+
+
+def refuses_live_session(snap: Snapshot, event: Event) -> bool:
+    """The refused GET stream carried the live binding's session id."""
+    assert isinstance(event, ListenRefused)
+    return snap.binding is not None and event.generation == snap.binding.generation
+
+
+def refuses_older_session(snap: Snapshot, event: Event) -> bool:
+    """The refused GET stream carried the id of a session already replaced (invariant 3)."""
+    assert isinstance(event, ListenRefused)
+    return snap.binding is not None and event.generation < snap.binding.generation
 
 
 def recovery_scheduled(snap: Snapshot, event: Event) -> bool:
@@ -338,6 +351,16 @@ def invalidate(snap: Snapshot, event: Event) -> Outcome:
     return replace(lost, recovery_scheduled=True, attempt=0), (*effects, ScheduleRecovery(attempt=0))
 
 
+def forget_session(snap: Snapshot, event: Event) -> Outcome:
+    """The server says the live session is gone (404 to its GET stream): recover at once.
+
+    Nothing is parked (no request found out) and nothing is deleted (the server said it is gone).
+    """
+    assert isinstance(event, ListenRefused)
+    lost = replace(snap, last_signal=Signal.SESSION_GONE, recovery_scheduled=True, attempt=0)
+    return lost, (ScheduleRecovery(attempt=0),)
+
+
 def hold_pending(snap: Snapshot, event: Event) -> Outcome:
     """``initialize`` succeeded: keep its binding and send ``notifications/initialized``."""
     assert isinstance(event, InitializeSucceeded)
@@ -404,10 +427,9 @@ def fail_session(snap: Snapshot, event: Event) -> Outcome:
 
 def close(snap: Snapshot, event: Event) -> Outcome:
     """Fail every request with ``SessionClosed``; DELETE the legacy session if one is live."""
-    live = snap.binding if snap.state is State.READY else snap.pending
+    live = snap.live_binding or snap.pending
     closed, effects = _fail_all(snap, lambda request: SessionClosed())
-    if live is not None and live.session_id is not None:
-        effects = (*effects, SendDelete(generation=live.generation))
+    effects = (*effects, *_delete(live))
     return replace(closed, binding=None, pending=None, recovery_scheduled=False), effects
 
 
@@ -415,7 +437,7 @@ def _delete(binding: Binding | None) -> tuple[Effect, ...]:
     """A DELETE of ``binding``'s legacy session, if it has one."""
     if binding is None or binding.session_id is None:
         return ()
-    return (SendDelete(generation=binding.generation),)
+    return (SendDelete(binding=binding),)
 
 
 def _signal(event: Event) -> Signal | None:

@@ -87,6 +87,15 @@ class Snapshot:
     #: Why the session is FAILED.
     failure: SessionUnusable | None = None
 
+    @property
+    def live_binding(self) -> Binding | None:
+        """The binding requests go out under: :attr:`binding` when READY, else ``None``.
+
+        Outside READY, :attr:`binding` is the binding that was lost (kept to compare the next one
+        with and to restore what it held); nothing may be sent under it.
+        """
+        return self.binding if self.state is State.READY else None
+
     def request(self, request_id: int) -> TrackedRequest | None:
         """The tracked request with this id, if any."""
         for tracked in self.requests:

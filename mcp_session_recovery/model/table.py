@@ -20,6 +20,7 @@ from .events import (
     Event,
     InitializedDelivered,
     InitializeSucceeded,
+    ListenRefused,
     NegotiationDisrupted,
     NegotiationRejected,
     RequestAbandoned,
@@ -107,6 +108,10 @@ TABLE: tuple[Row, ...] = (
     Row(S.RECOVERING, RequestDisrupted, S.RECOVERING, rules.requeue_or_fail, rules.in_flight),
     # --- any live state: a request's deadline passes or its caller leaves ----------------------
     *(Row(state, RequestAbandoned, state, rules.abandon, rules.tracked) for state in _LIVE),
+    # --- the GET stream refused with 404: the session of that generation is gone ------------------
+    Row(S.READY, ListenRefused, S.INVALIDATED, rules.forget_session, rules.refuses_live_session),
+    Row(S.READY, ListenRefused, S.READY, rules.ignore, rules.refuses_older_session),
+    *(Row(state, ListenRefused, state, rules.ignore) for state in (S.INVALIDATED, S.RECOVERING, S.CLOSED, S.FAILED)),
     # --- closing and the terminal states ---------------------------------------------------------
     *(Row(state, CloseRequested, S.CLOSED, rules.close) for state in State if state is not S.CLOSED),
     Row(S.CLOSED, CloseRequested, S.CLOSED, rules.ignore),

@@ -6,7 +6,7 @@ interface to the network.
 
 from __future__ import annotations
 
-from .backoff import Backoff
+from .backoff import Backoff, RelistenSchedule
 from .era_cache import DEFAULT_ERA_CACHE, EraCache, origin_of
 from .memory import SessionMemory
 from .observe import BindingChange, EventHook, TransitionRecord
@@ -23,6 +23,7 @@ __all__ = [
     "EventHook",
     "MessageHandler",
     "ReadLimits",
+    "RelistenSchedule",
     "Session",
     "SessionMemory",
     "SessionOptions",

@@ -10,16 +10,17 @@ Every decision is the model's. The core feeds it events and performs the effects
   backoff timers, restoration and the GET stream run in the session's task group, so a caller that
   leaves cannot cancel the negotiation other callers wait on.
 
-The core is the narrow seam the senders use: :mod:`.exchange` (``Session.request``),
-:mod:`.forwarding` (a client's own messages) and :mod:`.listening` (the GET stream) see only its
-public members, never the model's engine.
+The senders, :mod:`.exchange` (``Session.request``), :mod:`.forwarding` (a client's own messages)
+and :mod:`.listening` (the GET stream), see the core only through :class:`~.seam.SessionSeam`, never
+the model's engine; and the core imports none of them: restoring a re-negotiated session's state
+(requests sent through the seam) is the :data:`~.seam.Restore` its owner gives it.
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -36,7 +37,7 @@ from mcp_session_recovery.model import (
     Event,
     FailRequest,
     HttpAnswer,
-    McpSessionError,
+    ListenRefused,
     ModelConfig,
     NegotiationDisrupted,
     NotifyBindingChanged,
@@ -66,7 +67,6 @@ from mcp_session_recovery.model.messages import (
 )
 from mcp_session_recovery.model.negotiation import read_discover, read_initialize, read_initialized
 
-from . import exchange
 from .backoff import retry_after_seconds
 from .calls import Call, Resolution
 from .deadlines import Deadlines
@@ -76,12 +76,10 @@ from .observe import BindingChange, EventHook, TransitionRecord, log_level, logg
 from .options import SessionOptions
 from .reading import MessageHandler, Reply, json_object, read_reply
 from .redaction import Redactor
+from .seam import Background, Restore
 from .wire import Wire, WireError, credentials_of, release
 
 __all__ = ["SessionCore"]
-
-#: What a background task runs.
-Background = Callable[..., Awaitable[None]]
 
 #: The most abandoned sessions waiting for their DELETE (the oldest are dropped first).
 MAX_ABANDONED = 8
@@ -96,9 +94,11 @@ class SessionCore:
         url: str,
         options: SessionOptions,
         *,
+        restore: Restore,
         on_event: EventHook | None = None,
         on_message: MessageHandler | None = None,
     ) -> None:
+        """``restore`` gives a re-initialized legacy session what the lost one held (``RestoreSessionState``)."""
         #: The one way to the network.
         self.wire = wire
         self.options = options
@@ -115,6 +115,7 @@ class SessionCore:
         self._issued: object = None  # the newest session id given to the redactor
         self._on_event = on_event
         self._on_message = on_message
+        self._restore = restore
         auto = options.mode is EraMode.AUTO
         known = (options.era_cache.get(self.origin) or options.first_era) if auto else None
         self._machine = SessionMachine(
@@ -259,6 +260,13 @@ class SessionCore:
             return exc.failure()
         return reply
 
+    def listen_refused(self, binding: Binding, reason: str) -> None:
+        """The GET stream that carried ``binding``'s session id was answered 404: tell the model.
+
+        The model decides what it means (the live session is gone, or an older one: nothing).
+        """
+        self.apply(ListenRefused(generation=binding.generation), reason)
+
     def heed(self, status: int, headers: Mapping[str, str]) -> None:
         """Take a disrupting answer's ``Retry-After`` (429, 503) into account for the next attempt."""
         seconds = retry_after_seconds(status, headers, self.options.retry_after_limit)
@@ -297,13 +305,14 @@ class SessionCore:
                     binding_change=change,
                 )
             )
-        if entered and after.state is State.READY and after.binding is not None:
-            self.options.era_cache.remember(self.origin, after.binding.era)
+        live = after.live_binding
+        if entered and live is not None:
+            self.options.era_cache.remember(self.origin, live.era)
             self.negotiated_result = self._pending_result
             if self._deletes:
                 self.start_background(self._delete_abandoned)
         for effect in effects:
-            self._perform(effect, before, after)
+            self._perform(effect, after)
         if self._changed is not None:
             changed, self._changed = self._changed, None
             changed.set()
@@ -317,7 +326,7 @@ class SessionCore:
             except Exception:
                 logger.exception("%s: the on_event hook raised", self.origin)
 
-    def _perform(self, effect: Effect, before: Snapshot, after: Snapshot) -> None:
+    def _perform(self, effect: Effect, after: Snapshot) -> None:
         if isinstance(effect, (SendRequest, ReplayRequest)):
             assert after.binding is not None
             assert after.binding.generation == effect.generation
@@ -337,13 +346,10 @@ class SessionCore:
             self.start_background(self._recover_after, effect.attempt)
         elif isinstance(effect, RestoreSessionState):
             assert after.binding is not None
-            self.start_background(self._restore, after.binding)
+            self.start_background(self._restore, self, after.binding)
         elif isinstance(effect, SendDelete):
             # On close, the close sends it; else once a session is live again (the server may be down now).
-            ended = before.binding if before.state is State.READY else before.pending
-            assert ended is not None
-            assert ended.generation == effect.generation
-            self._deletes.append(ended)
+            self._deletes.append(effect.binding)
         elif isinstance(effect, NotifyBindingChanged):
             pass  # reported with the transition record
         else:  # pragma: no cover - every effect type is handled above
@@ -413,16 +419,6 @@ class SessionCore:
         await anyio.sleep(max(self.options.backoff.delay(attempt), self._not_before - anyio.current_time()))
         if self._machine.allows(BackoffElapsed()):
             self.apply(BackoffElapsed())
-
-    async def _restore(self, binding: Binding) -> None:
-        """Give a re-initialized legacy session what the lost one held (the GET stream reopens itself)."""
-        if binding.session_id is None:
-            return
-        for method, params in self.memory.restoring_requests():
-            try:
-                await exchange.run(self, method, params)
-            except McpSessionError as exc:
-                logger.warning("%s: restoring %s failed: %s", self.origin, method, exc)
 
     def __repr__(self) -> str:
         snap = self._machine.snapshot

@@ -2,29 +2,29 @@
 
 The model says when to send and under which binding; each send is one HTTP exchange read to the
 response (bounded), classified, and reported to the model, which decides whether the caller gets
-the answer, the request is sent again, or it fails with a typed error.
+the answer, the request is sent again, or it fails with a typed error. :func:`restore` runs the
+requests that give a re-initialized session what the lost one held (the core is handed it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mcp_session_recovery.model import Abandonment, Binding, Signal, TransportFailure, classify
+from mcp_session_recovery.model import Abandonment, Binding, McpSessionError, Signal, TransportFailure, classify
 from mcp_session_recovery.model.classify import exchange_of
 from mcp_session_recovery.model.messages import session_message
 
 from .calls import Call
+from .observe import logger
 from .reading import resolution_of
+from .seam import SessionSeam
 
-if TYPE_CHECKING:
-    from .core import SessionCore
-
-__all__ = ["run"]
+__all__ = ["restore", "run"]
 
 
 async def run(
-    core: SessionCore,
+    core: SessionSeam,
     method: str,
     params: Mapping[str, Any] | None = None,
     *,
@@ -53,7 +53,20 @@ async def run(
         core.release(call)
 
 
-async def _attempt(core: SessionCore, call: Call, binding: Binding) -> None:
+async def restore(core: SessionSeam, binding: Binding) -> None:
+    """Give a re-initialized legacy session (``binding``) what the lost one held: the last log level
+    and every live subscription (the GET stream reopens itself). A step that fails is logged and
+    skipped: the session serves without it."""
+    if binding.session_id is None:
+        return
+    for method, params in core.memory.restoring_requests():
+        try:
+            await run(core, method, params)
+        except McpSessionError as exc:
+            logger.warning("%s: restoring %s failed: %s", core.origin, method, exc)
+
+
+async def _attempt(core: SessionSeam, call: Call, binding: Binding) -> None:
     """Send the request once under ``binding`` and report what happened."""
     wire_id = None if call.notification else core.next_wire_id()
     outgoing = session_message(binding, call.method, call.params, wire_id, core.identity)

@@ -29,7 +29,7 @@ import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import anyio
 
@@ -45,7 +45,6 @@ from mcp_session_recovery.model import (
     Progress,
     RedirectRefused,
     Signal,
-    State,
     TransportFailure,
     TransportFailureKind,
     classify,
@@ -56,11 +55,9 @@ from mcp_session_recovery.model.messages import answer_message, relayed_message,
 from .calls import Call
 from .observe import logger
 from .reading import LimitCrossed, is_response, is_stream, json_object, read_body, response_id_matches, sse_reader
+from .seam import SessionSeam
 from .sse import SseEvent
 from .wire import WireError, WireResponse, release
-
-if TYPE_CHECKING:
-    from .core import SessionCore
 
 __all__ = ["LIBRARY_ERROR_CODE", "Forwarded", "Send", "error_answer", "forward", "json_rpc_error", "relay_answer"]
 
@@ -122,7 +119,7 @@ def _event(message: Mapping[str, Any]) -> bytes:
 
 
 async def forward(
-    core: SessionCore,
+    core: SessionSeam,
     message: Mapping[str, Any],
     body: bytes,
     *,
@@ -170,7 +167,7 @@ async def forward(
             core.release(call)
 
 
-async def relay_answer(core: SessionCore, body: bytes) -> bool:
+async def relay_answer(core: SessionSeam, body: bytes) -> bool:
     """Send a client's answer to a server's request (sampling, elicitation, roots) under the live
     binding, once and unchanged; whether the server took it.
 
@@ -178,8 +175,7 @@ async def relay_answer(core: SessionCore, body: bytes) -> bool:
     one: an answer the server can no longer take (its session is gone, or none is live) is dropped,
     as a server that restarted would drop it.
     """
-    snap = core.snapshot
-    binding = snap.binding if snap.state is State.READY else None
+    binding = core.snapshot.live_binding
     if binding is None:
         logger.info("%s: an answer to a server request was dropped: no live session", core.origin)
         return False
@@ -211,7 +207,7 @@ class _Relay:
 
     def __init__(
         self,
-        core: SessionCore,
+        core: SessionSeam,
         call: Call,
         message: Mapping[str, Any],
         body: bytes,

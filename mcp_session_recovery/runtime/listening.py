@@ -3,56 +3,38 @@
 A legacy session may carry server notifications on a long-lived GET. When the server restarts the
 stream ends with the session; the listener opens it again for the next session, so whoever reads it
 (the ``on_message`` hook, or a client above a transport) sees one stream until the session closes.
-A 404 on the GET means the session is gone: the model is told so the way a request would tell it,
-without sending the rejected id again, and starts recovery; but when the first GET of the fresh
-session is answered 404 too, the server offers no stream (it should say 405): from then on such a
-404 is a failed opening like an error status, backed off and then left until the next negotiation.
-A 405 means the server offers no stream, and the listener stops.
+A 404 on the GET means the session is gone: the model is told (``ListenRefused``), and it decides
+whether that ends the live session (and starts recovery) or concerns one already replaced; but when
+the first GET of the fresh session is answered 404 too, the server offers no stream (it should say
+405): from then on such a 404 is a failed opening like an error status, backed off and then left
+until the next negotiation (:class:`~.backoff.RelistenSchedule`). A 405 means the server offers no
+stream, and the listener stops.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import TYPE_CHECKING
 
 import anyio
 
-from mcp_session_recovery.model import Abandonment, Binding, Signal, State
+from mcp_session_recovery.model import Binding, State
 from mcp_session_recovery.model.messages import listen_request
 
 from .forwarding import Forwarded
 from .observe import logger
 from .reading import LimitCrossed, json_object, sse_events
+from .seam import SessionSeam
 from .sse import SseEvent
 from .wire import WireError, WireResponse, release
 
-if TYPE_CHECKING:
-    from .core import SessionCore
-
 __all__ = ["Listener"]
-
-#: The wait before reopening a stream that served events and ended (the server closed it).
-RELISTEN_SECONDS = 0.1
-#: After the n-th failure in a row (refused, an error status, an empty stream) the next try waits
-#: ``min(RELISTEN_CAP, RELISTEN_BASE * 2**(n-1))``; after ``MAX_LISTEN_FAILURES`` the stream is
-#: left closed until the session is negotiated again.
-RELISTEN_BASE = 0.5
-RELISTEN_CAP = 8.0
-MAX_LISTEN_FAILURES = 5
-
-
-def relisten_delay(failures: int) -> float:
-    """The wait before the next opening after ``failures`` failures in a row."""
-    if failures <= 0:
-        return RELISTEN_SECONDS
-    return float(min(RELISTEN_CAP, RELISTEN_BASE * 2 ** min(failures - 1, 16)))
 
 
 class Listener:
     """The GET stream of ``core``'s session, across its generations."""
 
-    def __init__(self, core: SessionCore) -> None:
+    def __init__(self, core: SessionSeam) -> None:
         self._core = core
         #: The server answered GET with 405: it offers no server-to-client stream.
         self._refused = False
@@ -93,7 +75,7 @@ class Listener:
             snap = core.snapshot
             if snap.state in (State.CLOSED, State.FAILED):
                 return None
-            binding = snap.binding if snap.state is State.READY else None
+            binding = snap.live_binding
             if binding is not None and (after is None or binding.generation > after):
                 return binding if binding.session_id is not None else None
             await core.wait_for_change()
@@ -115,7 +97,7 @@ class Listener:
             logger.debug("%s: the GET of a fresh session answered 404 again", core.origin)
         elif response.status == 404:
             self._first_refused = first
-            core.start_background(self._report_gone, binding)
+            core.listen_refused(binding, "404 to the GET stream that carried the session id")
         if response.status == 405:
             self._refused = True
         await release(response, core.options.close_timeout)
@@ -125,9 +107,11 @@ class Listener:
         """The events of the GET stream ``response`` and of every later session's, until close.
 
         A stream that fails (refused, an error status, ended before any event) is tried again
-        later and later, and after ``MAX_LISTEN_FAILURES`` in a row not before a new session.
+        later and later, and after ``options.relisten.max_failures`` in a row not before a new
+        session.
         """
         core = self._core
+        schedule = core.options.relisten
         generation = core.snapshot.generation
         failures = 0
         opened = response is not None
@@ -146,7 +130,7 @@ class Listener:
                 failures = 0 if delivered else failures + 1
             elif opened:
                 failures += 1
-            if failures >= MAX_LISTEN_FAILURES:
+            if schedule.gives_up(failures):
                 logger.warning(
                     "%s: the GET stream failed %d times in a row; it is reopened after the next negotiation",
                     core.origin,
@@ -155,7 +139,7 @@ class Listener:
                 binding = await self._live_binding(generation)
             else:
                 if opened:  # same session: wait (a new session ends the wait)
-                    with anyio.move_on_after(relisten_delay(failures)):
+                    with anyio.move_on_after(schedule.delay(failures)):
                         await self._live_binding(generation)
                 binding = await self._live_binding(None)
             if binding is None or self._refused:
@@ -165,18 +149,3 @@ class Listener:
             generation = binding.generation
             opened = True
             response = await self._open(binding)
-
-    async def _report_gone(self, binding: Binding) -> None:
-        """A 404 to a GET that carried ``binding``'s session id: the session is gone. Tell the model the
-        way a request would (a ``ping`` it tracks, reported lost as it is told to go out under that
-        binding) without sending the rejected id once more."""
-        core = self._core
-        call = core.open_call("ping", None)
-        try:
-            with anyio.move_on_after(core.options.request_timeout):
-                sent = await call.next_send()
-                if sent is not None and sent.generation == binding.generation:
-                    call.disrupted(Signal.SESSION_GONE, "404 to the GET stream that carried the session id")
-        finally:
-            call.abandon(Abandonment.CANCELLED)  # nothing waits for this ping: recovery goes on without it
-            core.release(call)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from mcp_session_recovery.model import ClassifierOptions, ClientIdentity, Era, EraMode, ReplayPolicy
 
-from .backoff import Backoff
+from .backoff import Backoff, RelistenSchedule
 from .era_cache import DEFAULT_ERA_CACHE, EraCache
 from .reading import ReadLimits
 
@@ -43,6 +43,8 @@ class SessionOptions:
     classifier: ClassifierOptions = field(default_factory=ClassifierOptions)
     #: Keep the legacy server-to-client GET stream open (its messages go to ``on_message``).
     listen: bool = False
+    #: When a GET stream that ended or was refused is opened again, and when it is left closed.
+    relisten: RelistenSchedule = field(default_factory=RelistenSchedule)
     #: Where the era each origin spoke is remembered.
     era_cache: EraCache = field(default_factory=lambda: DEFAULT_ERA_CACHE)
     #: The most the library reads of one answer (bodies and events are relayed unchanged below).

@@ -2,7 +2,9 @@
 
 A thin facade over :class:`~.core.SessionCore` (the model and its effects): the lifecycle, the
 library's own requests (:mod:`.exchange`), a client's own messages (:mod:`.forwarding`) and the GET
-stream (:mod:`.listening`).
+stream (:mod:`.listening`). It wires them together: the senders reach the core through its seam
+(:class:`~.seam.SessionSeam`), and the core is given the restoration it performs
+(:func:`.exchange.restore`), so it imports no sender.
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ class Session:
         on_message: MessageHandler | None = None,
     ) -> None:
         self._options = options or SessionOptions()
-        self._core = SessionCore(wire, url, self._options, on_event=on_event, on_message=on_message)
+        self._core = SessionCore(
+            wire, url, self._options, restore=exchange.restore, on_event=on_event, on_message=on_message
+        )
         self._listener = Listener(self._core)
         self._task_group: anyio.abc.TaskGroup | None = None
 
@@ -109,8 +113,7 @@ class Session:
     @property
     def binding(self) -> Binding | None:
         """The live binding, or ``None`` when the session is not READY."""
-        snap = self._core.snapshot
-        return snap.binding if snap.state is State.READY else None
+        return self._core.snapshot.live_binding
 
     @property
     def negotiated_result(self) -> Mapping[str, Any]:
@@ -139,9 +142,8 @@ class Session:
         with anyio.fail_after(timeout if timeout is not None else self._options.request_timeout):
             while True:
                 snap = core.snapshot
-                if snap.state is State.READY:
-                    assert snap.binding is not None
-                    return snap.binding
+                if snap.live_binding is not None:
+                    return snap.live_binding
                 if snap.state is State.CLOSED:
                     raise SessionClosed()
                 if snap.failure is not None:

@@ -15,7 +15,7 @@ import pytest
 
 from mcp_session_recovery.adapters.httpx_wire import HttpxWire
 from mcp_session_recovery.model import DeadlineExceeded, EraMode
-from mcp_session_recovery.runtime import EraCache, Session, SessionOptions, listening
+from mcp_session_recovery.runtime import EraCache, RelistenSchedule, Session, SessionOptions
 from mcp_session_recovery.testing import AnswerRule, Behaviour, CannedAnswer, serve
 from tests.edges.clients import Adapter, cases
 
@@ -122,9 +122,9 @@ async def test_a_gateway_window_costs_at_most_5_initialize_a_second_and_one_when
 @pytest.mark.parametrize("refusal", ["404", "500", "empty-200"])
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
 async def test_a_refused_get_stream_backs_off_stops_and_reopens_after_the_next_negotiation(
-    anyio_backend: str, refusal: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    anyio_backend: str, refusal: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(listening, "RELISTEN_BASE", 0.02)  # the schedule's shape, at a test's pace
+    schedule = RelistenSchedule(base=0.02)  # the default schedule's shape, at a test's pace
     answers = {
         "404": CannedAnswer(404, "text/plain", "Not Found"),
         "500": CannedAnswer(500, "text/plain", "oops"),
@@ -133,12 +133,12 @@ async def test_a_refused_get_stream_backs_off_stops_and_reopens_after_the_next_n
     refused = AnswerRule(answers[refusal], frozenset({"GET"}))
     async with serve(Behaviour(answer_rules=(refused,))) as server:
         url = server.url
-        settings = SessionOptions(mode=EraMode.LEGACY, era_cache=EraCache(), listen=True)
+        settings = SessionOptions(mode=EraMode.LEGACY, era_cache=EraCache(), listen=True, relisten=schedule)
         async with httpx.AsyncClient() as http, Session(HttpxWire(http, url), url, settings) as session:
             await session.connect()
             # A first 404 says the session is gone (one re-initialize, no ping with the dead id); the
             # fresh session's first GET answered 404 too shows the server has no stream: failures.
-            limit = listening.MAX_LISTEN_FAILURES + (1 if refusal == "404" else 0)
+            limit = schedule.max_failures + (1 if refusal == "404" else 0)
             stats = await server.wait_until(lambda stats: stats.get_requests >= limit, timeout=10)
             with anyio.fail_after(10):
                 while "the GET stream failed" not in caplog.text:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from mcp_session_recovery.model import (
     TABLE,
     Event,
+    ListenRefused,
     ReplayRequest,
     RequestDisrupted,
     RequestSubmitted,
@@ -37,6 +38,12 @@ def any_generation_loses_binding(snap: Snapshot, event: Event) -> bool:
     )
 
 
+def any_generation_refused(snap: Snapshot, event: Event) -> bool:
+    """Broken: a refused GET stream counts whatever generation it was opened under."""
+    assert isinstance(event, ListenRefused)
+    return snap.binding is not None
+
+
 def resend_ignoring_policy(snap: Snapshot, event: Event) -> Outcome:
     """Broken: re-send any lost request at once, whatever the replay policy says."""
     assert isinstance(event, RequestDisrupted)
@@ -57,6 +64,14 @@ BROKEN_TABLES: dict[str, tuple[tuple[Row, ...], int]] = {
     "a stale-generation 404 invalidates the live binding": (
         _swap(TABLE, "READY.RequestDisrupted[loses_binding]", guard=any_generation_loses_binding),
         3,
+    ),
+    "a refused GET stream of an older session invalidates the live binding": (
+        _swap(TABLE, "READY.ListenRefused[refuses_live_session]", guard=any_generation_refused),
+        3,
+    ),
+    "a refused GET stream of the live session is ignored": (
+        _swap(TABLE, "READY.ListenRefused[refuses_live_session]", target=State.READY, action=rules.ignore),
+        2,
     ),
     "an unsafe call is replayed after an unknown outcome": (
         _swap(TABLE, "READY.RequestDisrupted[keeps_binding]", action=resend_ignoring_policy),

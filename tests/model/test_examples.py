@@ -18,6 +18,7 @@ from mcp_session_recovery.model import (
     IllegalTransition,
     InitializedDelivered,
     InitializeSucceeded,
+    ListenRefused,
     ModelConfig,
     NegotiationDisrupted,
     NegotiationRejected,
@@ -217,10 +218,12 @@ def test_no_common_version_fails_the_session_for_good() -> None:
 
 def test_close_deletes_a_live_legacy_session_once_and_refuses_later_requests() -> None:
     machine = legacy_ready()
+    live = machine.snapshot.live_binding
     effects = machine.handle(CloseRequested())
     assert isinstance(effects[0], FailRequest)
     assert isinstance(effects[0].error, SessionClosed)
-    assert effects[1:] == (SendDelete(generation=1),)
+    assert live is not None
+    assert effects[1:] == (SendDelete(binding=live),)
     assert machine.handle(CloseRequested()) == ()
     (refusal,) = submit(machine, 5)
     assert isinstance(refusal, FailRequest)
@@ -236,9 +239,13 @@ def test_close_sends_no_delete_without_a_live_session() -> None:
 @pytest.mark.parametrize("engine", list(Engine))
 def test_a_session_given_up_while_the_server_was_unreachable_is_deleted(engine: Engine) -> None:
     machine = legacy_ready(engine=engine)
+    lost = machine.snapshot.binding
+    assert lost is not None
     effects = machine.handle(RequestDisrupted(request_id=0, signal=Signal.UNREACHABLE))
-    # The server may still hold session 1: the runtime DELETEs it once a new session is live.
-    assert effects == (SendDelete(generation=1), ScheduleRecovery(attempt=0))
+    # The server may still hold session 1: the runtime DELETEs it once a new session is live. The
+    # effect carries the binding to delete (the runtime works nothing out again).
+    assert effects == (SendDelete(binding=lost), ScheduleRecovery(attempt=0))
+    assert effects[0].generation == 1
     # A session the server said is gone is not deleted (its id is never sent again).
     machine = legacy_ready(engine=engine)
     assert machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE)) == (ScheduleRecovery(attempt=0),)
@@ -249,8 +256,10 @@ def test_a_handshake_that_stops_after_initialize_deletes_the_session_it_opened(e
     machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY), engine=engine)
     submit(machine, 0)
     machine.handle(InitializeSucceeded(generation=1, protocol_version="2025-11-25", session_id=SessionId("s-1")))
+    opened = machine.snapshot.pending
+    assert opened is not None
     effects = machine.handle(NegotiationDisrupted(generation=1, signal=Signal.UNREACHABLE))
-    assert effects == (SendDelete(generation=1), ScheduleRecovery(attempt=1))
+    assert effects == (SendDelete(binding=opened), ScheduleRecovery(attempt=1))
     # One the server refused as gone is not.
     machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY), engine=engine)
     submit(machine, 0)
@@ -296,3 +305,55 @@ def test_repr_shows_state_generation_and_requests_but_no_session_id() -> None:
     machine = legacy_ready(session="secret-id")
     assert repr(machine) == "<SessionMachine READY generation=1 requests=1>"
     assert "secret-id" not in repr(machine.snapshot)
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_a_refused_get_stream_of_the_live_session_recovers_without_a_request(engine: Engine) -> None:
+    machine = legacy_ready(engine=engine)
+    # The GET stream of session 1 is answered 404: the session is gone. No request is involved:
+    # nothing is parked, failed or deleted, and recovery starts at once.
+    assert machine.handle(ListenRefused(generation=1)) == (ScheduleRecovery(attempt=0),)
+    assert now(machine) is State.INVALIDATED
+    assert machine.snapshot.live_binding is None
+    assert machine.snapshot.last_signal is Signal.SESSION_GONE
+    assert [r.generation for r in machine.snapshot.requests] == [1], "request 0 still waits for its answer"
+    # The request in flight on the dead session reports later: it waits for the new one.
+    assert machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE)) == ()
+    assert machine.handle(BackoffElapsed()) == (SendInitialize(generation=2),)
+    # A second report about session 1 (the stream reopened before recovery ended) changes nothing.
+    before = machine.snapshot
+    assert machine.handle(ListenRefused(generation=1)) == ()
+    assert machine.snapshot == before
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_a_refused_get_stream_of_an_older_session_leaves_the_live_one(engine: Engine) -> None:
+    machine = legacy_ready(engine=engine)
+    machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))
+    machine.handle(BackoffElapsed())
+    machine.handle(InitializeSucceeded(generation=2, protocol_version="2025-11-25", session_id=SessionId("s-2")))
+    machine.handle(InitializedDelivered(generation=2))
+    before = machine.snapshot
+    assert machine.handle(ListenRefused(generation=1)) == ()  # invariant 3
+    assert machine.snapshot == before
+    assert now(machine) is State.READY
+    # A report about a session that never existed is refused loudly.
+    with pytest.raises(IllegalTransition):
+        machine.handle(ListenRefused(generation=3))
+
+
+def test_a_refused_get_stream_after_close_or_failure_changes_nothing() -> None:
+    machine = legacy_ready()
+    machine.handle(CloseRequested())
+    before = machine.snapshot
+    assert machine.handle(ListenRefused(generation=1)) == ()
+    assert machine.snapshot == before
+
+
+def test_the_live_binding_is_the_binding_only_while_ready() -> None:
+    machine = legacy_ready()
+    snap = machine.snapshot
+    assert snap.live_binding is snap.binding is not None
+    machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))
+    assert machine.snapshot.binding is not None, "the lost binding is kept to compare the next one with"
+    assert machine.snapshot.live_binding is None

@@ -20,10 +20,17 @@ def config(mode: EraMode) -> ModelConfig:
 
 # The main run: auto mode against a legacy server that may restart, go down, switch era or drop
 # our versions (2 faults), 3 requests, one deadline, close twice. The pinned runs add explicit
-# connects. "thorough" explores every mode against both server eras with everything enabled.
+# connects and a GET stream refused with 404 (in the main run it would double the states to
+# explore; the legacy run fires every one of its rows). "thorough" explores every mode against
+# both server eras with everything enabled.
 RUNS: list[tuple[str, EraMode, Era, Limits]] = [
-    ("auto, legacy server, 3 requests, 2 faults", EraMode.AUTO, Era.LEGACY, Limits(connects=0)),
-    ("legacy mode, 2 requests, connect", EraMode.LEGACY, Era.LEGACY, Limits(requests=DEFAULT_REQUESTS[:2], abandons=0)),
+    ("auto, legacy server, 3 requests, 2 faults", EraMode.AUTO, Era.LEGACY, Limits(connects=0, refusals=0)),
+    (
+        "legacy mode, 2 requests, connect, GET refused",
+        EraMode.LEGACY,
+        Era.LEGACY,
+        Limits(requests=DEFAULT_REQUESTS[:2], abandons=0),
+    ),
     ("modern mode, 2 requests, connect", EraMode.MODERN, Era.MODERN, Limits(requests=DEFAULT_REQUESTS[:2], abandons=0)),
 ]
 if thorough():

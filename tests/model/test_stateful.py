@@ -40,7 +40,12 @@ class ModelInTheWorld(RuleBasedStateMachine):
     ) -> None:
         config = ModelConfig(mode=mode, max_attempts=max_attempts, max_replays=max_replays)
         self.limits = Limits(
-            requests=tuple((METHODS[kind], kind) for kind in kinds), faults=4, abandons=2, connects=2, closes=2
+            requests=tuple((METHODS[kind], kind) for kind in kinds),
+            faults=4,
+            abandons=2,
+            connects=2,
+            closes=2,
+            refusals=2,
         )
         self.world = start(config, self.limits, server_era)
         # Both engines, fed the same events: the compiled one the runtime runs, and `transitions`.

@@ -24,6 +24,7 @@ from mcp_session_recovery.model import (
     IllegalTransition,
     InitializedDelivered,
     InitializeSucceeded,
+    ListenRefused,
     ModelConfig,
     NegotiationDisrupted,
     NegotiationRejected,
@@ -59,6 +60,7 @@ EVENTS: dict[type[Event], st.SearchStrategy[Event]] = {
     ResponseReceived: st.builds(ResponseReceived, request_id=IDS),
     RequestDisrupted: st.builds(RequestDisrupted, request_id=IDS, signal=FAILURES),
     RequestAbandoned: st.builds(RequestAbandoned, request_id=IDS, reason=st.sampled_from(Abandonment)),
+    ListenRefused: st.builds(ListenRefused, generation=GENERATIONS),
     DiscoverSucceeded: st.builds(DiscoverSucceeded, generation=GENERATIONS, protocol_version=st.just("2026-07-28")),
     InitializeSucceeded: st.builds(
         InitializeSucceeded,

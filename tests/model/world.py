@@ -27,6 +27,7 @@ from mcp_session_recovery.model import (
     IllegalTransition,
     InitializedDelivered,
     InitializeSucceeded,
+    ListenRefused,
     ModelConfig,
     NegotiationDisrupted,
     NegotiationRejected,
@@ -92,6 +93,8 @@ class Limits:
     abandons: int = 1
     connects: int = 1
     closes: int = 2
+    #: GET streams the server may refuse with 404 (each a report on one generation's session).
+    refusals: int = 1
 
 
 class World(NamedTuple):
@@ -108,7 +111,10 @@ class World(NamedTuple):
     abandons: int = 0
     connects: int = 0
     closes: int = 0
+    refusals: int = 0
     closed: bool = False
+    #: Generations whose GET stream is open (the runtime opens one for each live legacy session).
+    listening: frozenset[int] = frozenset()
     kinds: tuple[Replayability, ...] = ()
     # --- the checker's books ---
     resolved: frozenset[int] = frozenset()
@@ -178,6 +184,10 @@ def possible_actions(world: World, limits: Limits) -> list[Action]:
         actions.append(Action("server_back"))
     if world.closes < limits.closes:
         actions.append(Action("close"))
+    if world.refusals < limits.refusals and world.server_up and world.server_era is Era.LEGACY:
+        # A GET stream whose session the server no longer holds is answered 404 when it is (re)opened.
+        for generation in sorted(world.listening - world.sessions):
+            actions.append(Action("get_refused", generation))
     return actions
 
 
@@ -238,6 +248,10 @@ def apply(
         return world._replace(server_up=True)
     if name == "close":
         return _feed(world._replace(closed=True, closes=world.closes + 1), CloseRequested(), table, trace)
+    if name == "get_refused":
+        assert isinstance(action.key, int)
+        world = world._replace(listening=world.listening - {action.key}, refusals=world.refusals + 1)
+        return _feed(world, ListenRefused(generation=action.key), table, trace)
     raise AssertionError(f"unknown action {name}")
 
 
@@ -291,6 +305,9 @@ def _feed(world: World, event: Event, table: Sequence[Row], trace: Trace | None)
         trace.rows.append(result.row)
         trace.events.append(event)
     world = world._replace(snap=result.snapshot)
+    opened = result.snapshot.live_binding
+    if opened is not None and opened != before.live_binding and opened.session_id is not None:
+        world = world._replace(listening=world.listening | {opened.generation})
     world = _check_event(world, before, event)
     for effect in result.effects:
         world = _perform(world, event, effect)
@@ -328,6 +345,13 @@ def _check_event(world: World, before: Snapshot, event: Event) -> World:
         if event.signal is Signal.OUTCOME_UNKNOWN:
             unknown |= {event.request_id}
         world = world._replace(last_unknown=unknown)
+    if isinstance(event, ListenRefused):
+        world = world._replace(rejected=world.rejected | {event.generation})
+        live = before.live_binding
+        if live is not None and event.generation < live.generation and after.live_binding != live:
+            raise Violation(
+                3, f"a refused GET stream of generation {event.generation} invalidated binding {live.generation}"
+            )
     if isinstance(event, NegotiationDisrupted) and event.signal is Signal.SESSION_GONE:
         world = world._replace(rejected=world.rejected | {event.generation})
     if isinstance(event, (InitializedDelivered, DiscoverSucceeded)):

@@ -5,8 +5,11 @@ The wire is tested against real sockets on 127.0.0.1 with both httpx and httpx2.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
+import importlib.util
+import inspect
 import itertools
 import json
 import random
@@ -24,7 +27,16 @@ from hypothesis import strategies as st
 from mcp_session_recovery.adapters.httpx_wire import HttpxWire, transport_failure
 from mcp_session_recovery.model import ClientIdentity, Era, Progress, TransportFailure, TransportFailureKind
 from mcp_session_recovery.model.messages import initialize_request
-from mcp_session_recovery.runtime import Backoff, EraCache, SessionMemory, WireError, origin_of
+from mcp_session_recovery.runtime import (
+    Backoff,
+    EraCache,
+    RelistenSchedule,
+    SessionMemory,
+    SessionOptions,
+    WireError,
+    core,
+    origin_of,
+)
 from mcp_session_recovery.runtime.reading import ReadLimits, json_object, read_reply
 from mcp_session_recovery.runtime.sse import LimitCrossed, SseReader
 
@@ -416,6 +428,70 @@ def test_every_delay_is_within_zero_and_a_capped_ceiling(base: float, cap: float
     if 1 <= attempt <= 60:
         assert ceiling == min(cap, base * 2 ** (attempt - 1))
     assert backoff.ceiling(attempt + 1) >= ceiling
+
+
+# --- RelistenSchedule -----------------------------------------------------------------------------
+
+
+def test_the_relisten_schedule_waits_briefly_after_a_served_stream_then_doubles_to_its_cap() -> None:
+    schedule = RelistenSchedule()
+
+    assert [schedule.delay(failures) for failures in range(8)] == [0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert [schedule.gives_up(failures) for failures in range(7)] == [False] * 5 + [True] * 2
+    assert SessionOptions().relisten == schedule, "the default a session uses"
+
+
+def test_a_relisten_schedule_of_ones_own_is_followed_without_patching_anything() -> None:
+    schedule = RelistenSchedule(after_close=0.0, base=0.02, cap=0.05, max_failures=2)
+
+    assert [schedule.delay(failures) for failures in range(4)] == [0.0, 0.02, 0.04, 0.05]
+    assert (schedule.gives_up(1), schedule.gives_up(2)) == (False, True)
+    assert RelistenSchedule().delay(3) == 2.0, "another schedule is not changed by it"
+
+
+@given(failures=st.integers(-5, 10**30), base=st.floats(0.0, 1e300), cap=st.floats(0.0, 1e6))
+def test_every_relisten_delay_is_within_the_cap_and_never_shrinks(failures: int, base: float, cap: float) -> None:
+    schedule = RelistenSchedule(base=base, cap=cap)
+
+    if failures <= 0:
+        assert schedule.delay(failures) == schedule.after_close
+    else:
+        assert 0.0 <= schedule.delay(failures) <= cap
+        assert schedule.delay(failures + 1) >= schedule.delay(failures)
+
+
+@pytest.mark.parametrize(
+    "changes", [{"after_close": -1.0}, {"base": -0.1}, {"cap": -1.0}, {"max_failures": 0}, {"base": float("nan")}]
+)
+def test_an_impossible_relisten_schedule_is_refused(changes: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"negative|at least"):
+        RelistenSchedule(**changes)
+
+
+# --- The core's dependencies -------------------------------------------------------------------------
+
+
+def imported_modules(module: ModuleType) -> set[str]:
+    """Every module ``module``'s source imports (``from . import x`` counts as importing ``.x``)."""
+    package = module.__name__.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_core_imports_none_of_the_senders() -> None:
+    """The senders call the core through its seam; the core is given restoration, never imports it."""
+    imported = imported_modules(core)
+    assert "mcp_session_recovery.runtime.seam" in imported, "the check reads relative imports"
+    senders = {f"mcp_session_recovery.runtime.{name}" for name in ("exchange", "forwarding", "listening", "session")}
+    assert not imported & senders
+    assert not any(isinstance(value, ModuleType) and value.__name__ in senders for value in vars(core).values())
 
 
 # --- SessionMemory -----------------------------------------------------------------------------------

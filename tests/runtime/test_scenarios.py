@@ -25,10 +25,12 @@ from mcp_session_recovery.model import (
     DeadlineExceeded,
     Era,
     EraMode,
+    ListenRefused,
     OutcomeUnknown,
     ProtocolViolation,
     RecoveryFailed,
     ReplayPolicy,
+    RequestSubmitted,
     SessionClosed,
     Signal,
     State,
@@ -290,6 +292,29 @@ async def test_the_get_stream_is_reopened_after_recovery() -> None:
         await _bump(session)
         with anyio.fail_after(5):
             await updated.wait()
+
+
+async def test_a_get_stream_refused_with_404_tells_the_model_and_makes_up_no_request() -> None:
+    records: list[TransitionRecord] = []
+    options = _options(mode=EraMode.LEGACY, listen=True)
+    async with (
+        serve(Behaviour(eras=LEGACY)) as server,
+        _session(server, options, on_event=records.append) as session,
+    ):
+        await session.connect()
+        await server.wait_until(lambda s: s.get_streams_opened == 1)
+        server.restart()  # the session is forgotten and its stream cut: the reopened GET gets 404
+        # Nothing but the stream found out; the session is negotiated again and its stream reopened.
+        stats = await server.wait_until(lambda s: s.get_streams_opened == 1 and s.live_sessions == 1)
+        assert stats.initializes == 1
+        binding = session.binding
+    refused = [record for record in records if isinstance(record.event, ListenRefused)]
+    assert [(r.old_state, r.new_state, r.event) for r in refused[:1]] == [
+        (State.READY, State.INVALIDATED, ListenRefused(generation=1))
+    ]
+    assert not any(isinstance(record.event, RequestSubmitted) for record in records), "no made-up ping"
+    assert binding is not None
+    assert binding.generation == 2
 
 
 async def test_close_deletes_the_session_and_later_calls_raise_session_closed() -> None:
