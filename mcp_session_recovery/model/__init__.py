@@ -55,6 +55,7 @@ from .errors import (
     SessionClosed,
     SessionUnusable,
     UnexpectedAnswer,
+    UnexpectedException,
 )
 from .events import (
     EVENT_TYPES,
@@ -162,6 +163,7 @@ __all__ = [
     "TransportFailure",
     "TransportFailureKind",
     "UnexpectedAnswer",
+    "UnexpectedException",
     "classify",
     "format_table",
     "initial_snapshot",
