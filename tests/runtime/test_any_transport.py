@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from types import ModuleType
 from typing import Any
 
@@ -310,3 +310,36 @@ async def test_an_unresolvable_name_through_a_real_client_is_name_resolution(mon
     assert failure is not None
     assert failure.kind is TransportFailureKind.NAME_RESOLUTION
     assert set(asked) == {"mcp.invalid"}
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # aiohttp runs on asyncio only
+async def test_a_bug_in_a_relayed_stream_reaches_the_aiohttp_client_as_itself() -> None:
+    from mcp_session_recovery.adapters._aiohttp_content import relayed
+
+    async def relay() -> AsyncGenerator[bytes, None]:
+        yield b"event: message\n"
+        raise KeyError("a bug in the relay")
+
+    async with anyio.create_task_group() as task_group:
+        content = relayed(relay(), task_group)
+        with pytest.raises(KeyError, match="a bug in the relay"):
+            await content.read()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the SDK's client runs on asyncio
+async def test_a_bug_under_the_unmodified_sdk_fails_its_initialize_at_once() -> None:
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.exceptions import MCPError
+
+    inner = Broken()
+    started = time.monotonic()
+    async with (
+        httpx2.AsyncClient(transport=RecoveringTransport(inner, options=options())) as http,
+        streamable_http_client(URL, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        with pytest.raises(MCPError, match="raised AttributeError"):
+            await session.initialize()
+    assert inner.calls == 1, "never retried"
+    assert time.monotonic() - started < AT_ONCE
