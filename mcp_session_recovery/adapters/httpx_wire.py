@@ -159,12 +159,13 @@ class HttpxWire:
     """Sends the runtime's requests to ``url`` with ``client`` (an ``httpx`` or ``httpx2`` ``AsyncClient``).
 
     The client keeps its own configuration: auth, default headers, timeouts, the transport.
+    ``library`` (``httpx`` or ``httpx2``) is told from the client's base class when not given.
     """
 
-    def __init__(self, client: Any, url: str) -> None:
+    def __init__(self, client: Any, url: str, *, library: ModuleType | None = None) -> None:
         self._client = client
         self._url = url
-        self._module = library_of(client)
+        self._module = library_of(client, library)
 
     async def send(self, outgoing: Outgoing) -> WireResponse:
         headers, content = dict(outgoing.headers), outgoing.body or None
