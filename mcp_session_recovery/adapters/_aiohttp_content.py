@@ -87,7 +87,10 @@ def relayed(stream: AsyncGenerator[bytes, None], task_group: anyio.abc.TaskGroup
                     return  # the client released the response: stop relaying
                 reader.feed_data(chunk)
         except Exception as exc:
-            reader.set_exception(aiohttp.ClientPayloadError(f"the relayed stream failed: {type(exc).__name__}"))
+            # The relay turns every network fault into an answer of its own (an SSE event with a
+            # JSON-RPC error): what escapes it is a bug. The client gets that very exception, never a
+            # ClientPayloadError it would take for the network (and might retry).
+            reader.set_exception(exc)
             return
         finally:
             await stream.aclose()

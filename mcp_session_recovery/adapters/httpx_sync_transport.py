@@ -38,8 +38,6 @@ class _AsyncFacade:
     def __init__(self, inner: Any, module: ModuleType) -> None:
         self._inner = inner
         self._module = module
-        #: Which of httpx and httpx2 this transport belongs to (read by ``library_of``).
-        self.library = module
 
     async def __aenter__(self) -> _AsyncFacade:
         await anyio.to_thread.run_sync(self._inner.__enter__)
@@ -96,12 +94,13 @@ async def _next_or_none(chunks: AsyncIterator[bytes]) -> bytes | None:
 class RecoveringSyncTransport(_TransportBase):
     """A blocking transport of ``httpx`` (or ``httpx2``) that keeps the MCP session under it alive.
 
-    Takes the same keyword arguments as :class:`~.httpx_transport.RecoveringTransport`.
+    Takes the same keyword arguments as :class:`~.httpx_transport.RecoveringTransport`: ``library``
+    (``httpx`` or ``httpx2``) is told from ``inner``'s base class when not given.
     """
 
-    def __init__(self, inner: Any, **options: Any) -> None:
-        self._module = library_of(inner)
-        self._recovering = RecoveringTransport(_AsyncFacade(inner, self._module), **options)
+    def __init__(self, inner: Any, *, library: ModuleType | None = None, **options: Any) -> None:
+        self._module = library_of(inner, library)
+        self._recovering = RecoveringTransport(_AsyncFacade(inner, self._module), library=self._module, **options)
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._entered: AbstractContextManager[Any] | None = None

@@ -158,19 +158,22 @@ class RecoveringTransport(_TransportBase):
     ``mode``: ``"auto"`` follows the client above (its ``server/discover`` probes the sessionless
     era first, its ``initialize`` tries the handshake first) and the server wherever it goes;
     ``"legacy"`` or ``"modern"`` pin the era the runtime speaks to the server. ``options`` and
-    ``on_event`` go to the runtime's :class:`~mcp_session_recovery.runtime.Session`.
+    ``on_event`` go to the runtime's :class:`~mcp_session_recovery.runtime.Session`. ``library``
+    (``httpx`` or ``httpx2``) is told from ``inner``'s base class when not given; ``TypeError`` if
+    it cannot be.
     """
 
     def __init__(
         self,
         inner: Any,
         *,
+        library: ModuleType | None = None,
         mode: EraMode | str = EraMode.AUTO,
         options: SessionOptions | None = None,
         on_event: EventHook | None = None,
     ) -> None:
         self._inner = inner
-        self._module = library_of(inner)
+        self._module = library_of(inner, library)
         self._wire = _InnerWire(inner, self._module)
         self._front = Front(self._wire, mode=mode, options=options, on_event=on_event, not_started=_not_started)
 

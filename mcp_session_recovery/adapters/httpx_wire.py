@@ -7,7 +7,8 @@ is taken from the client's class and nothing else differs.
 
 from __future__ import annotations
 
-import importlib
+import socket
+import sys
 from collections.abc import AsyncGenerator, Awaitable, Mapping
 from contextlib import aclosing
 from types import ModuleType
@@ -18,7 +19,7 @@ from mcp_session_recovery.runtime.redaction import credential_values
 from mcp_session_recovery.runtime.redirects import following
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 
-__all__ = ["HttpxResponse", "HttpxWire", "library_of", "sent", "transport_failure"]
+__all__ = ["LIBRARIES", "HttpxResponse", "HttpxWire", "library_of", "sent", "transport_failure"]
 
 
 #: Words of httpcore's messages for a connection that ended, as opposed to an answer it could not parse.
@@ -52,6 +53,8 @@ def transport_failure(module: ModuleType, exc: BaseException, *, streaming: bool
         (module.UnsupportedProtocol, TransportFailureKind.PROTOCOL_ERROR, Progress.NOT_SENT),
         (module.LocalProtocolError, TransportFailureKind.PROTOCOL_ERROR, Progress.NOT_SENT),
     )
+    if isinstance(exc, module.ConnectError) and _resolver_failed(exc):
+        return WireError(TransportFailureKind.NAME_RESOLUTION, Progress.NOT_SENT, type(exc).__name__)
     for exc_type, kind, progress in table:
         if isinstance(exc, exc_type):
             return WireError(kind, progress, type(exc).__name__)
@@ -59,12 +62,47 @@ def transport_failure(module: ModuleType, exc: BaseException, *, streaming: bool
     return WireError(TransportFailureKind.CONNECTION_RESET, Progress.SENT, type(exc).__name__)
 
 
-def library_of(obj: object) -> ModuleType:
-    """The library (``httpx`` or ``httpx2``) ``obj`` belongs to: its ``library`` attribute, or its class's."""
-    declared = getattr(obj, "library", None)
-    if isinstance(declared, ModuleType):
-        return declared
-    return importlib.import_module(type(obj).__module__.split(".")[0])
+#: The libraries an httpx-style transport or client may belong to.
+LIBRARIES = ("httpx", "httpx2")
+#: The classes of those libraries whose subclasses tell which library an object belongs to.
+_BASES = ("AsyncBaseTransport", "BaseTransport", "AsyncClient", "Client")
+
+
+def _resolver_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused by the host name not resolving (a ``socket.gaierror`` in its chain:
+    httpx raises its ``ConnectError`` from httpcore's, raised from the resolver's error)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:  # bounded: a chain may loop back
+        if isinstance(cause, socket.gaierror):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def library_of(obj: object, library: ModuleType | None = None) -> ModuleType:
+    """The library (``httpx`` or ``httpx2``) ``obj``, a transport or a client, belongs to.
+
+    ``library`` when given; else the library of the first of its base classes that is one of the
+    library's transport or client classes, wherever ``obj``'s own class is defined (a user's
+    wrapper in ``__main__`` is told by what it subclasses, not by its module). Raises ``TypeError``
+    when it cannot tell: no such base class, or a ``library`` that is neither.
+    """
+    if library is not None:
+        if getattr(library, "__name__", None) not in LIBRARIES:
+            raise TypeError(f"library must be the httpx or the httpx2 module, not {library!r}")
+        return library
+    for cls in type(obj).__mro__:
+        name = cls.__module__.partition(".")[0]
+        # Any class of httpx or httpx2 in the chain means the module is imported already.
+        module = sys.modules.get(name) if name in LIBRARIES else None
+        if module is not None and any(cls is getattr(module, base, None) for base in _BASES):
+            return module
+    raise TypeError(
+        f"cannot tell whether {type(obj).__qualname__} belongs to httpx or httpx2: subclass one of their "
+        "AsyncBaseTransport, BaseTransport, AsyncClient or Client, or pass library=httpx2 (or httpx)"
+    )
 
 
 class HttpxResponse:
@@ -121,12 +159,13 @@ class HttpxWire:
     """Sends the runtime's requests to ``url`` with ``client`` (an ``httpx`` or ``httpx2`` ``AsyncClient``).
 
     The client keeps its own configuration: auth, default headers, timeouts, the transport.
+    ``library`` (``httpx`` or ``httpx2``) is told from the client's base class when not given.
     """
 
-    def __init__(self, client: Any, url: str) -> None:
+    def __init__(self, client: Any, url: str, *, library: ModuleType | None = None) -> None:
         self._client = client
         self._url = url
-        self._module = library_of(client)
+        self._module = library_of(client, library)
 
     async def send(self, outgoing: Outgoing) -> WireResponse:
         headers, content = dict(outgoing.headers), outgoing.body or None

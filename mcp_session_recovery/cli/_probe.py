@@ -30,6 +30,7 @@ from mcp_session_recovery.model import (
     Outgoing,
     SessionId,
     Signal,
+    TransportFailureKind,
     classify,
 )
 from mcp_session_recovery.model.messages import (
@@ -56,7 +57,12 @@ SETTINGS = (
     ("ClassifierOptions(session_gone_on_400=True)", ClassifierOptions(session_gone_on_400=True)),
     ("ClassifierOptions(session_gone_on_410=True)", ClassifierOptions(session_gone_on_410=True)),
 )
-_CONNECT_FAILURES = ("connect_refused", "name_resolution", "connect_timeout")
+#: What a failure to connect at all means, in the user's words, and what to check.
+_CONNECT_FAILURES = {
+    TransportFailureKind.CONNECT_REFUSED: "the connection was refused (is the server running on that port?)",
+    TransportFailureKind.NAME_RESOLUTION: "the name did not resolve (check the host name in the URL)",
+    TransportFailureKind.CONNECT_TIMEOUT: "the connection timed out (is the host up, or a firewall in the way?)",
+}
 
 
 class Unreachable(Exception):
@@ -134,8 +140,8 @@ class _Probe:
         wire_id = self._next_id()
         first = await self.send(discover_request(wire_id, IDENTITY), wire_id)
         if isinstance(first, WireError):
-            if first.kind.value in _CONNECT_FAILURES:
-                raise Unreachable(first.kind.value.replace("_", " "))
+            if first.kind in _CONNECT_FAILURES:
+                raise Unreachable(_CONNECT_FAILURES[first.kind])
         else:
             event = read_discover(1, first.answer)
             if isinstance(event, DiscoverSucceeded):

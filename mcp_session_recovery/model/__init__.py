@@ -55,6 +55,7 @@ from .errors import (
     SessionClosed,
     SessionUnusable,
     UnexpectedAnswer,
+    UnexpectedException,
 )
 from .events import (
     EVENT_TYPES,
@@ -164,6 +165,7 @@ __all__ = [
     "TransportFailure",
     "TransportFailureKind",
     "UnexpectedAnswer",
+    "UnexpectedException",
     "classify",
     "format_table",
     "initial_snapshot",

@@ -22,7 +22,8 @@
         ├── NoCommonProtocolVersion   (.offered, .supported)
         ├── InitializeRejected        the server refused our ``initialize`` (.code, .detail)
         ├── CredentialsRejected       the server refused our credentials while we negotiated (.status)
-        └── ProtocolViolation         the server broke the protocol while we negotiated (.detail)
+        ├── ProtocolViolation         the server broke the protocol while we negotiated (.detail)
+        └── UnexpectedException       a bug (no network fault) raised while we negotiated (.exception_type)
 
 No message ever contains a session id or a credential.
 """
@@ -56,6 +57,7 @@ __all__ = [
     "SessionClosed",
     "SessionUnusable",
     "UnexpectedAnswer",
+    "UnexpectedException",
     "likely_cause",
 ]
 
@@ -334,3 +336,21 @@ class ProtocolViolation(SessionUnusable):
     def __init__(self, detail: str) -> None:
         self.detail = detail
         super().__init__(f"the server broke the protocol while negotiating: {detail}")
+
+
+class UnexpectedException(SessionUnusable):
+    """An exception that is no network fault (an ``AttributeError``, a ``TypeError``...) was raised
+    while the session was negotiated: a programming error in the transport, an adapter or this library.
+
+    Retrying cannot fix a bug, and taking it for a network fault would hide it behind a round of
+    retries, so the session fails at once. The exception itself is this error's ``__cause__``; the
+    message names only its type (its own message may quote a header: a session id, a credential).
+    """
+
+    def __init__(self, exception_type: str) -> None:
+        self.exception_type = exception_type
+        super().__init__(
+            f"negotiating the session raised {exception_type}: a programming error in the transport, an "
+            "adapter or this library, not a network fault, so it was not retried (the exception is this "
+            "error's __cause__)"
+        )

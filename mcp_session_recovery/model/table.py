@@ -3,7 +3,7 @@
 Each row reads: in state ``source``, event ``event``, when ``guard`` holds (or always, if it is
 ``None``), go to ``target`` and run ``action``. Rows for the same state and event are tried in
 order and the first whose guard holds wins; when none does, the event is illegal there. The runtime's
-state changes, the ``transitions`` engine in :mod:`.machine`, the diagrams in ``diagrams/``, the
+state changes, the ``transitions`` engine in :mod:`.reference_engine`, the diagrams in ``diagrams/``, the
 test strategies and the structural checks are all derived from :data:`TABLE`.
 """
 

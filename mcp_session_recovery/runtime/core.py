@@ -40,6 +40,7 @@ from mcp_session_recovery.model import (
     ListenRefused,
     ModelConfig,
     NegotiationDisrupted,
+    NegotiationRejected,
     NotifyBindingChanged,
     Outgoing,
     Progress,
@@ -58,6 +59,7 @@ from mcp_session_recovery.model import (
     State,
     TransportFailure,
     TransportFailureKind,
+    UnexpectedException,
 )
 from mcp_session_recovery.model.messages import (
     delete_request,
@@ -361,37 +363,55 @@ class SessionCore:
         generation = effect.generation
         event: Event = NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE)
         reason = "negotiation timed out"
-        with anyio.move_on_after(self.options.negotiation_timeout):
-            wire_id = self.next_wire_id()
-            if isinstance(effect, SendDiscover):
-                answer = await self._negotiation_answer(discover_request(wire_id, self.identity), wire_id)
-                event = self.redactor.event(read_discover(generation, answer, self.options.classifier))
-            else:
-                answer = await self._negotiation_answer(initialize_request(wire_id, self.identity), wire_id)
-                event = self.redactor.event(read_initialize(generation, answer, self.options.classifier))
-            reason = _describe(answer)
-            if isinstance(answer, HttpAnswer):
-                self._pending_result = _result_of(answer.body)
+        try:
+            with anyio.move_on_after(self.options.negotiation_timeout):
+                wire_id = self.next_wire_id()
+                if isinstance(effect, SendDiscover):
+                    answer = await self._negotiation_answer(discover_request(wire_id, self.identity), wire_id)
+                    event = self.redactor.event(read_discover(generation, answer, self.options.classifier))
+                else:
+                    answer = await self._negotiation_answer(initialize_request(wire_id, self.identity), wire_id)
+                    event = self.redactor.event(read_initialize(generation, answer, self.options.classifier))
+                reason = _describe(answer)
+                if isinstance(answer, HttpAnswer):
+                    self._pending_result = _result_of(answer.body)
+        except Exception as exc:
+            event, reason = self._bug(generation, exc)
         self.apply(event, reason)
 
     async def _complete_handshake(self, pending: Binding) -> None:
         event: Event = NegotiationDisrupted(generation=pending.generation, signal=Signal.UNREACHABLE)
         reason = "notifications/initialized timed out"
-        with anyio.move_on_after(self.options.negotiation_timeout):
-            answer = await self._negotiation_answer(initialized_notification(pending), None)
-            event = self.redactor.event(read_initialized(pending.generation, answer, self.options.classifier))
-            reason = _describe(answer)
+        try:
+            with anyio.move_on_after(self.options.negotiation_timeout):
+                answer = await self._negotiation_answer(initialized_notification(pending), None)
+                event = self.redactor.event(read_initialized(pending.generation, answer, self.options.classifier))
+                reason = _describe(answer)
+        except Exception as exc:
+            event, reason = self._bug(pending.generation, exc)
         self.apply(event, reason)
 
+    def _bug(self, generation: int, exc: Exception) -> tuple[Event, str]:
+        """The model's event for a negotiation that raised ``exc``, which is no network fault.
+
+        Only a ``WireError`` is a network fault (the wire's own exceptions, classified); anything else
+        is a bug in the wire, the transport it wraps or the library. Retrying cannot fix a bug, and
+        the callers waiting on this negotiation run in other tasks: so the negotiation is rejected
+        and the session ends FAILED, through the table's own ``NegotiationRejected`` rows (no row of
+        its own). Every waiting caller gets, at once, the typed error whose ``__cause__`` is ``exc``:
+        the library's public surfaces raise only typed errors, and the bug stays one ``raise ... from``
+        away for whoever debugs it.
+        """
+        error = UnexpectedException(type(exc).__name__)
+        error.__cause__ = exc
+        # The type only: the exception's message may quote the answer's headers (a session id).
+        logger.error(
+            "%s: negotiation raised %s, a bug, not a network fault: the session FAILED", self.origin, type(exc).__name__
+        )
+        return NegotiationRejected(generation=generation, error=error), f"a bug: {type(exc).__name__}"
+
     async def _negotiation_answer(self, outgoing: Outgoing, wire_id: str | None) -> HttpAnswer | TransportFailure:
-        try:
-            fetched = await self.fetch(outgoing, wire_id)
-        except Exception as exc:
-            # An adapter raised something other than WireError: a bug below us. The session must not
-            # die of it; count the attempt as failed and say so loudly (the type only: its message
-            # may quote the answer's headers).
-            logger.error("%s: the wire raised %s during negotiation", self.origin, type(exc).__name__)
-            return TransportFailure(kind=TransportFailureKind.CONNECTION_RESET, progress=Progress.SENT)
+        fetched = await self.fetch(outgoing, wire_id)
         if isinstance(fetched, TransportFailure):
             return fetched
         self.heed(fetched.answer.status, fetched.answer.headers)

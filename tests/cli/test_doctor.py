@@ -4,6 +4,7 @@ server, and nothing at all."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,28 @@ from mcp_session_recovery.testing import ServedEra, ServerProcess, StaleStyle
 from tests.integration.processes import ManagedServer, free_port, sdk_server_argv
 
 from .support import run_cli
+
+#: A name that never resolves (RFC 2606); the tests fake the resolver all the same: no real lookup.
+UNRESOLVABLE = "mcp.invalid"
+
+
+@pytest.fixture
+def unresolvable(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The resolver fails for :data:`UNRESOLVABLE` as a real one would, and refuses to look up any
+    other name but 127.0.0.1; the names it was asked for."""
+    asked: list[str] = []
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name == "127.0.0.1":
+            return real(host, *args, **kwargs)
+        asked.append(name)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
 
 SECRET = "Bearer doctor-test-credential-0123456789"
 
@@ -115,7 +138,19 @@ def test_nothing_listening_is_one_line_and_exit_1() -> None:
     result = run_cli(["doctor", url])
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr.splitlines() == [f"mcp-session-recovery doctor: cannot reach {url}: connect refused"]
+    reason = "the connection was refused (is the server running on that port?)"
+    assert result.stderr.splitlines() == [f"mcp-session-recovery doctor: cannot reach {url}: {reason}"]
+
+
+def test_a_name_that_does_not_resolve_is_said_so(unresolvable: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://{UNRESOLVABLE}:8000/mcp"
+    assert main(["doctor", url]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"mcp-session-recovery doctor: cannot reach {url}: the name did not resolve (check the host name in the URL)"
+    ]
+    assert unresolvable == [UNRESOLVABLE], "the faked resolver was asked, once, and nothing else was"
 
 
 def test_an_unset_header_env_variable_is_a_bad_argument() -> None:

@@ -61,3 +61,21 @@ def test_importing_the_model_loads_no_io_library() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""
+
+
+def test_the_runtime_and_the_adapters_never_load_transitions() -> None:
+    """``transitions`` is the reference engine of the tests: only building that engine loads it."""
+    code = (
+        "import sys, mcp_session_recovery, mcp_session_recovery.runtime, mcp_session_recovery.cli\n"
+        "import mcp_session_recovery.adapters.httpx_transport, mcp_session_recovery.adapters.httpx_sync_transport\n"
+        "import mcp_session_recovery.adapters.aiohttp_middleware, mcp_session_recovery.adapters.mcp_sdk\n"
+        "from mcp_session_recovery.model import ConnectRequested, Engine, SessionMachine\n"
+        "from mcp_session_recovery.runtime import Session\n"
+        "Session(object(), 'http://127.0.0.1:9/mcp')  # builds the model the runtime runs\n"
+        "SessionMachine().handle(ConnectRequested())\n"
+        "print('transitions' in sys.modules)\n"
+        "SessionMachine(engine=Engine.TRANSITIONS)\n"
+        "print('transitions' in sys.modules)\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == ["False", "True"], "not loaded by the runtime and adapters; loaded by the reference engine"

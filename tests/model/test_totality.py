@@ -40,7 +40,6 @@ from mcp_session_recovery.model import (
     State,
     step,
 )
-from mcp_session_recovery.model.machine import _Holder
 
 from .world import REJECTION, Limits, apply, possible_actions, start
 
@@ -104,9 +103,8 @@ def machine_at(snapshot: Snapshot, engine: Engine) -> SessionMachine:
     """A facade placed at ``snapshot`` (tests only: production code starts at UNINITIALIZED)."""
     machine = SessionMachine(snapshot.config, engine=engine)
     machine._snapshot = snapshot
-    if engine is Engine.TRANSITIONS:
-        holder: _Holder = machine._holder
-        machine._engine.set_state(snapshot.state, model=holder)
+    if machine._reference is not None:
+        machine._reference.place(snapshot.state)
     return machine
 
 
