@@ -176,7 +176,7 @@ class Listener:
             with anyio.move_on_after(core.options.request_timeout):
                 sent = await call.next_send()
                 if sent is not None and sent.generation == binding.generation:
-                    call.disrupted(Signal.SESSION_GONE, "404 to the GET stream that carried the session id")
+                    call.disrupted(Signal.SESSION_GONE, "session expired on the server (HTTP 404 to the GET stream)")
         finally:
             call.abandon(Abandonment.CANCELLED)  # nothing waits for this ping: recovery goes on without it
             core.release(call)
