@@ -33,7 +33,7 @@ from mcp_session_recovery.runtime import SessionOptions
 from .arguments import add_common_arguments, checked_url
 from .headers import HeaderError, add_header_arguments, upstream_headers
 from .status import StatusLine, configure_logging
-from .upstream import Upstream, close_quietly
+from .upstream import Upstream, close_quietly, failure_message
 
 __all__ = ["ProxyApp", "add_arguments", "origin_allowed", "parse_listen", "run"]
 
@@ -274,10 +274,12 @@ class ProxyApp:
         forwarded = {name: headers[name] for name in _HOST_HEADERS if name in headers}
         try:
             response = await upstream.send(method, body, forwarded)
-        except Exception as exc:  # a bug below: that one request fails, the proxy stays up
+        except Exception as exc:  # that one request fails (a cause in words), the proxy stays up
             if new:
                 await upstream.aclose()
-            await _json_error(send, 502, -32000, f"proxy error: {type(exc).__name__}", request_id=_id_of(message))
+            call = message.get("method") if isinstance(message, dict) else None
+            text = failure_message(call, exc, upstream.request_timeout)
+            await _json_error(send, 502, -32000, text, request_id=_id_of(message))
             return
         if new:
             virtual_id = response.headers.get("mcp-session-id")

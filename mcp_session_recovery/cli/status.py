@@ -1,12 +1,20 @@
-"""The one status line on stderr: where the upstream session stands (connected, reconnecting…).
+"""The status line on stderr: where the upstream session stands (connected, reconnecting…).
 
-Fed by the runtime's ``on_event`` records. On a terminal the line is rewritten in place; into a
-pipe or a file each change is one line. It names the upstream by its origin only
-(``scheme://host:port``): never a path, a query, a header or a session id.
+Fed by the runtime's ``on_event`` records, it writes one line per change a host's user cares about
+(connecting, connected, reconnecting, failed, closed), never one per attempt: an outage is one
+``reconnecting… (why)`` line and one ``connected`` line when it is over. Each line ends with a
+newline, on a terminal too, so nothing else written there (the bridge's output, a log line) runs
+into it. It names the upstream by its origin only (``scheme://host:port``): never a path, a query,
+a header or a session id.
+
+"generation N" counts the negotiations that made a session live: the first connection is 1, and
+each recovery adds one, as many as the server saw ``initialize`` requests that led anywhere. Failed
+attempts in between do not count.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import sys
 from typing import TextIO
@@ -14,22 +22,50 @@ from typing import TextIO
 from mcp_session_recovery.model import Binding, State
 from mcp_session_recovery.runtime import TransitionRecord
 
-__all__ = ["StatusLine", "configure_logging", "status_text"]
+__all__ = ["Phase", "StatusLine", "configure_logging", "phase_of", "status_text"]
+
+
+class Phase(enum.Enum):
+    """What the status line tells: the session's state as a host's user sees it."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+_PHASES = {
+    State.INITIALIZING: Phase.CONNECTING,
+    State.READY: Phase.CONNECTED,
+    State.INVALIDATED: Phase.RECONNECTING,
+    State.RECOVERING: Phase.RECONNECTING,
+    State.FAILED: Phase.FAILED,
+    State.CLOSED: Phase.CLOSED,
+}
+
+
+def phase_of(record: TransitionRecord) -> Phase | None:
+    """The phase ``record`` leads to (``None``: nothing started yet)."""
+    return _PHASES.get(record.new_state)
 
 
 def status_text(record: TransitionRecord, binding: Binding | None) -> str | None:
-    """What the line says after ``record`` (``binding``: the live one, if any); ``None``: nothing new."""
-    state = record.new_state
+    """What the line says when ``record`` starts a new phase (``binding``: the live one, if any)."""
+    phase = phase_of(record)
     why = f" ({record.reason})" if record.reason else ""
-    if state is State.READY and binding is not None:
-        return f"connected: {binding.era.value} {binding.protocol_version}, generation {binding.generation}"
-    if state is State.INITIALIZING:
+    if phase is Phase.CONNECTED:
+        terms = f"{binding.era.value} {binding.protocol_version}, " if binding is not None else ""
+        return f"connected: {terms}generation {record.negotiated}"
+    if phase is Phase.CONNECTING:
         return "connecting…"
-    if state in (State.INVALIDATED, State.RECOVERING):
+    if phase is Phase.RECONNECTING:
+        if record.negotiated == 0:  # never connected yet: nothing to reconnect
+            return f"cannot connect{why}; retrying…"
         return f"reconnecting…{why}"
-    if state is State.FAILED:
+    if phase is Phase.FAILED:
         return f"failed{why}"
-    if state is State.CLOSED:
+    if phase is Phase.CLOSED:
         return "closed"
     return None
 
@@ -40,27 +76,20 @@ class StatusLine:
     def __init__(self, *, quiet: bool = False, stream: TextIO | None = None) -> None:
         self._stream = stream if stream is not None else sys.stderr
         self._quiet = quiet
-        self._tty = self._stream.isatty()
-        self._last: str | None = None
-        self._open_line = False
+        #: The phase each session is in (a proxy keeps one upstream session per host session).
+        self._phases: dict[object, Phase] = {}
 
-    def update(self, origin: str, record: TransitionRecord, binding: Binding | None) -> None:
-        """Show the state ``record`` leads to, when it says something new."""
+    def update(self, origin: str, record: TransitionRecord, binding: Binding | None, *, key: object = None) -> None:
+        """Show the phase ``record`` leads to, when it is a new one for the session ``key``."""
+        phase = phase_of(record)
+        if phase is None or self._phases.get(key) is phase:
+            return
+        self._phases[key] = phase
+        if phase is Phase.CLOSED:
+            del self._phases[key]  # nothing follows; forget the session
         text = status_text(record, binding)
-        if text is None:
-            return
-        line = f"upstream {origin}: {text}"
-        if line == self._last:
-            return
-        self._last = line
-        if self._quiet:
-            return
-        if self._tty:
-            self._stream.write(f"\r\x1b[K{line}")
-            self._open_line = True
-        else:
-            self._stream.write(line + "\n")
-        self._stream.flush()
+        if text is not None and not self._quiet:
+            self._write(f"upstream {origin}: {text}")
 
     def note(self, text: str) -> None:
         """One message of its own (not the status): ``listening on …``, ``stopping``."""
@@ -72,9 +101,6 @@ class StatusLine:
         self._write(f"warning: {text}")
 
     def _write(self, text: str) -> None:
-        if self._open_line:
-            self._stream.write("\n")
-            self._open_line = False
         self._stream.write(text + "\n")
         self._stream.flush()
 

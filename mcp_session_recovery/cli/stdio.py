@@ -35,7 +35,7 @@ from mcp_session_recovery.runtime.wire import WireError
 from .arguments import add_common_arguments, checked_url
 from .headers import HeaderError, add_header_arguments, upstream_headers
 from .status import StatusLine, configure_logging
-from .upstream import Upstream, close_quietly
+from .upstream import Upstream, close_quietly, failure_message
 
 __all__ = ["StdioBridge", "add_arguments", "run"]
 
@@ -164,9 +164,10 @@ class StdioBridge:
             headers["mcp-session-id"] = self._session_id
         try:
             response = await self._upstream.send("POST", line, headers)
-        except Exception as exc:  # a bug below: that one request fails, the bridge stays up
+        except Exception as exc:  # that one request fails (a cause in words), the bridge stays up
             if request_id is not None:
-                await self._write(_failure(request_id, f"bridge error: {type(exc).__name__}"))
+                text = failure_message(message.get("method"), exc, self._upstream.request_timeout)
+                await self._write(_failure(request_id, text, type(exc).__name__))
             return
         if message.get("method") == "initialize" and 200 <= response.status_code < 300:
             self._session_id = response.headers.get("mcp-session-id", self._session_id)
@@ -237,5 +238,8 @@ def _error(code: int, text: str) -> dict[str, Any]:
     return {"code": code, "message": text}
 
 
-def _failure(request_id: Any, text: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "error": _error(LIBRARY_ERROR_CODE, text)}
+def _failure(request_id: Any, text: str, kind: str | None = None) -> dict[str, Any]:
+    error = _error(LIBRARY_ERROR_CODE, text)
+    if kind is not None:
+        error["data"] = {"error": kind}
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}

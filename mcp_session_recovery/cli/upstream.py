@@ -19,11 +19,12 @@ import anyio.abc
 import httpx2
 
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
+from mcp_session_recovery.model import McpSessionError
 from mcp_session_recovery.runtime import SessionOptions, TransitionRecord
 
 from .status import StatusLine
 
-__all__ = ["Upstream", "close_quietly"]
+__all__ = ["Upstream", "close_quietly", "failure_message"]
 
 #: Per request: connecting and writing are bounded; reading is not (an SSE answer or the GET
 #: stream may stay open as long as a tool runs; the runtime bounds the wait for an answer to begin).
@@ -48,6 +49,8 @@ class Upstream:
         options: SessionOptions | None = None,
     ) -> None:
         self.url = url
+        #: A host request's deadline (seconds), waiting for a lost session included.
+        self.request_timeout = (options or SessionOptions()).request_timeout
         self._headers = dict(headers)
         self._status = status
         self._transport = RecoveringTransport(httpx2.AsyncHTTPTransport(), options=options, on_event=self._on_event)
@@ -92,10 +95,27 @@ class Upstream:
 
     def _on_event(self, record: TransitionRecord) -> None:
         session = self._transport.session
-        self._status.update(record.origin, record, session.binding if session is not None else None)
+        self._status.update(record.origin, record, session.binding if session is not None else None, key=self)
 
 
 async def close_quietly(response: Any) -> None:
     """Close ``response`` even while cancelled (bounded)."""
     with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_SECONDS), contextlib.suppress(Exception):
         await response.aclose()
+
+
+def failure_message(method: object, error: Exception, timeout: float) -> str:
+    """What a host's request that raised ``error`` below the bridge is told: its method, the cause,
+    and what to try. Never the text of a foreign exception (it may quote a header or a session id)."""
+    if isinstance(error, McpSessionError):
+        return str(error)  # the library's own words: they say the cause and hold no secret
+    subject = f"{method}: " if isinstance(method, str) and method else ""
+    if isinstance(error, TimeoutError):
+        return (
+            f"{subject}the upstream did not answer within {timeout:g} s: it is down, unreachable or "
+            "slow; check that it is running, or allow a longer --timeout"
+        )
+    return (
+        f"{subject}the bridge failed ({type(error).__name__}): a bug in the bridge or the library, "
+        "not the upstream; the request was not completed"
+    )

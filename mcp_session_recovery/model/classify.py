@@ -25,6 +25,7 @@ from .states import Era, Signal
 
 __all__ = [
     "BODY_LIMIT",
+    "FAILURE_WORDS",
     "Classification",
     "ClassifierOptions",
     "Exchange",
@@ -77,6 +78,21 @@ class TransportFailureKind(enum.Enum):
     #: server may have acted; a server that answers a negotiation so cannot be spoken to.
     MALFORMED_ANSWER = "malformed_answer"
 
+
+#: Each transport failure in a caller's words (what a status line and an error message say).
+FAILURE_WORDS: Mapping[TransportFailureKind, str] = MappingProxyType(
+    {
+        TransportFailureKind.CONNECT_REFUSED: "connection refused",
+        TransportFailureKind.NAME_RESOLUTION: "the name did not resolve",
+        TransportFailureKind.CONNECT_TIMEOUT: "connecting timed out",
+        TransportFailureKind.WRITE_TIMEOUT: "sending timed out",
+        TransportFailureKind.READ_TIMEOUT: "no answer in time",
+        TransportFailureKind.CONNECTION_RESET: "the connection was reset",
+        TransportFailureKind.STREAM_CUT: "the answer's stream was cut",
+        TransportFailureKind.PROTOCOL_ERROR: "the answer broke the HTTP protocol",
+        TransportFailureKind.MALFORMED_ANSWER: "the answer was not valid HTTP",
+    }
+)
 
 _CONNECT_PHASE = frozenset(
     {TransportFailureKind.CONNECT_REFUSED, TransportFailureKind.NAME_RESOLUTION, TransportFailureKind.CONNECT_TIMEOUT}
@@ -139,7 +155,8 @@ class ClassifierOptions:
 
 @dataclass(frozen=True, slots=True)
 class Classification:
-    """The signal, why it was chosen, and the JSON-RPC error code seen (if any)."""
+    """The signal, why it was chosen (in a caller's words: "server unreachable: connection refused"),
+    and the JSON-RPC error code seen (if any)."""
 
     signal: Signal
     reason: str
@@ -164,11 +181,10 @@ _PASSED = {status: Classification(Signal.PASS_THROUGH, f"HTTP {status}") for sta
 
 
 def _classify_failure(failure: TransportFailure) -> Classification:
+    words = FAILURE_WORDS.get(failure.kind, failure.kind.value)
     if failure.kind in _CONNECT_PHASE or failure.progress is Progress.NOT_SENT:
-        return Classification(Signal.UNREACHABLE, f"{failure.kind.value} before the request was sent")
-    return Classification(
-        Signal.OUTCOME_UNKNOWN, f"{failure.kind.value} after the request was sent ({failure.progress.value})"
-    )
+        return Classification(Signal.UNREACHABLE, f"server unreachable: {words}")
+    return Classification(Signal.OUTCOME_UNKNOWN, f"answer lost after sending: {words}")
 
 
 def _classify_status(
@@ -189,7 +205,7 @@ def _classify_status(
         return signal(Signal.ERA_CHANGED, "the server does not support our protocol version")
     if status == 404:
         if legacy_with_id:
-            return signal(Signal.SESSION_GONE, "404 to a request that carried the session id")
+            return signal(Signal.SESSION_GONE, "session expired on the server (HTTP 404)")
         if code == _METHOD_NOT_FOUND:
             if exchange.era is Era.LEGACY and exchange.method == "initialize":
                 return signal(Signal.ERA_CHANGED, "the server does not know initialize: not a legacy server")
@@ -197,7 +213,7 @@ def _classify_status(
         if exchange.era is Era.MODERN and wants_session:
             return signal(Signal.ERA_CHANGED, "the server wants a session: it speaks the legacy era")
         if code is None:
-            return signal(Signal.UNREACHABLE, "404 with no sign that an MCP server answered")
+            return signal(Signal.UNREACHABLE, "server unreachable: HTTP 404 with no sign of an MCP server")
         if probing:
             return signal(Signal.ERA_CHANGED, "server/discover refused: not a modern server")
         return signal(Signal.PASS_THROUGH, "404 from an MCP server")
@@ -208,20 +224,20 @@ def _classify_status(
             if exchange.era is Era.MODERN:
                 return signal(Signal.ERA_CHANGED, "the server wants a session: it speaks the legacy era")
             if not exchange.carried_session_id:
-                return signal(Signal.SESSION_GONE, "the server now requires a session the binding lacks")
+                return signal(Signal.SESSION_GONE, "the server now requires a session (HTTP 400)")
             if options.session_gone_on_400:
-                return signal(Signal.SESSION_GONE, "400 naming the session to a request that carried the id")
+                return signal(Signal.SESSION_GONE, "session expired on the server (HTTP 400)")
         if exchange.era is Era.LEGACY and exchange.carried_session_id and _ENVELOPE_WORDING.search(message):
             return signal(Signal.ERA_CHANGED, "the server wants the sessionless envelope: it speaks the modern era")
         if probing and (code is None or code not in _MODERN_CODES):
             return signal(Signal.ERA_CHANGED, "server/discover refused without a modern error: not a modern server")
         return signal(Signal.PASS_THROUGH, "400 Bad Request")
     if status == 410 and legacy_with_id and options.session_gone_on_410:
-        return signal(Signal.SESSION_GONE, "410 Gone to a request that carried the session id")
+        return signal(Signal.SESSION_GONE, "session expired on the server (HTTP 410)")
     if status in (502, 503):
-        return signal(Signal.UNREACHABLE, f"HTTP {status}: the server behind the gateway is not answering")
+        return signal(Signal.UNREACHABLE, f"server unreachable: the gateway answered HTTP {status}")
     if status == 504:
-        return signal(Signal.OUTCOME_UNKNOWN, "HTTP 504: the gateway gave up waiting; the server may have acted")
+        return signal(Signal.OUTCOME_UNKNOWN, "answer lost: the gateway gave up waiting (HTTP 504)")
     return signal(Signal.PASS_THROUGH, f"HTTP {status}")
 
 

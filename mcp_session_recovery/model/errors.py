@@ -6,17 +6,17 @@
     ├── IllegalTransition             the table has no row for this event in this state (.state, .event)
     ├── MalformedSessionId            a server sent an id outside visible ASCII or too long (also a ValueError)
     ├── SessionClosed                 the session was closed by its owner
-    ├── RecoveryFailed                recovery gave up for now (.attempts, .last_signal, .hint)
+    ├── RecoveryFailed                recovery gave up for now (.attempts, .last_signal, .hint, .advice)
     ├── RemoteError                   the server answered the request with a JSON-RPC error (.code, .message, .data)
     ├── UnexpectedAnswer              the server answered with something that is not JSON-RPC (.status, .detail)
     │   ├── AnswerTooLarge            the answer crossed a read limit; nothing more was read (.limit, .bound)
     │   ├── MismatchedResponse        the JSON-RPC response names another request's id
     │   └── RedirectRefused           a redirect the library does not follow (another origin, 301/302/303)
-    ├── RequestFailed                 abstract: one request could not be completed (.request_id, .method)
+    ├── RequestFailed                 abstract: one request could not be completed (.request_id, .method, .client_id)
     │   ├── OutcomeUnknown            its answer was lost and replaying it is not safe (.signal)
     │   ├── ReplayForbidden           lost unprocessed, but the policy never re-sends it (.signal)
     │   ├── ReplayLimitExceeded       lost again after max_replays re-sends (.replays, .last_signal, .hint)
-    │   ├── DeadlineExceeded          its deadline passed while it was in .state
+    │   ├── DeadlineExceeded          its deadline passed (.timeout) while the session was in .state
     │   └── RequestCancelled          its caller gave up
     └── SessionUnusable               abstract: the session is FAILED; no retry can fix it
         ├── NoCommonProtocolVersion   (.offered, .supported)
@@ -25,12 +25,17 @@
         ├── ProtocolViolation         the server broke the protocol while we negotiated (.detail)
         └── UnexpectedException       a bug (no network fault) raised while we negotiated (.exception_type)
 
-No message ever contains a session id or a credential.
+No message ever contains a session id or a credential. Messages speak the caller's terms: the
+caller's method and its own JSON-RPC id where the library knows it, what happened, and what to try.
+The library's internals (its request numbers, the session's state) are attributes, never words of a
+message; the runtime adds what only it knows (the caller's id, the deadline, the last failure in
+words) with :meth:`McpSessionError.in_context`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, ClassVar, Self, cast
 
 from .states import Signal, State
 
@@ -58,7 +63,9 @@ __all__ = [
     "SessionUnusable",
     "UnexpectedAnswer",
     "UnexpectedException",
+    "advice",
     "likely_cause",
+    "what_happened",
 ]
 
 _ABSTRACT: set[type[Exception]] = set()
@@ -66,6 +73,9 @@ _ABSTRACT: set[type[Exception]] = set()
 
 class McpSessionError(Exception):
     """Base of every error the library raises. Abstract: raise a subclass."""
+
+    #: The attributes :meth:`in_context` may fill in (what the runtime knows and the model does not).
+    _CONTEXT: ClassVar[frozenset[str]] = frozenset()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> McpSessionError:
         if cls in _ABSTRACT:
@@ -81,6 +91,39 @@ class McpSessionError(Exception):
 
     def __hash__(self) -> int:
         return hash((type(self), self.args))
+
+    def _render(self) -> str:
+        """The message, from the attributes (errors with context to fill in override this)."""
+        return str(self.args[0]) if self.args else ""
+
+    def in_context(
+        self,
+        *,
+        method: str | None = None,
+        client_id: Any = None,
+        timeout: float | None = None,
+        cause: str | None = None,
+    ) -> Self:
+        """This error, or a copy that also says what the runtime knows and the model does not.
+
+        ``method`` and ``client_id``: the caller's JSON-RPC method and its own id; ``timeout``: the
+        caller's deadline in seconds; ``cause``: the last failure, in words. What this kind of error
+        has no use for is ignored, and so is ``None``.
+        """
+        given = {"method": method, "client_id": client_id, "timeout": timeout, "cause": cause}
+        changes = {
+            name: value
+            for name, value in given.items()
+            if value is not None and name in self._CONTEXT and getattr(self, name) != value
+        }
+        if not changes:
+            return self
+        # A copy built without __init__ (the subclasses' signatures differ), its message rendered again.
+        copy = cast(Self, type(self).__new__(type(self)))
+        copy.__dict__.update(vars(self))
+        copy.__dict__.update(changes)
+        copy.args = (copy._render(),)
+        return copy
 
 
 _ABSTRACT.add(McpSessionError)
@@ -102,10 +145,51 @@ def likely_cause(signal: Signal | None) -> str:
     return "no failure was recorded"
 
 
+def what_happened(signal: Signal | None) -> str:
+    """What a disruption with ``signal`` means, in a caller's words."""
+    if signal is Signal.SESSION_GONE:
+        return "the session expired on the server"
+    if signal is Signal.UNREACHABLE:
+        return "the server was unreachable"
+    if signal is Signal.ERA_CHANGED:
+        return "the server changed protocol era"
+    if signal is Signal.OUTCOME_UNKNOWN:
+        return "the answer was lost in transit"
+    return "no failure was recorded"
+
+
+def advice(signal: Signal | None) -> str:
+    """What a caller can try when failures with ``signal`` repeat."""
+    if signal is Signal.SESSION_GONE:
+        return "give the load balancer session affinity, or let the server keep its sessions longer"
+    if signal is Signal.UNREACHABLE:
+        return "check that the server is running and reachable at its URL, then try again"
+    if signal is Signal.ERA_CHANGED:
+        return "let the rollout finish so that every server speaks one protocol era, or pin the era (mode)"
+    if signal is Signal.OUTCOME_UNKNOWN:
+        return "check the proxies and timeouts between the client and the server, then try again"
+    return "try again"
+
+
+def _subject(method: str | None, client_id: Any) -> str:
+    """How a message names the caller's request: its method, and its own JSON-RPC id if known."""
+    if method is None:
+        return ""
+    if client_id is None:
+        return f"{method}: "
+    shown = json.dumps(client_id) if isinstance(client_id, (str, int, float)) else repr(client_id)
+    return f"{method} (id {shown}): "
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s" if value >= 1 else f"{value:.3g} s"
+
+
 class IllegalTransition(McpSessionError):
     """An event arrived that the transition table does not accept in the current state.
 
-    This is a bug in the caller of the model (the runtime or an adapter), not a remote failure.
+    This is a bug in the caller of the model (the runtime or an adapter), not a remote failure, and
+    its reader is the one who wrote that caller: the message names the state and the event.
     The model is left exactly as it was.
     """
 
@@ -142,24 +226,57 @@ class MalformedSessionId(McpSessionError, ValueError):
 
 
 class SessionClosed(McpSessionError):
-    """The session was closed by its owner; nothing more is sent."""
+    """The session was closed by its owner; nothing more is sent.
 
-    def __init__(self) -> None:
-        super().__init__("the session is closed")
+    ``method`` and ``client_id`` name the request it refused, when there was one.
+    """
+
+    _CONTEXT = frozenset({"method", "client_id"})
+
+    def __init__(self, *, method: str | None = None, client_id: Any = None) -> None:
+        self.method = method
+        self.client_id = client_id
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        return f"{_subject(self.method, self.client_id)}the session is closed; open a new one to send more"
 
 
 class RecoveryFailed(McpSessionError):
     """Recovery gave up after ``attempts`` failed negotiations.
 
-    The session is not dead: the next request starts a new round of recovery.
+    The session is not dead: the next request starts a new round of recovery. ``hint`` names the
+    likely cause, ``advice`` what to try; ``cause`` is the last failure in words (when the runtime
+    knows it), ``method`` and ``client_id`` the request that waited (if any).
     """
 
-    def __init__(self, attempts: int, last_signal: Signal | None) -> None:
+    _CONTEXT = frozenset({"method", "client_id", "cause"})
+
+    def __init__(
+        self,
+        attempts: int,
+        last_signal: Signal | None,
+        *,
+        method: str | None = None,
+        client_id: Any = None,
+        cause: str = "",
+    ) -> None:
         self.attempts = attempts
         self.last_signal = last_signal
         self.hint = likely_cause(last_signal)
-        name = last_signal.name if last_signal else "none"
-        super().__init__(f"recovery failed after {attempts} attempt(s), last signal {name}; likely cause: {self.hint}")
+        self.advice = advice(last_signal)
+        self.method = method
+        self.client_id = client_id
+        self.cause = cause
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        last = self.cause or what_happened(self.last_signal)
+        return (
+            f"{_subject(self.method, self.client_id)}the session could not be recovered: "
+            f"{self.attempts} attempt(s) failed (last: {last}); likely cause: {self.hint}; "
+            f"{self.advice} (the next request starts recovering again)"
+        )
 
 
 class RemoteError(McpSessionError):
@@ -181,7 +298,7 @@ class UnexpectedAnswer(McpSessionError):
     def __init__(self, status: int, detail: str) -> None:
         self.status = status
         self.detail = detail[:200]
-        super().__init__(f"HTTP {status} without a JSON-RPC response: {self.detail!r}")
+        super().__init__(f"the server answered HTTP {status} without a JSON-RPC response: {self.detail!r}")
 
 
 class AnswerTooLarge(UnexpectedAnswer):
@@ -191,7 +308,11 @@ class AnswerTooLarge(UnexpectedAnswer):
     def __init__(self, status: int, limit: str, bound: int) -> None:
         self.limit = limit
         self.bound = bound
-        McpSessionError.__init__(self, f"HTTP {status}: the answer crossed the read limit {limit} ({bound} bytes)")
+        McpSessionError.__init__(
+            self,
+            f"HTTP {status}: the answer crossed the read limit {limit} ({bound} bytes) and was not read "
+            f"further; raise ReadLimits.{limit} if answers this large are expected",
+        )
         self.status = status
         self.detail = f"crossed {limit}"
 
@@ -201,7 +322,11 @@ class MismatchedResponse(UnexpectedAnswer):
     handed to the caller as its result."""
 
     def __init__(self, status: int) -> None:
-        McpSessionError.__init__(self, f"HTTP {status}: the JSON-RPC response names another request's id")
+        McpSessionError.__init__(
+            self,
+            f"HTTP {status}: the server's JSON-RPC response names another request's id, so it was refused "
+            "(a bug in the server or in a proxy in front of it)",
+        )
         self.status = status
         self.detail = "mismatched JSON-RPC id"
 
@@ -216,19 +341,43 @@ class RedirectRefused(UnexpectedAnswer):
 
     def __init__(self, status: int) -> None:
         McpSessionError.__init__(
-            self, f"HTTP {status}: redirect not followed (only 307/308 to the endpoint's own origin are)"
+            self,
+            f"HTTP {status}: redirect not followed (only 307/308 to the endpoint's own origin are); "
+            "give the client the endpoint's final URL",
         )
         self.status = status
         self.detail = "redirect not followed"
 
 
 class RequestFailed(McpSessionError):
-    """One request could not be completed. Abstract."""
+    """One request could not be completed. Abstract.
 
-    def __init__(self, request_id: int, method: str, message: str) -> None:
+    ``request_id`` is the library's own number for the request (never in the message); ``method``
+    and ``client_id`` are the caller's method and its own JSON-RPC id (``None`` when the library
+    does not know it); ``cause`` is the last failure in words, when the runtime knows it.
+    """
+
+    _CONTEXT = frozenset({"client_id", "cause"})
+
+    def __init__(
+        self, request_id: int, method: str, message: str = "", *, client_id: Any = None, cause: str = ""
+    ) -> None:
         self.request_id = request_id
         self.method = method
-        super().__init__(f"request {request_id} ({method}): {message}")
+        self.client_id = client_id
+        self.cause = cause
+        self._what = message
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        return f"{_subject(self.method, self.client_id)}{self._explain()}"
+
+    def _explain(self) -> str:
+        """What happened and what to try (after the subject)."""
+        return self._what
+
+    def _because(self) -> str:
+        return f" ({self.cause})" if self.cause else ""
 
 
 _ABSTRACT.add(RequestFailed)
@@ -240,13 +389,15 @@ class OutcomeUnknown(RequestFailed):
     The server may or may not have acted on it.
     """
 
-    def __init__(self, request_id: int, method: str) -> None:
+    def __init__(self, request_id: int, method: str, *, client_id: Any = None, cause: str = "") -> None:
         self.signal = Signal.OUTCOME_UNKNOWN
-        super().__init__(
-            request_id,
-            method,
-            "the answer was lost after sending and the replay policy does not allow sending it "
-            "again; the server may or may not have processed it",
+        super().__init__(request_id, method, client_id=client_id, cause=cause)
+
+    def _explain(self) -> str:
+        return (
+            f"the answer was lost after the request was sent{self._because()}; the server may or may not "
+            "have processed it, and the replay policy does not send it again: check its effect before "
+            "retrying, or let the ReplayPolicy replay it if it is safe to repeat"
         )
 
 
@@ -257,38 +408,94 @@ class ReplayForbidden(RequestFailed):
     session: a new session sends its own handshake, and a cancellation for the old one is moot.
     """
 
-    def __init__(self, request_id: int, method: str, signal: Signal) -> None:
+    def __init__(self, request_id: int, method: str, signal: Signal, *, client_id: Any = None, cause: str = "") -> None:
         self.signal = signal
-        super().__init__(request_id, method, f"lost ({signal.name}); the replay policy never re-sends it")
+        super().__init__(request_id, method, client_id=client_id, cause=cause)
+
+    def _explain(self) -> str:
+        return (
+            f"not delivered: {what_happened(self.signal)}{self._because()}, and this message is never "
+            "sent again to a new session (it belongs to the lost one); nothing to retry"
+        )
 
 
 class ReplayLimitExceeded(RequestFailed):
     """The request was lost again after ``replays`` re-sends."""
 
-    def __init__(self, request_id: int, method: str, replays: int, last_signal: Signal) -> None:
+    def __init__(
+        self,
+        request_id: int,
+        method: str,
+        replays: int,
+        last_signal: Signal,
+        *,
+        client_id: Any = None,
+        cause: str = "",
+    ) -> None:
         self.replays = replays
         self.last_signal = last_signal
         self.hint = likely_cause(last_signal)
-        super().__init__(
-            request_id,
-            method,
-            f"lost after {replays} re-send(s), last signal {last_signal.name}; likely cause: {self.hint}",
+        self.advice = advice(last_signal)
+        super().__init__(request_id, method, client_id=client_id, cause=cause)
+
+    def _explain(self) -> str:
+        return (
+            f"the session could not be kept: the request was lost again after {self.replays} re-send(s) "
+            f"(last: {self.cause or what_happened(self.last_signal)}); likely cause: {self.hint}; {self.advice}"
         )
 
 
-class DeadlineExceeded(RequestFailed):
-    """The request's deadline passed while the session was in ``state``."""
+#: How a deadline message says where the session stood (a caller does not know the states).
+_WHILE = {
+    State.UNINITIALIZED: " before the session was established",
+    State.INITIALIZING: " while the session was being established",
+    State.INVALIDATED: " while the session was being (re)established",
+    State.RECOVERING: " while the session was being (re)established",
+}
 
-    def __init__(self, request_id: int, method: str, state: State) -> None:
+
+class DeadlineExceeded(RequestFailed):
+    """The request's deadline (``timeout`` seconds, when known) passed while the session was in ``state``."""
+
+    _CONTEXT = frozenset({"client_id", "cause", "timeout"})
+
+    def __init__(
+        self,
+        request_id: int,
+        method: str,
+        state: State,
+        *,
+        client_id: Any = None,
+        timeout: float | None = None,
+        cause: str = "",
+    ) -> None:
         self.state = state
-        super().__init__(request_id, method, f"deadline exceeded while the session was {state.name}")
+        self.timeout = timeout
+        super().__init__(request_id, method, client_id=client_id, cause=cause)
+
+    def _explain(self) -> str:
+        within = (
+            f"no answer within {_seconds(self.timeout)}"
+            if self.timeout is not None
+            else "no answer before the deadline"
+        )
+        waiting = _WHILE.get(self.state)
+        if waiting is None:  # the session was live: the server itself was slow
+            return f"{within}; the server may still be working on it: allow a longer timeout"
+        return (
+            f"{within}{waiting}{self._because()}; the library keeps trying to reach the server: check that "
+            "it is running and reachable, or allow a longer timeout"
+        )
 
 
 class RequestCancelled(RequestFailed):
     """The request's caller gave up on it."""
 
-    def __init__(self, request_id: int, method: str) -> None:
-        super().__init__(request_id, method, "cancelled by its caller")
+    def __init__(self, request_id: int, method: str, *, client_id: Any = None) -> None:
+        super().__init__(request_id, method, client_id=client_id)
+
+    def _explain(self) -> str:
+        return "cancelled by its caller"
 
 
 class SessionUnusable(McpSessionError):
@@ -306,7 +513,7 @@ class NoCommonProtocolVersion(SessionUnusable):
         self.supported = supported
         super().__init__(
             f"no common protocol version: we offered {list(offered)}, the server supports "
-            f"{list(supported) or 'none it named'}"
+            f"{list(supported) or 'none it named'}; upgrade the client or the server"
         )
 
 
@@ -327,7 +534,10 @@ class CredentialsRejected(SessionUnusable):
 
     def __init__(self, status: int) -> None:
         self.status = status
-        super().__init__(f"the server refused our credentials (HTTP {status}) while negotiating the session")
+        super().__init__(
+            f"the server refused our credentials (HTTP {status}) while negotiating the session; "
+            "fix the credentials, then open a new session"
+        )
 
 
 class ProtocolViolation(SessionUnusable):

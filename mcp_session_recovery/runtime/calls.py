@@ -61,11 +61,13 @@ class Call:
         "_send",
         "_waiter",
         "answer",
+        "client_id",
         "method",
         "notification",
         "params",
         "request_id",
         "resolution",
+        "timeout",
     )
 
     def __init__(
@@ -75,9 +77,15 @@ class Call:
         params: Mapping[str, Any] | None,
         notification: bool,
         report: Report,
+        *,
+        client_id: Any = None,
     ) -> None:
         self.request_id = request_id
         self.method = method
+        #: The JSON-RPC id the client above gave this request (``None``: the library's own request).
+        self.client_id = client_id
+        #: The caller's deadline in seconds, once its sender set it (its errors say it).
+        self.timeout: float | None = None
         self.params = params
         self.notification = notification
         #: Set once, when the model resolved the request.

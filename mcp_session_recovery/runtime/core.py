@@ -33,6 +33,7 @@ from mcp_session_recovery.model import (
     CloseRequested,
     DeliverResponse,
     Effect,
+    Era,
     EraMode,
     Event,
     FailRequest,
@@ -45,6 +46,7 @@ from mcp_session_recovery.model import (
     Outgoing,
     Progress,
     ReplayRequest,
+    RequestDisrupted,
     RequestSubmitted,
     RestoreSessionState,
     ScheduleRecovery,
@@ -61,6 +63,7 @@ from mcp_session_recovery.model import (
     TransportFailureKind,
     UnexpectedException,
 )
+from mcp_session_recovery.model.classify import classify, exchange_of
 from mcp_session_recovery.model.messages import (
     delete_request,
     discover_request,
@@ -74,7 +77,7 @@ from .calls import Call, Resolution
 from .deadlines import Deadlines
 from .era_cache import origin_of
 from .memory import SessionMemory
-from .observe import BindingChange, EventHook, TransitionRecord, log_level, logger
+from .observe import BindingChange, EventHook, SessionLog, TransitionRecord, logger
 from .options import SessionOptions
 from .reading import MessageHandler, Reply, json_object, read_reply
 from .redaction import Redactor
@@ -140,6 +143,12 @@ class SessionCore:
         #: The callers' deadlines, on one timer (its watcher starts with the first call).
         self._deadlines = Deadlines()
         self._watching = False
+        #: What is logged of the transitions (one warning per loss, one note when back).
+        self._log = SessionLog()
+        #: Negotiations that made a binding live so far.
+        self._negotiated = 0
+        #: The latest disruption of the session or of a request, in words (an error's cause).
+        self.last_failure = ""
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -180,10 +189,12 @@ class SessionCore:
         *,
         notification: bool = False,
         tool_annotations: Mapping[str, Any] | None = None,
+        client_id: Any = None,
     ) -> Call:
         """Track a new request; the model decides whether it is sent now or waits.
 
-        The caller must :meth:`release` the call when it is done with it.
+        ``client_id``: the JSON-RPC id the client above gave it (its errors name it). The caller
+        must :meth:`release` the call when it is done with it.
         """
         if self._task_group is None:
             raise RuntimeError("use the Session as an async context manager (async with Session(...))")
@@ -196,7 +207,7 @@ class SessionCore:
         replayability = self.options.policy.replayability(
             method, tool_name=tool_name, tool_annotations=tool_annotations
         )
-        call = Call(request_id, method, params, notification, self.apply)
+        call = Call(request_id, method, params, notification, self.apply, client_id=client_id)
         self._calls[request_id] = call
         try:
             self.apply(RequestSubmitted(request_id=request_id, method=method, replayability=replayability))
@@ -289,6 +300,11 @@ class SessionCore:
                 self._issued = issued
                 self.redactor.add_session_id(issued.header_value)
         entered = before.state is not after.state
+        if reason and isinstance(event, (RequestDisrupted, NegotiationDisrupted)):
+            self.last_failure = reason
+        if entered and after.state is State.READY:
+            self._negotiated += 1
+            self.last_failure = ""
         change = None
         if entered or before.binding is not after.binding:  # else no effect can say it changed
             for effect in effects:
@@ -303,9 +319,11 @@ class SessionCore:
                     event=event,
                     new_state=after.state,
                     generation=after.generation,
+                    negotiated=self._negotiated,
                     reason=reason,
                     binding_change=change,
-                )
+                ),
+                gave_up=after.state is State.INVALIDATED and not after.recovery_scheduled,
             )
         live = after.live_binding
         if entered and live is not None:
@@ -319,9 +337,10 @@ class SessionCore:
             changed, self._changed = self._changed, None
             changed.set()
 
-    def _observe(self, record: TransitionRecord) -> None:
+    def _observe(self, record: TransitionRecord, *, gave_up: bool) -> None:
         if record.old_state is not record.new_state or record.binding_change is not None:
-            logger.log(log_level(record), "%s", record.describe())
+            level, text = self._log.line(record, gave_up=gave_up)
+            logger.log(level, "%s", text)
         if self._on_event is not None:
             try:
                 self._on_event(record)
@@ -337,7 +356,12 @@ class SessionCore:
             call = self._calls[effect.request_id]
             call.resolve(call.answer)
         elif isinstance(effect, FailRequest):
-            self._calls[effect.request_id].resolve(Resolution(error=self.redactor.error(effect.error)))
+            call = self._calls[effect.request_id]
+            # The model knows the request; the caller's own id, its deadline and the cause in words are ours.
+            error = effect.error.in_context(
+                method=call.method, client_id=call.client_id, timeout=call.timeout, cause=self.last_failure or None
+            )
+            call.resolve(Resolution(error=self.redactor.error(error)))
         elif isinstance(effect, (SendDiscover, SendInitialize)):
             self.start_background(self._negotiate, effect)
         elif isinstance(effect, SendInitialized):
@@ -362,7 +386,8 @@ class SessionCore:
     async def _negotiate(self, effect: SendDiscover | SendInitialize) -> None:
         generation = effect.generation
         event: Event = NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE)
-        reason = "negotiation timed out"
+        method = "server/discover" if isinstance(effect, SendDiscover) else "initialize"
+        reason = f"server unreachable: no answer to {method} within {self.options.negotiation_timeout:g} s"
         try:
             with anyio.move_on_after(self.options.negotiation_timeout):
                 wire_id = self.next_wire_id()
@@ -372,7 +397,7 @@ class SessionCore:
                 else:
                     answer = await self._negotiation_answer(initialize_request(wire_id, self.identity), wire_id)
                     event = self.redactor.event(read_initialize(generation, answer, self.options.classifier))
-                reason = _describe(answer)
+                reason = self._negotiation_reason(method, answer, event)
                 if isinstance(answer, HttpAnswer):
                     self._pending_result = _result_of(answer.body)
         except Exception as exc:
@@ -381,12 +406,13 @@ class SessionCore:
 
     async def _complete_handshake(self, pending: Binding) -> None:
         event: Event = NegotiationDisrupted(generation=pending.generation, signal=Signal.UNREACHABLE)
-        reason = "notifications/initialized timed out"
+        method = "notifications/initialized"
+        reason = f"server unreachable: no answer to {method} within {self.options.negotiation_timeout:g} s"
         try:
             with anyio.move_on_after(self.options.negotiation_timeout):
                 answer = await self._negotiation_answer(initialized_notification(pending), None)
                 event = self.redactor.event(read_initialized(pending.generation, answer, self.options.classifier))
-                reason = _describe(answer)
+                reason = self._negotiation_reason(method, answer, event)
         except Exception as exc:
             event, reason = self._bug(pending.generation, exc)
         self.apply(event, reason)
@@ -409,6 +435,23 @@ class SessionCore:
             "%s: negotiation raised %s, a bug, not a network fault: the session FAILED", self.origin, type(exc).__name__
         )
         return NegotiationRejected(generation=generation, error=error), f"a bug: {type(exc).__name__}"
+
+    def _negotiation_reason(self, method: str, answer: HttpAnswer | TransportFailure, event: Event) -> str:
+        """Why a negotiation step failed, in a caller's words; empty when it succeeded."""
+        if isinstance(event, NegotiationRejected):
+            return str(event.error)
+        if not isinstance(event, NegotiationDisrupted):
+            return ""
+        era = Era.MODERN if method == "server/discover" else Era.LEGACY
+        exchange = exchange_of(era, method, method == "notifications/initialized")
+        classification = classify(exchange, answer, self.options.classifier)
+        if classification.signal is not Signal.PASS_THROUGH or isinstance(answer, TransportFailure):
+            return classification.reason
+        if event.signal is Signal.UNREACHABLE:
+            return f"server unreachable: HTTP {answer.status} to {method}"
+        if event.signal is Signal.ERA_CHANGED:
+            return f"the server does not speak the {era.value} protocol era (HTTP {answer.status} to {method})"
+        return f"HTTP {answer.status} to {method}"
 
     async def _negotiation_answer(self, outgoing: Outgoing, wire_id: str | None) -> HttpAnswer | TransportFailure:
         fetched = await self.fetch(outgoing, wire_id)
@@ -452,9 +495,3 @@ def _result_of(body: bytes) -> Mapping[str, Any]:
     document = json_object(body)
     result = document.get("result") if document is not None else None
     return result if isinstance(result, dict) else {}
-
-
-def _describe(answer: HttpAnswer | TransportFailure) -> str:
-    if isinstance(answer, TransportFailure):
-        return f"{answer.kind.value} ({answer.progress.value})"
-    return f"HTTP {answer.status}"

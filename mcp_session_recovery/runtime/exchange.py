@@ -34,7 +34,8 @@ async def run(
 ) -> Any:
     """Send ``method`` until the model resolves it; return its result or raise its typed error."""
     call = core.open_call(method, params, notification=notification, tool_annotations=tool_annotations)
-    scope = core.deadline_scope(timeout if timeout is not None else core.options.request_timeout)
+    call.timeout = timeout if timeout is not None else core.options.request_timeout
+    scope = core.deadline_scope(call.timeout)
     try:
         # One scope: the deadline, and the model's resolution (close, failure) cancels it too.
         with call.guard(scope):

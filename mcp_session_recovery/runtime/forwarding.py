@@ -92,9 +92,10 @@ class Forwarded:
 def json_rpc_error(client_id: Any, error: McpSessionError) -> dict[str, Any]:
     """The JSON-RPC error message that tells one client request what the library gave up on."""
     data: dict[str, Any] = {"error": type(error).__name__}
-    hint = getattr(error, "hint", None)
-    if isinstance(hint, str):
-        data["hint"] = hint
+    for name in ("hint", "advice"):  # the likely cause, and what to try
+        value = getattr(error, name, None)
+        if isinstance(value, str):
+            data[name] = value
     return {
         "jsonrpc": "2.0",
         "id": client_id,
@@ -145,10 +146,12 @@ async def forward(
         params if isinstance(params, Mapping) else None,
         notification="id" not in message,
         tool_annotations=tool_annotations,
+        client_id=message.get("id"),
     )
     relay = _Relay(core, call, message, body, send, hand_over_streams)
     streaming = False
-    scope = core.deadline_scope(timeout if timeout is not None else core.options.request_timeout)
+    call.timeout = timeout if timeout is not None else core.options.request_timeout
+    scope = core.deadline_scope(call.timeout)
     try:
         with call.guard(scope):
             forwarded = await relay.head()

@@ -97,7 +97,7 @@ class Listener:
             logger.debug("%s: the GET of a fresh session answered 404 again", core.origin)
         elif response.status == 404:
             self._first_refused = first
-            core.listen_refused(binding, "404 to the GET stream that carried the session id")
+            core.listen_refused(binding, "session expired on the server (HTTP 404 to the GET stream)")
         if response.status == 405:
             self._refused = True
         await release(response, core.options.close_timeout)

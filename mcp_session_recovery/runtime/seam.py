@@ -72,8 +72,10 @@ class SessionSeam(Protocol):
         *,
         notification: bool = False,
         tool_annotations: Mapping[str, Any] | None = None,
+        client_id: Any = None,
     ) -> Call:
-        """Track a new request; the model decides whether it is sent now or waits."""
+        """Track a new request (``client_id``: the client's own JSON-RPC id, which its errors name);
+        the model decides whether it is sent now or waits."""
 
     def release(self, call: Call) -> None:
         """Forget ``call`` (resolved, or its sender gave up and reported so)."""
