@@ -19,8 +19,10 @@ from .classify import (
     classify,
 )
 from .effects import (
+    DeliverBinding,
     DeliverResponse,
     Effect,
+    FailConnect,
     FailRequest,
     NotifyBindingChanged,
     ReplayRequest,
@@ -35,6 +37,7 @@ from .effects import (
 from .errors import (
     MAX_SESSION_ID_LENGTH,
     AnswerTooLarge,
+    ConnectTimedOut,
     CredentialsRejected,
     DeadlineExceeded,
     IllegalTransition,
@@ -53,6 +56,7 @@ from .errors import (
     RequestCancelled,
     RequestFailed,
     SessionClosed,
+    SessionNotKept,
     SessionUnusable,
     UnexpectedAnswer,
     UnexpectedException,
@@ -62,6 +66,7 @@ from .events import (
     Abandonment,
     BackoffElapsed,
     CloseRequested,
+    ConnectAbandoned,
     ConnectRequested,
     DiscoverSucceeded,
     Event,
@@ -78,7 +83,7 @@ from .events import (
 from .machine import Engine, SessionMachine
 from .messages import LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, ClientIdentity, Outgoing
 from .policy import NEVER_REPLAYED, REPEATABLE_METHODS, ReplayPolicy
-from .snapshot import ModelConfig, Snapshot, TrackedRequest, initial_snapshot
+from .snapshot import ConnectWaiter, ModelConfig, Snapshot, TrackedRequest, initial_snapshot
 from .states import TERMINAL_STATES, Era, EraMode, Replayability, Signal, State
 from .step import Step, select_row, step
 from .structure import format_table, structural_problems
@@ -101,9 +106,13 @@ __all__ = [
     "ClassifierOptions",
     "ClientIdentity",
     "CloseRequested",
+    "ConnectAbandoned",
     "ConnectRequested",
+    "ConnectTimedOut",
+    "ConnectWaiter",
     "CredentialsRejected",
     "DeadlineExceeded",
+    "DeliverBinding",
     "DeliverResponse",
     "DiscoverSucceeded",
     "Effect",
@@ -112,6 +121,7 @@ __all__ = [
     "EraMode",
     "Event",
     "Exchange",
+    "FailConnect",
     "FailRequest",
     "HttpAnswer",
     "IllegalTransition",
@@ -156,6 +166,7 @@ __all__ = [
     "SessionClosed",
     "SessionId",
     "SessionMachine",
+    "SessionNotKept",
     "SessionUnusable",
     "Signal",
     "Snapshot",

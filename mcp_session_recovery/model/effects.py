@@ -8,8 +8,10 @@ from .binding import Binding
 from .errors import McpSessionError
 
 __all__ = [
+    "DeliverBinding",
     "DeliverResponse",
     "Effect",
+    "FailConnect",
     "FailRequest",
     "NotifyBindingChanged",
     "ReplayRequest",
@@ -104,6 +106,21 @@ class FailRequest(Effect):
     """Resolve a request with a typed error."""
 
     request_id: int
+    error: McpSessionError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverBinding(Effect):
+    """Hand the live binding to the ``connect()`` caller ``waiter_id``."""
+
+    waiter_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailConnect(Effect):
+    """Resolve the ``connect()`` caller ``waiter_id`` with a typed error."""
+
+    waiter_id: int
     error: McpSessionError
 
 

@@ -7,6 +7,8 @@
     ├── MalformedSessionId            a server sent an id outside visible ASCII or too long (also a ValueError)
     ├── SessionClosed                 the session was closed by its owner
     ├── RecoveryFailed                recovery gave up for now (.attempts, .last_signal, .hint, .advice)
+    │   └── SessionNotKept            new sessions were lost, one after another, before any was used (.losses)
+    ├── ConnectTimedOut               connect() outlasted its timeout (.timeout, .last_signal, .cause)
     ├── RemoteError                   the server answered the request with a JSON-RPC error (.code, .message, .data)
     ├── UnexpectedAnswer              the server answered with something that is not JSON-RPC (.status, .detail)
     │   ├── AnswerTooLarge            the answer crossed a read limit; nothing more was read (.limit, .bound)
@@ -42,6 +44,7 @@ from .states import Signal, State
 __all__ = [
     "MAX_SESSION_ID_LENGTH",
     "AnswerTooLarge",
+    "ConnectTimedOut",
     "CredentialsRejected",
     "DeadlineExceeded",
     "IllegalTransition",
@@ -60,6 +63,7 @@ __all__ = [
     "RequestCancelled",
     "RequestFailed",
     "SessionClosed",
+    "SessionNotKept",
     "SessionUnusable",
     "UnexpectedAnswer",
     "UnexpectedException",
@@ -133,8 +137,8 @@ def likely_cause(signal: Signal | None) -> str:
     """A human sentence naming what most often produces repeated ``signal`` failures."""
     if signal is Signal.SESSION_GONE:
         return (
-            "the server dropped each new session at once: a load balancer without session "
-            "affinity, or a server that reaps sessions immediately"
+            "the server dropped each new session at once: a load balancer without session affinity, "
+            "or a server that forgets sessions at once"
         )
     if signal is Signal.UNREACHABLE:
         return "the server, or a proxy in front of it, did not answer: it is down or restarting"
@@ -276,6 +280,48 @@ class RecoveryFailed(McpSessionError):
             f"{_subject(self.method, self.client_id)}the session could not be recovered: "
             f"{self.attempts} attempt(s) failed (last: {last}); likely cause: {self.hint}; "
             f"{self.advice} (the next request starts recovering again)"
+        )
+
+
+class SessionNotKept(RecoveryFailed):
+    """``losses`` new sessions in a row were lost before any of their requests was answered.
+
+    Waiting cannot help: a server that keeps no session it hands out (a balancer without session
+    affinity sends each request to another backend, or the server forgets sessions at once) loses
+    the next one too. Like :class:`RecoveryFailed`, the session is not dead: the next request (or
+    ``connect()``) tries again, in case the deployment was fixed.
+    """
+
+    def __init__(self, losses: int) -> None:
+        self.losses = losses
+        self.attempts = losses
+        self.last_signal = Signal.SESSION_GONE
+        self.hint = (
+            "likely a balancer without session affinity, or a server that forgets sessions at once; "
+            "try: turn on session affinity at the balancer (sticky sessions, keyed on the "
+            "Mcp-Session-Id header or the client address), point the client at one server instance, "
+            "or run the server without sessions (stateless)"
+        )
+        McpSessionError.__init__(
+            self,
+            f"the server lost {losses} new sessions in a row before answering any of their requests; {self.hint}",
+        )
+
+
+class ConnectTimedOut(McpSessionError):
+    """``connect()`` did not get a live session within ``timeout`` seconds.
+
+    ``last_signal`` is the last failure the session met (``None``: the server has not answered
+    yet), and ``cause`` says it in words (a refused connection, a gateway's 502, no answer, ...).
+    """
+
+    def __init__(self, timeout: float, last_signal: Signal | None, cause: str) -> None:
+        self.timeout = timeout
+        self.last_signal = last_signal
+        self.cause = cause
+        super().__init__(
+            f"no session with the MCP server within {timeout:g} s ({cause or 'no answer from the server yet'}); "
+            "check that the server is running and reachable, or allow a longer timeout"
         )
 
 

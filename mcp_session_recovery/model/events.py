@@ -17,6 +17,7 @@ __all__ = [
     "Abandonment",
     "BackoffElapsed",
     "CloseRequested",
+    "ConnectAbandoned",
     "ConnectRequested",
     "DiscoverSucceeded",
     "Event",
@@ -56,9 +57,23 @@ def _check_disruption(signal: Signal) -> None:
         raise ValueError(f"a disruption needs a failure signal, not {signal!r}")
 
 
-@dataclass(frozen=True, slots=True)
+def _check_waiter_id(waiter_id: int) -> None:
+    if isinstance(waiter_id, bool) or not isinstance(waiter_id, int) or waiter_id < 0:
+        raise ValueError(f"waiter ids are non-negative integers, not {waiter_id!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectRequested(Event):
-    """The owner wants the session negotiated now, before any request."""
+    """A ``connect()`` caller (``waiter_id``) wants a live binding now, before any request, within
+    ``timeout`` seconds (its deadline, named in the error if it passes)."""
+
+    waiter_id: int
+    timeout: float
+
+    def __post_init__(self) -> None:
+        _check_waiter_id(self.waiter_id)
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not self.timeout > 0:
+            raise ValueError(f"a connect timeout is a positive number of seconds, not {self.timeout!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,6 +155,19 @@ class ListenRefused(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectAbandoned(Event):
+    """A ``connect()`` caller gives up: its deadline passed or it was cancelled."""
+
+    waiter_id: int
+    reason: Abandonment
+
+    def __post_init__(self) -> None:
+        _check_waiter_id(self.waiter_id)
+        if not isinstance(self.reason, Abandonment):
+            raise ValueError(f"not an Abandonment: {self.reason!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DiscoverSucceeded(Event):
     """A modern ``server/discover`` of negotiation ``generation`` proved a sessionless server."""
 
@@ -188,10 +216,12 @@ class InitializedDelivered(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NegotiationDisrupted(Event):
-    """A step of negotiation ``generation`` failed with a retriable ``signal``."""
+    """A step of negotiation ``generation`` failed with a retriable ``signal``; ``detail`` says what
+    was seen, in words (a refused connection, ``HTTP 502``, no answer in time)."""
 
     generation: int
     signal: Signal
+    detail: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         _check_generation(self.generation)
@@ -229,6 +259,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RequestDisrupted,
     RequestAbandoned,
     ListenRefused,
+    ConnectAbandoned,
     DiscoverSucceeded,
     InitializeSucceeded,
     InitializedDelivered,

@@ -47,7 +47,7 @@ class SessionMachine:
 
     >>> from mcp_session_recovery.model import ConnectRequested, SessionMachine, State
     >>> machine = SessionMachine()
-    >>> machine.handle(ConnectRequested())
+    >>> machine.handle(ConnectRequested(waiter_id=0, timeout=10.0))
     (SendDiscover(generation=1),)
     >>> machine.state
     <State.INITIALIZING: 'initializing'>

@@ -150,7 +150,7 @@ def _trouble(
             rejected = _no_common_version(generation, error, offered=offered) if error else None
             if rejected is not None:
                 return rejected
-        return NegotiationDisrupted(generation=generation, signal=classification.signal)
+        return NegotiationDisrupted(generation=generation, signal=classification.signal, detail=classification.reason)
     assert isinstance(answer, HttpAnswer)
     status = answer.status
     if 200 <= status < 300:
@@ -158,7 +158,7 @@ def _trouble(
     if status in (401, 403):
         return _reject(generation, CredentialsRejected(status))
     if status >= 500 or status in (408, 429):
-        return NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE)
+        return NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE, detail=f"HTTP {status}")
     _, error = _response(answer.body)
     if exchange.method == "server/discover":
         rejected = _no_common_version(generation, error, offered=MODERN_PROTOCOL_VERSIONS) if error else None

@@ -13,8 +13,10 @@ from dataclasses import replace
 
 from .binding import Binding
 from .effects import (
+    DeliverBinding,
     DeliverResponse,
     Effect,
+    FailConnect,
     FailRequest,
     NotifyBindingChanged,
     ReplayRequest,
@@ -27,6 +29,7 @@ from .effects import (
     SendRequest,
 )
 from .errors import (
+    ConnectTimedOut,
     DeadlineExceeded,
     McpSessionError,
     OutcomeUnknown,
@@ -35,9 +38,12 @@ from .errors import (
     ReplayLimitExceeded,
     RequestCancelled,
     SessionClosed,
+    SessionNotKept,
 )
 from .events import (
     Abandonment,
+    ConnectAbandoned,
+    ConnectRequested,
     DiscoverSucceeded,
     Event,
     InitializeSucceeded,
@@ -49,7 +55,7 @@ from .events import (
     RequestSubmitted,
     ResponseReceived,
 )
-from .snapshot import Snapshot, TrackedRequest
+from .snapshot import ConnectWaiter, Snapshot, TrackedRequest
 from .states import Era, EraMode, Replayability, Signal
 
 __all__ = ["Action", "Guard", "Outcome"]
@@ -83,6 +89,27 @@ def tracked(snap: Snapshot, event: Event) -> bool:
     """The event concerns a request the model still tracks."""
     assert isinstance(event, RequestAbandoned)
     return snap.request(event.request_id) is not None
+
+
+def waiting(snap: Snapshot, event: Event) -> bool:
+    """The event concerns a ``connect()`` caller the model still tracks."""
+    assert isinstance(event, ConnectAbandoned)
+    return snap.waiter(event.waiter_id) is not None
+
+
+def sessions_not_kept(snap: Snapshot, event: Event) -> bool:
+    """One more new session is lost before any of its requests was answered, and that makes
+    ``unkept_sessions_limit`` in a row: the server keeps no session, and waiting cannot help.
+
+    A session counts when the server says it is gone (SESSION_GONE) during its handshake, or under
+    the live binding before the binding answered anything. A refused connection or a gateway's
+    answer (UNREACHABLE) never counts: waiting does help there.
+    """
+    if _signal(event) is not Signal.SESSION_GONE or snap.unkept_sessions + 1 < snap.config.unkept_sessions_limit:
+        return False
+    if isinstance(event, NegotiationDisrupted):
+        return current_negotiation(snap, event)
+    return not snap.binding_served and loses_binding(snap, event)
 
 
 def loses_binding(snap: Snapshot, event: Event) -> bool:
@@ -213,9 +240,10 @@ def _requeue_or_fail(snap: Snapshot, event: Event, *, send_now: bool) -> Outcome
     return snap.with_request(requeued), effects
 
 
-def _fail_all(snap: Snapshot, error_for: Callable[[TrackedRequest], McpSessionError]) -> Outcome:
-    effects = tuple(FailRequest(request_id=r.request_id, error=error_for(r)) for r in snap.requests)
-    return replace(snap, requests=()), effects
+def _fail_all(snap: Snapshot, error: McpSessionError) -> Outcome:
+    effects: tuple[Effect, ...] = tuple(FailRequest(request_id=r.request_id, error=error) for r in snap.requests)
+    effects += tuple(FailConnect(waiter_id=w.waiter_id, error=error) for w in snap.waiters)
+    return replace(snap, requests=(), waiters=()), effects
 
 
 def _enter_ready(snap: Snapshot, binding: Binding) -> Outcome:
@@ -237,6 +265,7 @@ def _enter_ready(snap: Snapshot, binding: Binding) -> Outcome:
                 effects.append(SendRequest(request_id=request.request_id, generation=binding.generation))
             request = replace(request, generation=binding.generation)
         requests.append(request)
+    effects.extend(DeliverBinding(waiter_id=waiter.waiter_id) for waiter in snap.waiters)
     ready = replace(
         snap,
         binding=binding,
@@ -246,8 +275,42 @@ def _enter_ready(snap: Snapshot, binding: Binding) -> Outcome:
         era_switched=False,
         recovery_scheduled=False,
         requests=tuple(requests),
+        waiters=(),
+        binding_served=False,
     )
     return ready, tuple(effects)
+
+
+def _fail_waiting(snap: Snapshot, error: McpSessionError) -> Outcome:
+    """The round is over: parked requests and ``connect()`` callers get ``error``; requests in
+    flight stay with their senders."""
+    effects: tuple[Effect, ...] = tuple(FailRequest(request_id=r.request_id, error=error) for r in snap.parked())
+    effects += tuple(FailConnect(waiter_id=w.waiter_id, error=error) for w in snap.waiters)
+    return replace(snap, requests=snap.in_flight(), waiters=()), effects
+
+
+def _disrupted_by(snap: Snapshot, event: Event) -> Snapshot:
+    """``snap`` remembering what disrupted it last (the signal, and what was seen in words)."""
+    return replace(snap, last_signal=_signal(event), last_cause=getattr(event, "detail", ""))
+
+
+def _connect_cause(snap: Snapshot) -> str:
+    """What kept a ``connect()`` caller waiting, in words."""
+    signal = snap.last_signal
+    if signal is None:
+        return "no answer from the server yet (it accepted the connection, or the connection is still being made)"
+    words = {
+        Signal.UNREACHABLE: "unreachable",
+        Signal.SESSION_GONE: "the server lost the session",
+        Signal.ERA_CHANGED: "the server changed protocol era",
+        Signal.OUTCOME_UNKNOWN: "answers were lost in transit",
+    }[signal]
+    return f"{words} ({snap.last_cause})" if snap.last_cause else words
+
+
+def _wait(snap: Snapshot, event: Event) -> Snapshot:
+    assert isinstance(event, ConnectRequested)
+    return replace(snap, waiters=(*snap.waiters, ConnectWaiter(waiter_id=event.waiter_id, timeout=event.timeout)))
 
 
 def _track(event: Event, generation: int | None) -> TrackedRequest:
@@ -272,6 +335,47 @@ def ignore(snap: Snapshot, event: Event) -> Outcome:
 def negotiate(snap: Snapshot, event: Event) -> Outcome:
     """Start negotiating (probe or ``initialize``) under a new generation."""
     return _negotiation(snap)
+
+
+def wait_for_binding(snap: Snapshot, event: Event) -> Outcome:
+    """Keep a ``connect()`` caller until a binding is live (or the round fails)."""
+    return _wait(snap, event), ()
+
+
+def wait_and_negotiate(snap: Snapshot, event: Event) -> Outcome:
+    """Keep a ``connect()`` caller and start the negotiation it needs."""
+    return _negotiation(_wait(snap, event))
+
+
+def hand_binding(snap: Snapshot, event: Event) -> Outcome:
+    """A binding is live: the ``connect()`` caller gets it at once."""
+    assert isinstance(event, ConnectRequested)
+    return snap, (DeliverBinding(waiter_id=event.waiter_id),)
+
+
+def refuse_connect_closed(snap: Snapshot, event: Event) -> Outcome:
+    """``connect()`` after close fails with ``SessionClosed``."""
+    assert isinstance(event, ConnectRequested)
+    return snap, (FailConnect(waiter_id=event.waiter_id, error=SessionClosed()),)
+
+
+def refuse_connect_failed(snap: Snapshot, event: Event) -> Outcome:
+    """``connect()`` to a FAILED session fails with the reason it failed."""
+    assert isinstance(event, ConnectRequested)
+    assert snap.failure is not None
+    return snap, (FailConnect(waiter_id=event.waiter_id, error=snap.failure),)
+
+
+def abandon_connect(snap: Snapshot, event: Event) -> Outcome:
+    """Forget a ``connect()`` caller that leaves; one whose deadline passed learns the last cause."""
+    assert isinstance(event, ConnectAbandoned)
+    waiter = snap.waiter(event.waiter_id)
+    assert waiter is not None
+    left = replace(snap, waiters=tuple(w for w in snap.waiters if w is not waiter))
+    if event.reason is Abandonment.CANCELLED:
+        return left, ()  # nobody is there to tell
+    error = ConnectTimedOut(waiter.timeout, snap.last_signal, _connect_cause(snap))
+    return left, (FailConnect(waiter_id=waiter.waiter_id, error=error),)
 
 
 def park(snap: Snapshot, event: Event) -> Outcome:
@@ -308,9 +412,18 @@ def refuse_failed(snap: Snapshot, event: Event) -> Outcome:
 
 
 def deliver(snap: Snapshot, event: Event) -> Outcome:
-    """Hand an answer to its caller and forget the request."""
+    """Hand an answer to its caller and forget the request.
+
+    The first answer under the binding proves the server kept its session: the count of sessions
+    lost unused starts again.
+    """
     assert isinstance(event, ResponseReceived)
-    return snap.without_request(event.request_id), (DeliverResponse(request_id=event.request_id),)
+    answered = snap.without_request(event.request_id)
+    if not snap.binding_served and snap.binding is not None:
+        request = snap.request(event.request_id)
+        if request is not None and request.generation == snap.binding.generation:
+            answered = replace(answered, binding_served=True, unkept_sessions=0)
+    return answered, (DeliverResponse(request_id=event.request_id),)
 
 
 def abandon(snap: Snapshot, event: Event) -> Outcome:
@@ -333,7 +446,7 @@ def resend_or_fail(snap: Snapshot, event: Event) -> Outcome:
 
 def requeue_or_fail(snap: Snapshot, event: Event) -> Outcome:
     """No live binding: park the lost request for the next one, if policy allows."""
-    return _requeue_or_fail(replace(snap, last_signal=_signal(event)), event, send_now=False)
+    return _requeue_or_fail(_disrupted_by(snap, event), event, send_now=False)
 
 
 def requeue_and_negotiate(snap: Snapshot, event: Event) -> Outcome:
@@ -348,7 +461,11 @@ def invalidate(snap: Snapshot, event: Event) -> Outcome:
     lost, effects = requeue_or_fail(replace(snap, era=era), event)
     if event.signal is Signal.UNREACHABLE:  # the server may still hold the session we give up
         effects = (*effects, *_delete(snap.binding))
-    return replace(lost, recovery_scheduled=True, attempt=0), (*effects, ScheduleRecovery(attempt=0))
+    # A session lost before it answered anything counts towards SessionNotKept; one that served
+    # was kept (its first answer reset the count), and other signals say nothing about keeping.
+    unkept = snap.unkept_sessions + (event.signal is Signal.SESSION_GONE and not snap.binding_served)
+    recovering = replace(lost, recovery_scheduled=True, attempt=0, unkept_sessions=unkept)
+    return recovering, (*effects, ScheduleRecovery(attempt=0))
 
 
 def forget_session(snap: Snapshot, event: Event) -> Outcome:
@@ -397,7 +514,7 @@ def bind_pending(snap: Snapshot, event: Event) -> Outcome:
 def switch_era(snap: Snapshot, event: Event) -> Outcome:
     """The server speaks the other era: negotiate in that one instead, once per attempt."""
     other = Era.LEGACY if snap.era is Era.MODERN else Era.MODERN
-    return _negotiation(replace(snap, era=other, era_switched=True, last_signal=_signal(event)))
+    return _negotiation(replace(_disrupted_by(snap, event), era=other, era_switched=True))
 
 
 def count_failure(snap: Snapshot, event: Event) -> Outcome:
@@ -405,30 +522,53 @@ def count_failure(snap: Snapshot, event: Event) -> Outcome:
     signal = _signal(event)
     attempt = snap.attempt + 1
     era = Era.MODERN if signal is Signal.ERA_CHANGED and snap.config.mode is EraMode.AUTO else snap.era
-    failed = replace(snap, pending=None, era=era, era_switched=False, last_signal=signal)
+    failed = replace(_disrupted_by(snap, event), pending=None, era=era, era_switched=False)
     # A handshake that stopped after initialize left a session on the server that nobody will use.
     abandoned = _delete(snap.pending) if signal is not Signal.SESSION_GONE else ()
+    if signal is Signal.SESSION_GONE:  # lost during its handshake: before anything could use it
+        failed = replace(failed, unkept_sessions=snap.unkept_sessions + 1)
     if attempt < snap.config.max_attempts:
         scheduled = replace(failed, attempt=attempt, recovery_scheduled=True)
         return scheduled, (*abandoned, ScheduleRecovery(attempt=attempt))
     # The round is over: waiting requests get a typed error, and the next request starts afresh.
-    waiting = replace(failed, attempt=0, recovery_scheduled=False)
-    parked = tuple(r for r in waiting.requests if r.generation is None)
-    effects = tuple(FailRequest(request_id=r.request_id, error=RecoveryFailed(attempt, signal)) for r in parked)
-    return replace(waiting, requests=waiting.in_flight()), (*abandoned, *effects)
+    waiting = replace(failed, attempt=0, recovery_scheduled=False, unkept_sessions=0)
+    over, effects = _fail_waiting(waiting, RecoveryFailed(attempt, signal))
+    return over, (*abandoned, *effects)
+
+
+def give_up_unkept(snap: Snapshot, event: Event) -> Outcome:
+    """The server keeps no session it hands out: end the round now with ``SessionNotKept`` for the
+    request that found out, every parked request and every ``connect()`` caller (nothing was
+    processed: the server said the session is gone). The next request starts a new round."""
+    losses = snap.unkept_sessions + 1
+    error = SessionNotKept(losses)
+    over = replace(
+        _disrupted_by(snap, event),
+        pending=None,
+        attempt=0,
+        era_switched=False,
+        recovery_scheduled=False,
+        unkept_sessions=0,
+    )
+    found: tuple[Effect, ...] = ()
+    if isinstance(event, RequestDisrupted):
+        over = over.without_request(event.request_id)
+        found = (FailRequest(request_id=event.request_id, error=error),)
+    over, effects = _fail_waiting(over, error)
+    return over, (*found, *effects)
 
 
 def fail_session(snap: Snapshot, event: Event) -> Outcome:
     """No retry can fix this: every request fails with the reason, now and later."""
     assert isinstance(event, NegotiationRejected)
     failed = replace(snap, pending=None, failure=event.error, recovery_scheduled=False)
-    return _fail_all(failed, lambda request: event.error)
+    return _fail_all(failed, event.error)
 
 
 def close(snap: Snapshot, event: Event) -> Outcome:
     """Fail every request with ``SessionClosed``; DELETE the legacy session if one is live."""
     live = snap.live_binding or snap.pending
-    closed, effects = _fail_all(snap, lambda request: SessionClosed())
+    closed, effects = _fail_all(snap, SessionClosed())
     effects = (*effects, *_delete(live))
     return replace(closed, binding=None, pending=None, recovery_scheduled=False), effects
 

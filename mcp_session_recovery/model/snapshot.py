@@ -11,7 +11,7 @@ from .binding import Binding
 from .errors import SessionUnusable
 from .states import Era, EraMode, Replayability, Signal, State
 
-__all__ = ["ModelConfig", "Snapshot", "TrackedRequest", "initial_snapshot"]
+__all__ = ["ConnectWaiter", "ModelConfig", "Snapshot", "TrackedRequest", "initial_snapshot"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,10 +26,15 @@ class ModelConfig:
     max_replays: int = 2
     #: The era this origin spoke last time (a per-origin cache), tried first in ``AUTO`` mode.
     known_era: Era | None = None
+    #: New sessions lost in a row before any of their requests was answered, after which waiting
+    #: requests and ``connect()`` callers get ``SessionNotKept`` at once: waiting cannot help.
+    unkept_sessions_limit: int = 3
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if self.unkept_sessions_limit < 1:
+            raise ValueError("unkept_sessions_limit must be at least 1")
         if self.max_replays < 0:
             raise ValueError("max_replays cannot be negative")
         pinned = {EraMode.LEGACY: Era.LEGACY, EraMode.MODERN: Era.MODERN}.get(self.mode)
@@ -61,6 +66,15 @@ class TrackedRequest:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectWaiter:
+    """One ``connect()`` caller waiting for a live binding."""
+
+    waiter_id: int
+    #: Its deadline in seconds (the runtime keeps the time; the error names it).
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Snapshot:
     """Everything the model knows about one endpoint."""
 
@@ -86,6 +100,14 @@ class Snapshot:
     last_signal: Signal | None = None
     #: Why the session is FAILED.
     failure: SessionUnusable | None = None
+    #: What the last failed negotiation step saw, in words (empty: not known).
+    last_cause: str = ""
+    #: ``connect()`` callers waiting for a live binding, in arrival order.
+    waiters: tuple[ConnectWaiter, ...] = ()
+    #: New sessions lost in a row before any of their requests was answered.
+    unkept_sessions: int = 0
+    #: Whether a request sent under ``binding`` (live or just lost) was answered.
+    binding_served: bool = False
 
     @property
     def live_binding(self) -> Binding | None:
@@ -106,6 +128,13 @@ class Snapshot:
     def in_flight(self) -> tuple[TrackedRequest, ...]:
         """Requests sent and not yet answered."""
         return tuple(r for r in self.requests if r.generation is not None)
+
+    def waiter(self, waiter_id: int) -> ConnectWaiter | None:
+        """The waiting ``connect()`` caller with this id, if any."""
+        for waiter in self.waiters:
+            if waiter.waiter_id == waiter_id:
+                return waiter
+        return None
 
     def parked(self) -> tuple[TrackedRequest, ...]:
         """Requests waiting for a binding."""

@@ -1,5 +1,5 @@
 """``Call``: one request from its submission until it resolves; the seam between the session core and
-the code that performs the request's sends.
+the code that performs the request's sends. ``Waiter``: one ``connect()`` caller, the same way.
 
 The core (:mod:`.core`) tracks a call for the model: when the model says *send* (``SendRequest``,
 ``ReplayRequest``) it hands the call a binding; when the model resolves the request
@@ -20,6 +20,7 @@ import anyio
 from mcp_session_recovery.model import (
     Abandonment,
     Binding,
+    ConnectAbandoned,
     Event,
     McpSessionError,
     RequestAbandoned,
@@ -28,7 +29,7 @@ from mcp_session_recovery.model import (
     Signal,
 )
 
-__all__ = ["Call", "Resolution"]
+__all__ = ["Call", "Resolution", "Waiter"]
 
 #: Feeds an event (with the reason in words) to the model; the core's ``apply``.
 Report = Callable[[Event, str], None]
@@ -161,3 +162,35 @@ class Call:
     def __repr__(self) -> str:
         state = "open" if self.resolution is None else "resolved"
         return f"<Call {self.request_id} {self.method} {state}>"
+
+
+class Waiter:
+    """One ``connect()`` caller the model tracks until a binding is live or it resolves the caller
+    with a typed error (``DeliverBinding``, ``FailConnect``); resolved exactly once."""
+
+    __slots__ = ("_done", "_report", "resolution", "waiter_id")
+
+    def __init__(self, waiter_id: int, report: Report) -> None:
+        self.waiter_id = waiter_id
+        #: Set once, when the model resolved the caller: the live binding, or the error to raise.
+        self.resolution: Resolution | None = None
+        self._report = report
+        self._done = anyio.Event()
+
+    def resolve(self, resolution: Resolution) -> None:
+        """The model resolved the caller."""
+        self.resolution = resolution
+        self._done.set()
+
+    async def wait(self) -> None:
+        """Return once the model resolved the caller."""
+        await self._done.wait()
+
+    def abandon(self, reason: Abandonment) -> None:
+        """The caller's deadline passed or it left: the model must stop tracking it."""
+        if self.resolution is None:
+            self._report(ConnectAbandoned(waiter_id=self.waiter_id, reason=reason), "")
+
+    def __repr__(self) -> str:
+        state = "waiting" if self.resolution is None else "resolved"
+        return f"<Waiter {self.waiter_id} {state}>"

@@ -31,11 +31,14 @@ from mcp_session_recovery.model import (
     Binding,
     ClientIdentity,
     CloseRequested,
+    ConnectRequested,
+    DeliverBinding,
     DeliverResponse,
     Effect,
     Era,
     EraMode,
     Event,
+    FailConnect,
     FailRequest,
     HttpAnswer,
     ListenRefused,
@@ -73,7 +76,7 @@ from mcp_session_recovery.model.messages import (
 from mcp_session_recovery.model.negotiation import read_discover, read_initialize, read_initialized
 
 from .backoff import retry_after_seconds
-from .calls import Call, Resolution
+from .calls import Call, Resolution, Waiter
 from .deadlines import Deadlines
 from .era_cache import origin_of
 from .memory import SessionMemory
@@ -125,11 +128,17 @@ class SessionCore:
         known = (options.era_cache.get(self.origin) or options.first_era) if auto else None
         self._machine = SessionMachine(
             ModelConfig(
-                mode=options.mode, max_attempts=options.max_attempts, max_replays=options.max_replays, known_era=known
+                mode=options.mode,
+                max_attempts=options.max_attempts,
+                max_replays=options.max_replays,
+                known_era=known,
+                unkept_sessions_limit=options.unkept_sessions_limit,
             )
         )
         self._pending_result: Mapping[str, Any] = {}
         self._calls: dict[int, Call] = {}
+        self._waiters: dict[int, Waiter] = {}
+        self._waiter_ids = itertools.count()
         self._request_ids = itertools.count()
         self._wire_ids = itertools.count(1)
         self._changed: anyio.Event | None = None
@@ -215,6 +224,20 @@ class SessionCore:
             self.release(call)
             raise
         return call
+
+    def open_waiter(self, timeout: float) -> Waiter:
+        """Track a ``connect()`` caller with a deadline of ``timeout`` seconds (which the caller keeps);
+        the model resolves it, at once when a binding is live."""
+        if self._task_group is None:
+            raise RuntimeError("use the Session as an async context manager (async with Session(...))")
+        waiter = Waiter(next(self._waiter_ids), self.apply)
+        self._waiters[waiter.waiter_id] = waiter
+        try:
+            self.apply(ConnectRequested(waiter_id=waiter.waiter_id, timeout=timeout))
+        except BaseException:
+            self._waiters.pop(waiter.waiter_id, None)
+            raise
+        return waiter
 
     def release(self, call: Call) -> None:
         """Forget ``call`` (resolved, or its sender gave up and reported so)."""
@@ -362,6 +385,11 @@ class SessionCore:
                 method=call.method, client_id=call.client_id, timeout=call.timeout, cause=self.last_failure or None
             )
             call.resolve(Resolution(error=self.redactor.error(error)))
+        elif isinstance(effect, DeliverBinding):
+            assert after.binding is not None
+            self._waiters.pop(effect.waiter_id).resolve(Resolution(after.binding))
+        elif isinstance(effect, FailConnect):
+            self._waiters.pop(effect.waiter_id).resolve(Resolution(error=self.redactor.error(effect.error)))
         elif isinstance(effect, (SendDiscover, SendInitialize)):
             self.start_background(self._negotiate, effect)
         elif isinstance(effect, SendInitialized):
@@ -385,9 +413,10 @@ class SessionCore:
 
     async def _negotiate(self, effect: SendDiscover | SendInitialize) -> None:
         generation = effect.generation
-        event: Event = NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE)
         method = "server/discover" if isinstance(effect, SendDiscover) else "initialize"
-        reason = f"server unreachable: no answer to {method} within {self.options.negotiation_timeout:g} s"
+        timed_out = f"no answer to {method} within {self.options.negotiation_timeout:g} s"
+        event: Event = NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE, detail=timed_out)
+        reason = f"server unreachable: {timed_out}"
         try:
             with anyio.move_on_after(self.options.negotiation_timeout):
                 wire_id = self.next_wire_id()
@@ -405,9 +434,10 @@ class SessionCore:
         self.apply(event, reason)
 
     async def _complete_handshake(self, pending: Binding) -> None:
-        event: Event = NegotiationDisrupted(generation=pending.generation, signal=Signal.UNREACHABLE)
         method = "notifications/initialized"
-        reason = f"server unreachable: no answer to {method} within {self.options.negotiation_timeout:g} s"
+        timed_out = f"no answer to {method} within {self.options.negotiation_timeout:g} s"
+        event: Event = NegotiationDisrupted(generation=pending.generation, signal=Signal.UNREACHABLE, detail=timed_out)
+        reason = f"server unreachable: {timed_out}"
         try:
             with anyio.move_on_after(self.options.negotiation_timeout):
                 answer = await self._negotiation_answer(initialized_notification(pending), None)

@@ -28,6 +28,11 @@ class SessionOptions:
     max_attempts: int = 60
     #: How often one request may be re-sent after it was lost.
     max_replays: int = 2
+    #: New sessions lost in a row before any of their requests was answered, after which waiting
+    #: calls get ``SessionNotKept`` at once (a balancer without session affinity, a server that
+    #: forgets sessions at once: waiting cannot help). A refused connection or a gateway's 502 or
+    #: 404 never counts: those are waited out for the whole ``max_attempts`` round.
+    unkept_sessions_limit: int = 3
     #: The delay before each recovery attempt.
     backoff: Backoff = field(default_factory=Backoff)
     #: The longest ``Retry-After`` (on 429 and 503) honoured before the next attempt, in seconds;

@@ -15,15 +15,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from mcp_session_recovery.model import (
-    Binding,
-    ClientIdentity,
-    ConnectRequested,
-    RecoveryFailed,
-    SessionClosed,
-    Snapshot,
-    State,
-)
+from mcp_session_recovery.model import Abandonment, Binding, ClientIdentity, Snapshot, State
 
 from . import exchange, forwarding
 from .core import SessionCore
@@ -133,28 +125,26 @@ class Session:
     async def connect(self, *, timeout: float | None = None) -> Binding:
         """Negotiate now (or wait for the negotiation in flight) and return the live binding.
 
-        Raises ``RecoveryFailed`` when a whole round of attempts fails, the ``SessionUnusable``
-        error of a FAILED session, ``SessionClosed`` after close, and ``TimeoutError`` after
-        ``timeout`` (default: the request timeout).
+        The model decides; this only waits for its answer. Raises ``RecoveryFailed`` when a whole
+        round of attempts fails (``SessionNotKept`` at once when new sessions are lost before they
+        can be used), the ``SessionUnusable`` error of a FAILED session, ``SessionClosed`` after
+        close, and ``ConnectTimedOut`` (naming the last cause seen) after ``timeout`` seconds
+        (default: the request timeout). Never a bare ``TimeoutError``.
         """
-        core = self._core
-        started = False
-        with anyio.fail_after(timeout if timeout is not None else self._options.request_timeout):
-            while True:
-                snap = core.snapshot
-                if snap.live_binding is not None:
-                    return snap.live_binding
-                if snap.state is State.CLOSED:
-                    raise SessionClosed()
-                if snap.failure is not None:
-                    raise snap.failure
-                if snap.state in (State.UNINITIALIZED, State.INVALIDATED) and not snap.recovery_scheduled:
-                    if started:
-                        raise RecoveryFailed(self._options.max_attempts, snap.last_signal)
-                    core.apply(ConnectRequested())
-                    started = True
-                    continue
-                await core.wait_for_change()
+        seconds = timeout if timeout is not None else self._options.request_timeout
+        waiter = self._core.open_waiter(seconds)
+        try:
+            if waiter.resolution is None:
+                with anyio.move_on_after(seconds):
+                    await waiter.wait()
+            if waiter.resolution is None:
+                waiter.abandon(Abandonment.DEADLINE)
+        except BaseException:
+            waiter.abandon(Abandonment.CANCELLED)  # its caller left: the model must not track it on
+            raise
+        assert waiter.resolution is not None
+        binding: Binding = waiter.resolution.unwrap()
+        return binding
 
     async def request(
         self,

@@ -22,6 +22,10 @@ As its own process (the tests run it next to a server process that they SIGKILL)
 
 It prints ``READY <port>`` once listening, and answers ``GET /_stats`` itself with its counters.
 
+Given more than one backend (``more_backends``, ``--more-backend-port``), it is a round-robin load
+balancer *without session affinity*: each request goes to the next backend in turn, whatever session
+it belongs to (the deployment mistake that loses every legacy session at once).
+
 Deliberately simple: one backend connection per client request (so a dead backend shows at the
 next connect, as with a real gateway), no pipelining towards the backend, no retries. When the
 backend breaks off in the middle of an answer, the proxy closes the client's connection at once
@@ -142,6 +146,7 @@ class ReverseProxy:
         backend_port: int,
         down_answer: DownAnswer,
         stats_path: str | None,
+        more_backends: Sequence[int] = (),
     ) -> None:
         self._listener = listener
         self._group = task_group
@@ -149,6 +154,9 @@ class ReverseProxy:
         self._port: int = listener.extra(SocketAttribute.local_port)
         self._backend_host = backend_host
         self._backend_port = backend_port
+        #: Every backend port, taken in turn for each request (round robin, no session affinity).
+        self._backend_ports = (backend_port, *more_backends)
+        self._turn = 0
         self._stats_path = stats_path
         #: Changeable while running, so a test can switch gateway personality mid-test.
         self.down_answer = down_answer
@@ -177,8 +185,14 @@ class ReverseProxy:
 
     @property
     def backend_port(self) -> int:
-        """Where requests go."""
+        """Where requests go (the first backend, when there are several)."""
         return self._backend_port
+
+    def _next_backend_port(self) -> int:
+        """The backend for the next request: the next one in turn."""
+        port = self._backend_ports[self._turn % len(self._backend_ports)]
+        self._turn += 1
+        return port
 
     @property
     def stats(self) -> ProxyStats:
@@ -265,7 +279,7 @@ class _ClientConnection:
             return True
         try:
             with anyio.fail_after(CONNECT_TIMEOUT):
-                backend = await anyio.connect_tcp(self._proxy._backend_host, self._proxy._backend_port)
+                backend = await anyio.connect_tcp(self._proxy._backend_host, self._proxy._next_backend_port())
         except (OSError, TimeoutError) as error:
             logger.debug("proxy: backend unreachable: %s", error)
             await self._drain_body()
@@ -452,8 +466,12 @@ async def reverse_proxy(
     backend_host: str = DEFAULT_HOST,
     stats_path: str | None = None,
     bind_timeout: float = BIND_RETRY_SECONDS,
+    more_backends: Sequence[int] = (),
 ) -> AsyncIterator[ReverseProxy]:
     """Run a reverse proxy to ``backend_host:backend_port`` for the duration of the block.
+
+    ``more_backends`` (ports on ``backend_host``) make it a round-robin balancer without session
+    affinity: request after request goes to ``backend_port`` and each of them in turn.
 
     ``port=0`` picks a free port (read it from ``proxy.port``). The backend need not listen yet:
     until it does, every request gets ``down_answer``. ``stats_path`` (e.g. ``"/_stats"``) makes
@@ -470,6 +488,7 @@ async def reverse_proxy(
             backend_port=backend_port,
             down_answer=down_answer,
             stats_path=stats_path,
+            more_backends=more_backends,
         )
         group.start_soon(accept_all, listener, proxy._start_connection, logger)
         return proxy
@@ -490,6 +509,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--backend-host", default=DEFAULT_HOST, help="the backend's address (default 127.0.0.1)")
     parser.add_argument("--backend-port", type=int, required=True, help="the backend's port")
+    parser.add_argument(
+        "--more-backend-port",
+        type=int,
+        action="append",
+        default=[],
+        help="another backend's port (repeatable): requests go to each backend in turn, without session affinity",
+    )
     parser.add_argument(
         "--down-answer",
         choices=[answer.value for answer in DownAnswer],
@@ -512,6 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             backend_host=args.backend_host,
             stats_path=STATS_PATH,
             bind_timeout=args.bind_timeout,
+            more_backends=tuple(args.more_backend_port),
         ),
     )
 

@@ -8,6 +8,7 @@ from mcp_session_recovery.model import (
     TABLE,
     Event,
     ListenRefused,
+    NegotiationDisrupted,
     ReplayRequest,
     RequestDisrupted,
     RequestSubmitted,
@@ -55,6 +56,24 @@ def resend_ignoring_policy(snap: Snapshot, event: Event) -> Outcome:
     return snap.with_request(again), (effect,)
 
 
+def gives_up_at_the_first_unkept_session(snap: Snapshot, event: Event) -> bool:
+    """Broken: the first session lost unused ends the round (a restart would fail requests)."""
+    if isinstance(event, NegotiationDisrupted):
+        return event.signal is Signal.SESSION_GONE and rules.current_negotiation(snap, event)
+    assert isinstance(event, RequestDisrupted)
+    return event.signal is Signal.SESSION_GONE and not snap.binding_served and rules.loses_binding(snap, event)
+
+
+def _without_guard(table: tuple[Row, ...], guard: object) -> tuple[Row, ...]:
+    rows = tuple(row for row in table if row.guard is not guard)
+    assert len(rows) < len(table)
+    return rows
+
+
+def _with_guard(table: tuple[Row, ...], old: object, new: object) -> tuple[Row, ...]:
+    return tuple(replace(row, guard=new) if row.guard is old else row for row in table)  # type: ignore[arg-type]
+
+
 #: name -> (broken table, the invariant it breaks)
 BROKEN_TABLES: dict[str, tuple[tuple[Row, ...], int]] = {
     "a second negotiation may start while one is in flight": (
@@ -72,6 +91,11 @@ BROKEN_TABLES: dict[str, tuple[tuple[Row, ...], int]] = {
     "a refused GET stream of the live session is ignored": (
         _swap(TABLE, "READY.ListenRefused[refuses_live_session]", target=State.READY, action=rules.ignore),
         2,
+    ),
+    "sessions lost unused are waited on forever": (_without_guard(TABLE, rules.sessions_not_kept), 8),
+    "the first session lost unused ends the round": (
+        _with_guard(TABLE, rules.sessions_not_kept, gives_up_at_the_first_unkept_session),
+        8,
     ),
     "an unsafe call is replayed after an unknown outcome": (
         _swap(TABLE, "READY.RequestDisrupted[keeps_binding]", action=resend_ignoring_policy),

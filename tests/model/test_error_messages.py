@@ -11,6 +11,7 @@ import pytest
 from mcp_session_recovery.model import errors
 from mcp_session_recovery.model.errors import (
     AnswerTooLarge,
+    ConnectTimedOut,
     CredentialsRejected,
     DeadlineExceeded,
     IllegalTransition,
@@ -29,7 +30,9 @@ from mcp_session_recovery.model.errors import (
     RequestCancelled,
     RequestFailed,
     SessionClosed,
+    SessionNotKept,
     UnexpectedAnswer,
+    UnexpectedException,
 )
 from mcp_session_recovery.model.states import Signal, State
 from mcp_session_recovery.runtime.redaction import REDACTED, Redactor
@@ -54,6 +57,10 @@ CALLERS_ERRORS: list[McpSessionError] = [
     InitializeRejected(-32600, "Invalid request"),
     CredentialsRejected(401),
     ProtocolViolation("the initialize answer holds no JSON-RPC result"),
+    SessionNotKept(3),
+    ConnectTimedOut(1.5, Signal.UNREACHABLE, "server unreachable: connection refused"),
+    ConnectTimedOut(1.5, None, ""),
+    UnexpectedException("AttributeError"),
     *(DeadlineExceeded(0, "tools/call", state) for state in State),
 ]
 

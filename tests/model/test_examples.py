@@ -8,12 +8,16 @@ from mcp_session_recovery.model import (
     Abandonment,
     BackoffElapsed,
     CloseRequested,
+    ConnectAbandoned,
     ConnectRequested,
+    ConnectTimedOut,
     DeadlineExceeded,
+    DeliverBinding,
     DeliverResponse,
     DiscoverSucceeded,
     Engine,
     EraMode,
+    FailConnect,
     FailRequest,
     IllegalTransition,
     InitializedDelivered,
@@ -44,6 +48,7 @@ from mcp_session_recovery.model import (
     SessionClosed,
     SessionId,
     SessionMachine,
+    SessionNotKept,
     Signal,
     State,
 )
@@ -88,7 +93,7 @@ def test_legacy_handshake_sends_initialized_before_the_first_request() -> None:
 
 def test_auto_mode_probes_modern_first_and_falls_back_to_initialize() -> None:
     machine = SessionMachine(ModelConfig(mode=EraMode.AUTO))
-    assert machine.handle(ConnectRequested()) == (SendDiscover(generation=1),)
+    assert machine.handle(ConnectRequested(waiter_id=0, timeout=1.0)) == (SendDiscover(generation=1),)
     effects = machine.handle(NegotiationDisrupted(generation=1, signal=Signal.ERA_CHANGED))
     assert effects == (SendInitialize(generation=2),)
     assert now(machine) is State.INITIALIZING
@@ -294,7 +299,7 @@ def test_illegal_events_raise_and_change_nothing() -> None:
 
 def test_reports_of_an_older_negotiation_are_refused() -> None:
     machine = SessionMachine(ModelConfig(mode=EraMode.AUTO))
-    machine.handle(ConnectRequested())
+    machine.handle(ConnectRequested(waiter_id=0, timeout=1.0))
     machine.handle(NegotiationDisrupted(generation=1, signal=Signal.ERA_CHANGED))
     assert not machine.allows(DiscoverSucceeded(generation=1, protocol_version="2026-07-28"))
     with pytest.raises(IllegalTransition):
@@ -357,3 +362,143 @@ def test_the_live_binding_is_the_binding_only_while_ready() -> None:
     machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))
     assert machine.snapshot.binding is not None, "the lost binding is kept to compare the next one with"
     assert machine.snapshot.live_binding is None
+
+
+# --- fail fast where waiting cannot help; keep waiting where it can --------------------------------
+
+
+def _lose_in_handshake(machine: SessionMachine, session: str) -> tuple[object, ...]:
+    """The pending ``initialize`` succeeds, and its ``notifications/initialized`` finds the session gone."""
+    g = machine.snapshot.generation
+    machine.handle(InitializeSucceeded(generation=g, protocol_version="2025-11-25", session_id=SessionId(session)))
+    return machine.handle(NegotiationDisrupted(generation=g, signal=Signal.SESSION_GONE))
+
+
+def test_sessions_lost_in_their_handshake_three_times_end_the_round_with_session_not_kept() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY, max_attempts=60))
+    assert machine.handle(ConnectRequested(waiter_id=7, timeout=5.0)) == (SendInitialize(generation=1),)
+    submit(machine, 0)
+    assert _lose_in_handshake(machine, "a") == (ScheduleRecovery(attempt=1),)
+    assert machine.handle(BackoffElapsed()) == (SendInitialize(generation=2),)
+    assert _lose_in_handshake(machine, "b") == (ScheduleRecovery(attempt=2),)
+    assert machine.handle(BackoffElapsed()) == (SendInitialize(generation=3),)
+    fail_request, fail_connect = _lose_in_handshake(machine, "c")
+    assert fail_request == FailRequest(request_id=0, error=SessionNotKept(3))
+    assert fail_connect == FailConnect(waiter_id=7, error=SessionNotKept(3))
+    error = fail_connect.error
+    assert isinstance(error, RecoveryFailed)  # a kind of RecoveryFailed: existing handlers still catch it
+    assert error.attempts == 3
+    assert error.last_signal is Signal.SESSION_GONE
+    assert "balancer without session affinity, or a server that forgets sessions at once" in str(error)
+    assert "try:" in str(error)
+    assert now(machine) is State.INVALIDATED
+    snap = machine.snapshot
+    assert (snap.requests, snap.waiters, snap.recovery_scheduled, snap.unkept_sessions) == ((), (), False, 0)
+    # Not dead: the next caller starts a new round (the deployment may have been fixed).
+    assert submit(machine, 1) == (SendInitialize(generation=4),)
+
+
+def test_sessions_lost_before_their_first_answer_three_times_fail_the_request_that_found_out() -> None:
+    machine = legacy_ready()
+    assert machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))[-1] == ScheduleRecovery(attempt=0)
+    for generation in (2, 3):
+        assert machine.handle(BackoffElapsed()) == (SendInitialize(generation=generation),)
+        machine.handle(InitializeSucceeded(generation=generation, protocol_version="2025-11-25", session_id=None))
+        effects = machine.handle(InitializedDelivered(generation=generation))
+        assert ReplayRequest(request_id=0, generation=generation, replay=generation - 1) in effects
+        if generation == 2:
+            machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))
+    # Max replays (2) would fail it anyway; a fresh request shows the rule on its own.
+    submit(machine, 1)
+    (fail,) = machine.handle(RequestDisrupted(request_id=1, signal=Signal.SESSION_GONE))
+    assert fail == FailRequest(request_id=1, error=SessionNotKept(3))
+    assert now(machine) is State.INVALIDATED
+    assert machine.snapshot.requests == (machine.snapshot.request(0),), "the one still in flight stays its sender's"
+
+
+def test_a_session_that_answered_something_was_kept_and_its_loss_starts_the_count_again() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY))
+    submit(machine, 0)
+    _lose_in_handshake(machine, "a")
+    machine.handle(BackoffElapsed())
+    _lose_in_handshake(machine, "b")
+    assert machine.snapshot.unkept_sessions == 2
+    machine.handle(BackoffElapsed())
+    g = machine.snapshot.generation
+    machine.handle(InitializeSucceeded(generation=g, protocol_version="2025-11-25", session_id=SessionId("c")))
+    machine.handle(InitializedDelivered(generation=g))
+    assert machine.snapshot.unkept_sessions == 2, "a handshake alone proves nothing"
+    machine.handle(ResponseReceived(request_id=0))
+    assert machine.snapshot.unkept_sessions == 0, "an answer proves the server kept the session"
+    submit(machine, 1)
+    effects = machine.handle(RequestDisrupted(request_id=1, signal=Signal.SESSION_GONE))
+    assert effects[-1] == ScheduleRecovery(attempt=0), "a restart: recover as usual"
+    assert machine.snapshot.unkept_sessions == 0
+
+
+@pytest.mark.parametrize("signal", [Signal.UNREACHABLE, Signal.ERA_CHANGED, Signal.OUTCOME_UNKNOWN])
+def test_a_refused_connection_or_a_gateway_never_counts_as_a_session_not_kept(signal: Signal) -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY, max_attempts=8))
+    assert machine.handle(ConnectRequested(waiter_id=0, timeout=5.0)) == (SendInitialize(generation=1),)
+    for attempt in range(1, 8):
+        g = machine.snapshot.generation
+        assert machine.handle(NegotiationDisrupted(generation=g, signal=signal)) == (ScheduleRecovery(attempt=attempt),)
+        assert machine.handle(BackoffElapsed()) == (SendInitialize(generation=g + 1),)
+    (fail,) = machine.handle(NegotiationDisrupted(generation=8, signal=signal))
+    assert fail == FailConnect(waiter_id=0, error=RecoveryFailed(8, signal)), "the real count of attempts"
+
+
+# --- connect() callers are tracked like requests ---------------------------------------------------
+
+
+def test_connect_callers_get_the_binding_once_it_is_live_and_at_once_when_it_already_is() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY))
+    assert machine.handle(ConnectRequested(waiter_id=0, timeout=5.0)) == (SendInitialize(generation=1),)
+    assert machine.handle(ConnectRequested(waiter_id=1, timeout=5.0)) == (), "one negotiation serves both"
+    machine.handle(InitializeSucceeded(generation=1, protocol_version="2025-11-25", session_id=SessionId("s")))
+    assert machine.handle(InitializedDelivered(generation=1)) == (
+        DeliverBinding(waiter_id=0),
+        DeliverBinding(waiter_id=1),
+    )
+    assert machine.snapshot.waiters == ()
+    assert machine.handle(ConnectRequested(waiter_id=2, timeout=5.0)) == (DeliverBinding(waiter_id=2),)
+
+
+def test_a_connect_caller_whose_deadline_passes_learns_the_last_cause() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY))
+    machine.handle(ConnectRequested(waiter_id=0, timeout=0.5))
+    (fail,) = machine.handle(ConnectAbandoned(waiter_id=0, reason=Abandonment.DEADLINE))
+    assert isinstance(fail, FailConnect)
+    assert isinstance(fail.error, ConnectTimedOut)
+    assert fail.error.last_signal is None
+    assert "within 0.5 s" in str(fail.error)
+    assert "no answer from the server yet" in str(fail.error)
+    machine.handle(ConnectRequested(waiter_id=1, timeout=2.0))
+    refused = NegotiationDisrupted(
+        generation=1, signal=Signal.UNREACHABLE, detail="connect_refused before the request was sent"
+    )
+    machine.handle(refused)
+    (fail,) = machine.handle(ConnectAbandoned(waiter_id=1, reason=Abandonment.DEADLINE))
+    assert isinstance(fail, FailConnect)
+    assert fail.error == ConnectTimedOut(
+        2.0, Signal.UNREACHABLE, "unreachable (connect_refused before the request was sent)"
+    )
+    machine.handle(ConnectRequested(waiter_id=2, timeout=2.0))
+    assert machine.handle(ConnectAbandoned(waiter_id=2, reason=Abandonment.CANCELLED)) == (), "nobody left to tell"
+    assert machine.snapshot.waiters == ()
+
+
+def test_connect_after_close_or_failure_is_refused_by_the_model() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY))
+    machine.handle(ConnectRequested(waiter_id=0, timeout=1.0))
+    assert machine.handle(CloseRequested()) == (FailConnect(waiter_id=0, error=SessionClosed()),)
+    assert machine.handle(ConnectRequested(waiter_id=1, timeout=1.0)) == (
+        FailConnect(waiter_id=1, error=SessionClosed()),
+    )
+    failed = SessionMachine(ModelConfig(mode=EraMode.LEGACY))
+    failed.handle(ConnectRequested(waiter_id=0, timeout=1.0))
+    rejection = NoCommonProtocolVersion(("2025-11-25",), ("1999-01-01",))
+    assert failed.handle(NegotiationRejected(generation=1, error=rejection)) == (
+        FailConnect(waiter_id=0, error=rejection),
+    )
+    assert failed.handle(ConnectRequested(waiter_id=1, timeout=1.0)) == (FailConnect(waiter_id=1, error=rejection),)

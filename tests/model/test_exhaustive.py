@@ -14,36 +14,57 @@ from .explore import Report, explore
 from .world import DEFAULT_REQUESTS, Limits
 
 
-def config(mode: EraMode) -> ModelConfig:
-    return ModelConfig(mode=mode, max_attempts=2, max_replays=1)
+def config(mode: EraMode, unkept_sessions_limit: int = 2) -> ModelConfig:
+    # Two sessions lost unused in a row end the round, so two faults can reach those rows.
+    return ModelConfig(mode=mode, max_attempts=2, max_replays=1, unkept_sessions_limit=unkept_sessions_limit)
 
 
 # The main run: auto mode against a legacy server that may restart, go down, switch era or drop
-# our versions (2 faults), 3 requests, one deadline, close twice. The pinned runs add explicit
-# connects and a GET stream refused with 404 (in the main run it would double the states to
-# explore; the legacy run fires every one of its rows). "thorough" explores every mode against
-# both server eras with everything enabled.
-RUNS: list[tuple[str, EraMode, Era, Limits]] = [
-    ("auto, legacy server, 3 requests, 2 faults", EraMode.AUTO, Era.LEGACY, Limits(connects=0, refusals=0)),
+# our versions (2 faults), 3 requests, one deadline, close twice. The pinned runs add connect()
+# callers; the legacy one a GET stream refused with 404 (in the main run it would double the states
+# to explore; the legacy run fires every one of its rows); the last one a server that starts
+# forgetting every session it hands out. "thorough" explores every mode against both server eras
+# with everything enabled.
+RUNS: list[tuple[str, EraMode, Era, Limits, int]] = [
+    ("auto, legacy server, 3 requests, 2 faults", EraMode.AUTO, Era.LEGACY, Limits(connects=0, refusals=0), 2),
     (
         "legacy mode, 2 requests, connect, GET refused",
         EraMode.LEGACY,
         Era.LEGACY,
         Limits(requests=DEFAULT_REQUESTS[:2], abandons=0),
+        2,
     ),
-    ("modern mode, 2 requests, connect", EraMode.MODERN, Era.MODERN, Limits(requests=DEFAULT_REQUESTS[:2], abandons=0)),
+    (
+        "modern mode, 2 requests, connect",
+        EraMode.MODERN,
+        Era.MODERN,
+        Limits(requests=DEFAULT_REQUESTS[:2], abandons=0),
+        2,
+    ),
+    (
+        "legacy mode, a server that forgets every session (no affinity), 1 request, connect",
+        EraMode.LEGACY,
+        Era.LEGACY,
+        Limits(requests=DEFAULT_REQUESTS[:1], affinity_losses=1, refusals=0),
+        1,  # the first session lost unused ends the round: even the first negotiation's loss
+    ),
 ]
 if thorough():
     RUNS = [
-        (f"{mode.value} mode, {era.value} server, everything", mode, era, Limits()) for mode in EraMode for era in Era
+        *(
+            (f"{mode.value} mode, {era.value} server, everything", mode, era, Limits(affinity_losses=1), 2)
+            for mode in EraMode
+            for era in Era
+        ),
+        RUNS[-1],
     ]
 
 
 @functools.cache
 def run(index: int) -> Report:
     """Explore run ``index`` once per test session (the coverage test reuses the result)."""
-    label, mode, server_era, limits = RUNS[index]
-    report = explore(config(mode), limits, server_era)
+    label, mode, server_era, limits, unkept_sessions_limit = RUNS[index]
+    report = explore(config(mode, unkept_sessions_limit), limits, server_era)
     SUMMARY.append(
         f"exhaustive [{label}]: {report.states} states, {report.transitions} transitions, "
         f"{len(report.rows)}/{len(TABLE)} rows, {report.seconds:.1f} s"

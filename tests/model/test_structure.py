@@ -72,7 +72,7 @@ def test_the_runtime_and_the_adapters_never_load_transitions() -> None:
         "from mcp_session_recovery.model import ConnectRequested, Engine, SessionMachine\n"
         "from mcp_session_recovery.runtime import Session\n"
         "Session(object(), 'http://127.0.0.1:9/mcp')  # builds the model the runtime runs\n"
-        "SessionMachine().handle(ConnectRequested())\n"
+        "SessionMachine().handle(ConnectRequested(waiter_id=0, timeout=1.0))\n"
         "print('transitions' in sys.modules)\n"
         "SessionMachine(engine=Engine.TRANSITIONS)\n"
         "print('transitions' in sys.modules)\n"

@@ -16,6 +16,7 @@ from mcp_session_recovery.model import (
     Abandonment,
     BackoffElapsed,
     CloseRequested,
+    ConnectAbandoned,
     ConnectRequested,
     DiscoverSucceeded,
     Engine,
@@ -49,7 +50,8 @@ GENERATIONS = st.integers(1, 6)
 
 #: One strategy per event type, with small ids so they hit tracked requests and live generations.
 EVENTS: dict[type[Event], st.SearchStrategy[Event]] = {
-    ConnectRequested: st.just(ConnectRequested()),
+    ConnectRequested: st.builds(ConnectRequested, waiter_id=IDS, timeout=st.just(1.0)),
+    ConnectAbandoned: st.builds(ConnectAbandoned, waiter_id=IDS, reason=st.sampled_from(Abandonment)),
     RequestSubmitted: st.builds(
         RequestSubmitted,
         request_id=st.integers(10, 12),
@@ -151,6 +153,6 @@ def test_an_action_that_raises_leaves_the_facade_unchanged(engine: Engine) -> No
     machine = SessionMachine(table=table, engine=engine)
     before = machine.snapshot
     with contextlib.suppress(RuntimeError):
-        machine.handle(ConnectRequested())
+        machine.handle(ConnectRequested(waiter_id=0, timeout=1.0))
     assert machine.state is State.UNINITIALIZED
     assert machine.snapshot is before

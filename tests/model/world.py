@@ -1,5 +1,6 @@
-"""A simulated world around the pure model: a server that restarts, goes down and changes era,
-callers that submit requests and give up on them, and a checker of DESIGN §3's invariants 1-8.
+"""A simulated world around the pure model: a server that restarts, goes down, changes era or forgets
+every session it hands out (a balancer without session affinity), callers that submit requests or
+wait in ``connect()`` and give up on them, and a checker of DESIGN §3's invariants 1-8.
 
 The checker is written from the invariants, not from the table: it watches only the events fed
 to the model and the effects that come back, and keeps its own books. Both the exhaustive explorer
@@ -17,12 +18,15 @@ from mcp_session_recovery.model import (
     Abandonment,
     BackoffElapsed,
     CloseRequested,
+    ConnectAbandoned,
     ConnectRequested,
+    DeliverBinding,
     DeliverResponse,
     DiscoverSucceeded,
     Effect,
     Era,
     Event,
+    FailConnect,
     FailRequest,
     IllegalTransition,
     InitializedDelivered,
@@ -49,6 +53,7 @@ from mcp_session_recovery.model import (
     SendRequest,
     SessionClosed,
     SessionId,
+    SessionNotKept,
     Signal,
     Snapshot,
     State,
@@ -95,6 +100,8 @@ class Limits:
     closes: int = 2
     #: GET streams the server may refuse with 404 (each a report on one generation's session).
     refusals: int = 1
+    #: How often the server may start forgetting every session it hands out (a fault).
+    affinity_losses: int = 0
 
 
 class World(NamedTuple):
@@ -104,6 +111,8 @@ class World(NamedTuple):
     server_era: Era = Era.LEGACY
     server_up: bool = True
     server_compatible: bool = True
+    #: Every session is forgotten as soon as it is created (a balancer without session affinity).
+    server_forgets: bool = False
     sessions: frozenset[int] = frozenset()
     ops: frozenset[Op] = frozenset()
     submitted: int = 0
@@ -115,6 +124,7 @@ class World(NamedTuple):
     closed: bool = False
     #: Generations whose GET stream is open (the runtime opens one for each live legacy session).
     listening: frozenset[int] = frozenset()
+    affinity_losses: int = 0
     kinds: tuple[Replayability, ...] = ()
     # --- the checker's books ---
     resolved: frozenset[int] = frozenset()
@@ -128,6 +138,13 @@ class World(NamedTuple):
     negotiations_this_round: int = 0
     must_back_off: bool = False
     deletes: frozenset[int] = frozenset()
+    #: connect() callers not yet resolved.
+    waiting: frozenset[int] = frozenset()
+    #: Sessions (generations) that answered a request; sessions counted as lost unused; how many
+    #: were lost unused in a row since the last answer or since the model last gave up.
+    served: frozenset[int] = frozenset()
+    counted: frozenset[int] = frozenset()
+    unkept_streak: int = 0
 
     def negotiating(self) -> bool:
         return any(op.kind != "request" for op in self.ops)
@@ -161,7 +178,7 @@ def possible_actions(world: World, limits: Limits) -> list[Action]:
     actions: list[Action] = []
     if world.submitted < len(limits.requests):
         actions.append(Action("submit"))
-    if world.connects < limits.connects and not world.closed:
+    if world.connects < limits.connects:
         actions.append(Action("connect"))
     for op in sorted(world.ops, key=lambda o: (o.kind, o.generation, o.request_id)):
         actions.append(Action("answer", op))
@@ -173,6 +190,8 @@ def possible_actions(world: World, limits: Limits) -> list[Action]:
     if world.abandons < limits.abandons:
         for tracked in world.snap.requests:
             actions.append(Action("deadline", tracked.request_id))
+        for waiter_id in sorted(world.waiting):
+            actions.append(Action("connect_deadline", waiter_id))
     if world.faults < limits.faults:
         actions.append(Action("restart"))
         actions.append(Action("switch_era"))
@@ -180,8 +199,12 @@ def possible_actions(world: World, limits: Limits) -> list[Action]:
             actions.append(Action("outage"))
         if world.server_compatible:
             actions.append(Action("drop_our_versions"))
+        if world.affinity_losses < limits.affinity_losses and not world.server_forgets:
+            actions.append(Action("lose_affinity"))
     if not world.server_up:
         actions.append(Action("server_back"))
+    if world.server_forgets:
+        actions.append(Action("affinity_back"))
     if world.closes < limits.closes:
         actions.append(Action("close"))
     if world.refusals < limits.refusals and world.server_up and world.server_era is Era.LEGACY:
@@ -213,10 +236,13 @@ def apply(
         event: Event = RequestSubmitted(request_id=world.submitted, method=method, replayability=replayability)
         return _feed(world._replace(submitted=world.submitted + 1), event, table, trace)
     if name == "connect":
-        world = world._replace(connects=world.connects + 1)
-        if world.snap.state in (State.CLOSED, State.FAILED):
-            return world  # the runtime refuses to connect a finished session without asking the model
-        return _feed(world, ConnectRequested(), table, trace)
+        waiter_id = world.connects
+        world = world._replace(connects=world.connects + 1, waiting=world.waiting | {waiter_id})
+        return _feed(world, ConnectRequested(waiter_id=waiter_id, timeout=1.0), table, trace)
+    if name == "connect_deadline":
+        assert isinstance(action.key, int)
+        event = ConnectAbandoned(waiter_id=action.key, reason=Abandonment.DEADLINE)
+        return _feed(world._replace(abandons=world.abandons + 1), event, table, trace)
     if name == "answer":
         assert isinstance(action.key, Op)
         return _answer(world, action.key, table, trace)
@@ -246,6 +272,15 @@ def apply(
         return world._replace(server_compatible=False, faults=world.faults + 1)
     if name == "server_back":
         return world._replace(server_up=True)
+    if name == "lose_affinity":
+        return world._replace(
+            server_forgets=True,
+            sessions=frozenset(),
+            faults=world.faults + 1,
+            affinity_losses=world.affinity_losses + 1,
+        )
+    if name == "affinity_back":
+        return world._replace(server_forgets=False)
     if name == "close":
         return _feed(world._replace(closed=True, closes=world.closes + 1), CloseRequested(), table, trace)
     if name == "get_refused":
@@ -277,8 +312,9 @@ def _answer(world: World, op: Op, table: Sequence[Row], trace: Trace | None) -> 
         if op.kind == "discover":
             event = DiscoverSucceeded(generation=op.generation, protocol_version="2026-07-28")
         elif op.kind == "initialize":
+            kept = frozenset() if world.server_forgets else frozenset({op.generation})
             world = world._replace(
-                sessions=world.sessions | {op.generation},
+                sessions=world.sessions | kept,
                 initialize_answered=world.initialize_answered | {op.generation},
             )
             event = InitializeSucceeded(
@@ -315,7 +351,9 @@ def _feed(world: World, event: Event, table: Sequence[Row], trace: Trace | None)
         isinstance(e, (ScheduleRecovery, SendDiscover, SendInitialize)) for e in result.effects
     ):
         # The round of recovery is over (its requests failed); the next request starts a new one.
-        world = world._replace(negotiations_this_round=0)
+        world = world._replace(negotiations_this_round=0, unkept_streak=0)
+    if any(isinstance(getattr(e, "error", None), SessionNotKept) for e in result.effects):
+        world = world._replace(unkept_streak=0)  # the model gave up; the next round starts afresh
     _check_state(world)
     return world
 
@@ -354,6 +392,7 @@ def _check_event(world: World, before: Snapshot, event: Event) -> World:
             )
     if isinstance(event, NegotiationDisrupted) and event.signal is Signal.SESSION_GONE:
         world = world._replace(rejected=world.rejected | {event.generation})
+    world = _count_unkept(world, before, event)
     if isinstance(event, (InitializedDelivered, DiscoverSucceeded)):
         world = world._replace(handshaken=world.handshaken | {event.generation}, negotiations_this_round=0)
     if isinstance(event, BackoffElapsed):
@@ -361,12 +400,34 @@ def _check_event(world: World, before: Snapshot, event: Event) -> World:
     return world
 
 
+def _count_unkept(world: World, before: Snapshot, event: Event) -> World:
+    """Keep the books of sessions lost before any of their requests was answered, in a row."""
+    newest = max(world.handshaken, default=0)
+    if isinstance(event, ResponseReceived):
+        tracked = before.request(event.request_id)
+        if tracked is not None and tracked.generation == newest:
+            return world._replace(served=world.served | {newest}, unkept_streak=0)
+        return world
+    lost: int | None = None
+    if isinstance(event, NegotiationDisrupted) and event.signal is Signal.SESSION_GONE:
+        lost = event.generation
+    if isinstance(event, RequestDisrupted) and event.signal is Signal.SESSION_GONE and before.state is State.READY:
+        tracked = before.request(event.request_id)
+        if tracked is not None and tracked.generation == newest:
+            lost = newest
+    if lost is None or lost in world.served or lost in world.counted:
+        return world
+    return world._replace(counted=world.counted | {lost}, unkept_streak=world.unkept_streak + 1)
+
+
 def _perform(world: World, event: Event, effect: Effect) -> World:
-    if world.closed and not isinstance(effect, (FailRequest, SendDelete)):
+    if world.closed and not isinstance(effect, (FailRequest, FailConnect, SendDelete)):
         raise Violation(7, f"{effect} emitted after close")
     if isinstance(effect, (SendDiscover, SendInitialize)):
         if world.negotiating():
             raise Violation(1, f"{effect} while another negotiation is in flight")
+        if world.unkept_streak >= world.snap.config.unkept_sessions_limit:
+            raise Violation(8, f"{effect} after {world.unkept_streak} sessions in a row were lost unused")
         if world.must_back_off:
             raise Violation(8, f"{effect} without backing off after a failed attempt")
         rounds = world.negotiations_this_round + 1
@@ -389,7 +450,11 @@ def _perform(world: World, event: Event, effect: Effect) -> World:
     if isinstance(effect, (SendRequest, ReplayRequest)):
         return _send(world, effect)
     if isinstance(effect, (FailRequest, DeliverResponse)):
+        _check_given_up(world, effect)
         return _resolve(world, event, effect)
+    if isinstance(effect, (FailConnect, DeliverBinding)):
+        _check_given_up(world, effect)
+        return _resolve_waiter(world, event, effect)
     if isinstance(effect, ScheduleRecovery):
         if effect.attempt >= world.snap.config.max_attempts:
             raise Violation(8, f"recovery attempt {effect.attempt} beyond max_attempts")
@@ -429,6 +494,29 @@ def _send(world: World, effect: SendRequest | ReplayRequest) -> World:
     return world._replace(replays=tuple(replays), ops=world.ops | {Op("request", g, era, rid)})
 
 
+def _check_given_up(world: World, effect: Effect) -> None:
+    """``SessionNotKept`` only once waiting cannot help."""
+    error = getattr(effect, "error", None)
+    if isinstance(error, SessionNotKept) and world.unkept_streak < world.snap.config.unkept_sessions_limit:
+        raise Violation(8, f"gave up with {error!r} after only {world.unkept_streak} sessions lost unused")
+
+
+def _resolve_waiter(world: World, event: Event, effect: FailConnect | DeliverBinding) -> World:
+    waiter_id = effect.waiter_id
+    if waiter_id not in world.waiting:
+        raise Violation(4, f"connect() caller {waiter_id} resolved twice, or never waited")
+    if isinstance(effect, DeliverBinding) and (world.snap.state is not State.READY or world.snap.binding is None):
+        raise Violation(4, f"connect() caller {waiter_id} handed a binding in {world.snap.state.name}")
+    if (
+        isinstance(effect, FailConnect)
+        and world.closed
+        and isinstance(event, (CloseRequested, ConnectRequested))
+        and not isinstance(effect.error, SessionClosed)
+    ):
+        raise Violation(7, f"connect() caller {waiter_id} failed after close with {effect.error!r}, not SessionClosed")
+    return world._replace(waiting=world.waiting - {waiter_id})
+
+
 def _resolve(world: World, event: Event, effect: FailRequest | DeliverResponse) -> World:
     rid = effect.request_id
     if rid in world.resolved:
@@ -461,5 +549,7 @@ def _check_state(world: World) -> None:
     # Nothing can happen by itself any more: anything still waiting would wait forever.
     if not world.ops and not snap.recovery_scheduled and snap.requests:
         raise Violation(4, f"requests {sorted(tracked_ids)} hang in {snap.state.name} with nothing in flight")
+    if world.waiting and (snap.state is State.READY or (not world.ops and not snap.recovery_scheduled)):
+        raise Violation(4, f"connect() callers {sorted(world.waiting)} left waiting in {snap.state.name}")
     if snap.attempt >= snap.config.max_attempts:
         raise Violation(8, f"attempt counter {snap.attempt} reached max_attempts")

@@ -191,3 +191,28 @@ async def test_the_cli_runs_as_its_own_process() -> None:
         finally:
             await anyio.to_thread.run_sync(proxy.kill)
         assert not proxy.running
+
+
+async def test_with_more_backends_it_balances_round_robin_without_session_affinity() -> None:
+    async with (
+        serve() as one,
+        serve() as two,
+        reverse_proxy(one.port, more_backends=(two.port,)) as balancer,
+        httpx.AsyncClient() as client,
+    ):
+        initialize = await client.post(
+            balancer.url, json=rpc("initialize", {"protocolVersion": "2025-11-25"}), headers=ACCEPT
+        )
+        assert initialize.status_code == 200
+        session_id = initialize.headers["mcp-session-id"]
+        # The next request goes to the other backend, which never saw that session.
+        lost = await call_tool(client, balancer.url, session_id, "bump")
+        assert lost.status_code == 404
+        again = await client.post(
+            balancer.url, json=rpc("initialize", {"protocolVersion": "2025-11-25"}), headers=ACCEPT
+        )
+        assert again.status_code == 200
+        assert (one.stats.initializes, two.stats.initializes) == (2, 0), "request after request, in turn"
+        assert sum(two.stats.requests_by_method.values()) == 1
+        assert balancer.stats.forwarded == 3
+    assert build_parser().parse_args(["--backend-port", "1", "--more-backend-port", "2"]).more_backend_port == [2]
