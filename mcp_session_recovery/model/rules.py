@@ -305,7 +305,7 @@ def _connect_cause(snap: Snapshot) -> str:
         Signal.ERA_CHANGED: "the server changed protocol era",
         Signal.OUTCOME_UNKNOWN: "answers were lost in transit",
     }[signal]
-    return f"{words} ({snap.last_cause})" if snap.last_cause else words
+    return snap.last_cause or words  # the cause in the classifier's words, when it gave one
 
 
 def _wait(snap: Snapshot, event: Event) -> Snapshot:
