@@ -326,9 +326,16 @@ class _Relay:
                     # The reader is fed here, not through ``sse_events``: one generator fewer per call.
                     async with aclosing(live.response.iter_bytes()) as chunks:
                         async for chunk in chunks:
-                            for event in reader.feed(chunk):
-                                relayed, final = self._relayed(event, live)
-                                yield relayed
+                            events = reader.feed(chunk)
+                            events.reverse()
+                            while events:
+                                # Taken out of the list: the event (its data decoded, maybe megabytes)
+                                # is freed before the client above reads its bytes.
+                                relayed, final = self._relayed(events.pop(), live)
+                                # A big event goes on in the chunks it came in: the client above reads
+                                # them as it reads the server's (one 1 MiB piece costs it more).
+                                for piece in relayed:
+                                    yield piece
                                 if final:
                                     return
                 except WireError as exc:
@@ -361,19 +368,20 @@ class _Relay:
             call.abandon(Abandonment.CANCELLED)
             core.release(call)
 
-    def _relayed(self, event: SseEvent, live: _Live) -> tuple[bytes, bool]:
-        """What the client gets for one event of a live answer, and whether the answer ends with it."""
+    def _relayed(self, event: SseEvent, live: _Live) -> tuple[tuple[bytes, ...], bool]:
+        """What the client gets for one event of a live answer (its pieces), and whether the answer
+        ends with it."""
         message = json_object(event.data) if event.data else None
         if message is None or not is_response(message):
-            return event.raw, False  # a notification, a server request, a keep-alive: as it came
+            return event.pieces, False  # a notification, a server request, a keep-alive: as it came
         if not response_id_matches(message, live.expected_id):
-            return self._refused_event(MismatchedResponse(live.response.status)), True
+            return (self._refused_event(MismatchedResponse(live.response.status)),), True
         self._learn(message)
         # Delivered before the client has it: it may close the stream at once.
         self._call.answered()
         if live.expected_id is self._client_id:
-            return event.raw, True
-        return _event({**message, "id": self._client_id}), True
+            return event.pieces, True
+        return (_event({**message, "id": self._client_id}),), True
 
     def _refused_event(self, error: McpSessionError) -> bytes:
         self._call.answered(error=error)

@@ -334,6 +334,34 @@ def test_many_events_in_one_chunk_keep_their_bytes() -> None:
     assert b"".join(event.raw for event in events) + decoder.pending == stream
 
 
+def test_a_big_event_keeps_the_chunks_it_came_in() -> None:
+    """Handed on as the server's chunks, not copied into one piece (its client reads them as it
+    would read the server's); a small event split across chunks is joined."""
+    event = b"event: message\r\ndata: " + b"x" * (LIMIT // 2) + b"\r\n\r\n"
+    chunks = [event[start : start + 65536] for start in range(0, len(event), 65536)]
+    decoder = reader()
+    (dispatched,) = [found for chunk in chunks for found in decoder.feed(chunk)]
+    assert len(dispatched.pieces) == len(chunks)
+    assert all(piece is chunk for piece, chunk in zip(dispatched.pieces, chunks, strict=True))
+    assert (dispatched.data, dispatched.raw) == ("x" * (LIMIT // 2), event)
+
+    small = b"data: 1\n\ndata: 2\n\n"
+    decoder = reader()
+    events = [found for part in (small[:4], small[4:12], small[12:]) for found in decoder.feed(part)]
+    assert [event.pieces for event in events] == [(b"data: 1\n\n",), (b"data: 2\n\n",)]
+
+
+def test_an_event_after_a_big_one_is_cut_from_their_shared_chunk() -> None:
+    big = b"data: " + b"y" * 200_000 + b"\n\n"
+    stream = big + b"data: next\n\n" + b"data: unfinished"
+    chunks = [stream[start : start + 65536] for start in range(0, len(stream), 65536)]
+    decoder = reader()
+    events = [found for chunk in chunks for found in decoder.feed(chunk)]
+    assert [event.raw for event in events] == [big, b"data: next\n\n"]
+    assert events[0].pieces[:-1] == tuple(chunks[:-1])
+    assert decoder.pending == b"data: unfinished"
+
+
 def limited_reader(*, max_event: int = LIMIT, max_line: int = LIMIT) -> SseReader:
     return SseReader(max_event=max_event, max_line=max_line)
 
