@@ -55,7 +55,16 @@ from mcp_session_recovery.model.messages import answer_message, relayed_message,
 
 from .calls import Call
 from .observe import logger
-from .reading import LimitCrossed, is_response, is_stream, json_object, read_body, response_id_matches, sse_reader
+from .reading import (
+    LimitCrossed,
+    is_response,
+    is_stream,
+    json_object,
+    message_head,
+    read_body,
+    response_id_matches,
+    sse_reader,
+)
 from .sse import SseEvent
 from .wire import WireError, WireResponse, release
 
@@ -291,7 +300,7 @@ class _Relay:
         if 300 <= status < 400:  # the wire followed what may be followed; the client must not follow the rest
             return self._refuse(RedirectRefused(status))
         if expected_id is not None and 200 <= status < 300:
-            message = json_object(body)
+            message = self._message_of(body, expected_id)
             if message is not None and is_response(message):
                 if not response_id_matches(message, expected_id):
                     return self._refuse(MismatchedResponse(status))
@@ -371,7 +380,7 @@ class _Relay:
     def _relayed(self, event: SseEvent, live: _Live) -> tuple[tuple[bytes, ...], bool]:
         """What the client gets for one event of a live answer (its pieces), and whether the answer
         ends with it."""
-        message = json_object(event.data) if event.data else None
+        message = self._message_of(event.data, live.expected_id) if event.data else None
         if message is None or not is_response(message):
             return event.pieces, False  # a notification, a server request, a keep-alive: as it came
         if not response_id_matches(message, live.expected_id):
@@ -382,6 +391,14 @@ class _Relay:
         if live.expected_id is self._client_id:
             return event.pieces, True
         return (_event({**message, "id": self._client_id}),), True
+
+    def _message_of(self, data: bytes | str, expected_id: object) -> dict[str, Any] | None:
+        """The JSON object an answer carries: only its head (names, id) when that is all the relay
+        reads, so a big result is parsed once, by the client above; whole when its id is rewritten
+        (a re-sent request's answer) or the session's memory reads the result."""
+        if expected_id is self._client_id and not self._core.memory.reads_result(self._call.method):
+            return message_head(data)
+        return json_object(data)
 
     def _refused_event(self, error: McpSessionError) -> bytes:
         self._call.answered(error=error)

@@ -25,7 +25,14 @@ from mcp_session_recovery.adapters.httpx_wire import HttpxWire, transport_failur
 from mcp_session_recovery.model import ClientIdentity, Era, Progress, TransportFailure, TransportFailureKind
 from mcp_session_recovery.model.messages import initialize_request
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionMemory, WireError, origin_of
-from mcp_session_recovery.runtime.reading import ReadLimits, json_object, read_reply
+from mcp_session_recovery.runtime.reading import (
+    HEAD_ONLY_FROM,
+    UNREAD,
+    ReadLimits,
+    json_object,
+    message_head,
+    read_reply,
+)
 from mcp_session_recovery.runtime.sse import LimitCrossed, SseReader
 
 # --- SseReader ---------------------------------------------------------------------------------------
@@ -254,6 +261,80 @@ def test_json_object_refuses_what_is_no_single_object() -> None:
     for data in (b"", b" ", b"[1]", b'{"a": 1} {"b": 2}', b'{"a":', b"\xff", b"[" * 100_000, b'{"a": 1}x'):
         assert json_object(data) is None, data[:20]
     assert json_object(b' \r\n{"a": [1, {"b": null}]}\n') == {"a": [1, {"b": None}]}
+
+
+# --- message_head ----------------------------------------------------------------------------------
+
+#: A member that makes a message big enough for ``message_head`` to read only its head, with room
+#: for the work of skipping what it leaves unread (it parses a message whole past a small share).
+PADDING = {"padding": "p" * (16 * HEAD_ONLY_FROM)}
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+#: How a server may lay a message out: compact, spaced, indented.
+layouts = st.sampled_from([{"separators": (",", ":")}, {}, {"indent": 2}, {"indent": "\t"}])
+
+
+def head_of(document: dict[str, Any]) -> dict[str, Any]:
+    """What ``message_head`` must give for a big ``document``: the id and every scalar read, the rest unread."""
+    return {
+        name: value if name == "id" or not isinstance(value, str | list | dict) else UNREAD
+        for name, value in document.items()
+    }
+
+
+@given(st.dictionaries(st.text(max_size=6), json_values, max_size=5), layouts, st.booleans())
+def test_a_big_messages_head_is_its_names_its_id_and_its_scalars(
+    members: dict[str, Any], layout: dict[str, Any], as_text: bool
+) -> None:
+    document = {**members, **PADDING}
+    data = json.dumps(document, **layout)
+    assert message_head(data if as_text else data.encode()) == head_of(document)
+
+
+def test_a_small_message_is_parsed_whole() -> None:
+    document = {"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "x" * 1000}]}}
+    assert message_head(json.dumps(document).encode()) == document
+
+
+def test_escaped_quotes_and_backslashes_do_not_end_a_string_early() -> None:
+    tricky = {"a": 'x\\"}{][\\', "b": ["\\", '"', {"c": "\\\\"}], "id": "i\\d", "method": "m"}
+    document = {**tricky, **PADDING}
+    for indent in (None, 1):
+        assert message_head(json.dumps(document, indent=indent)) == head_of(document)
+
+
+def test_a_message_that_would_cost_more_to_skip_than_to_parse_is_parsed_whole() -> None:
+    many_strings = {"id": 7, "result": {"items": ["s"] * HEAD_ONLY_FROM}}
+    many_escaped_quotes = {"id": 7, "result": '\\"' * HEAD_ONLY_FROM}
+    for document in (many_strings, many_escaped_quotes):
+        assert message_head(json.dumps(document)) == document
+    assert message_head(json.dumps([1, *range(HEAD_ONLY_FROM)])) is None  # not an object
+
+
+def test_a_broken_big_message_is_no_message() -> None:
+    data = json.dumps({"id": 1, "result": {"a": [1, 2]}, **PADDING})
+    for broken in (
+        data[:-1],  # cut short
+        data.replace('"result"', '"result', 1),  # a name never closed
+        data.replace(": {", " {", 1),  # no colon
+        data.replace("[1, 2]}", "[1, 2}}", 1),  # brackets that do not pair
+        data + "x",  # more after the object
+        data.replace('"id": 1', '"id": 1.x', 1),  # an id that is no value
+        "\xff",
+    ):
+        assert message_head(broken) is None, broken[:40]
+        assert json_object(broken) is None
+
+
+def test_what_a_head_leaves_unread_is_not_checked_within() -> None:
+    """The client above parses a result: the head only finds where it ends."""
+    data = json.dumps({"id": 1, "result": {"a": [1, 2]}, **PADDING}).replace("[1, 2]", "[1 2 :]", 1)
+    assert json_object(data) is None
+    assert message_head(data) == {"id": 1, "result": UNREAD, "padding": UNREAD}
 
 
 class CountedBody:
