@@ -9,14 +9,17 @@ client's id back; a ``tools/list`` teaches the session's memory). An in-memory s
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Callable, Mapping
+import threading
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
 import anyio
 import anyio.lowlevel
+import httpx
 import pytest
 
+from mcp_session_recovery.adapters.httpx_sync_transport import _threaded_stream
 from mcp_session_recovery.model import EraMode, Outgoing
 from mcp_session_recovery.runtime import EraCache, Session, SessionOptions
 from mcp_session_recovery.runtime.forwarding import Forwarded
@@ -173,3 +176,44 @@ async def test_a_big_tools_list_still_teaches_the_memory_its_annotations(style: 
     assert len(body) > 1 << 17
     assert len(learned) == 10
     assert (learned["tool-0"], learned["tool-1"]) == ({"readOnlyHint": True}, {"readOnlyHint": False})
+
+
+# --- RecoveringSyncTransport: a worker thread's trips ---------------------------------------------
+
+
+class _Blocking:
+    """A blocking response whose reads are logged next to what the async side received."""
+
+    def __init__(self, content_type: str, chunks: int, log: list[str]) -> None:
+        self.headers = httpx.Headers({"content-type": content_type})
+        self._chunks = chunks
+        self._log = log
+        self._lock = threading.Lock()
+
+    def iter_raw(self) -> Iterator[bytes]:
+        for n in range(self._chunks):
+            with self._lock:
+                self._log.append(f"read {n}")
+            yield b"x" * CHUNK
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("content_type", "expected"), [("application/json", "batched"), ("text/event-stream", "each")])
+async def test_a_blocking_body_is_read_in_few_trips_unless_it_is_an_event_stream(
+    content_type: str, expected: str
+) -> None:
+    """A body the runtime reads whole goes over in batches (each trip to a worker costs about as much
+    as reading a chunk); an event stream's chunks go over one by one (an event must not wait)."""
+    log: list[str] = []
+    stream = _threaded_stream(httpx, _Blocking(content_type, 20, log))
+    async for _ in stream:
+        log.append("got")
+    await stream.aclose()
+    assert log.count("got") == 20
+    if expected == "each":
+        assert log == [entry for n in range(20) for entry in (f"read {n}", "got")]
+    else:
+        # 1 MiB (16 chunks) in the first trip, the rest in the next
+        assert log[:17] == [f"read {n}" for n in range(16)] + ["got"]
