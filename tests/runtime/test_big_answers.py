@@ -19,7 +19,7 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from mcp_session_recovery.adapters.httpx_sync_transport import _threaded_stream
+from mcp_session_recovery.adapters.httpx_sync_transport import _next_lines, _threaded_stream
 from mcp_session_recovery.model import EraMode, Outgoing
 from mcp_session_recovery.runtime import EraCache, Session, SessionOptions
 from mcp_session_recovery.runtime.forwarding import Forwarded
@@ -207,13 +207,35 @@ async def test_a_blocking_body_is_read_in_few_trips_unless_it_is_an_event_stream
     """A body the runtime reads whole goes over in batches (each trip to a worker costs about as much
     as reading a chunk); an event stream's chunks go over one by one (an event must not wait)."""
     log: list[str] = []
-    stream = _threaded_stream(httpx, _Blocking(content_type, 20, log))
+    count = 70  # 4.4 MiB
+    stream = _threaded_stream(httpx, _Blocking(content_type, count, log))
     async for _ in stream:
         log.append("got")
     await stream.aclose()
-    assert log.count("got") == 20
+    assert log.count("got") == count
     if expected == "each":
-        assert log == [entry for n in range(20) for entry in (f"read {n}", "got")]
+        assert log == [entry for n in range(count) for entry in (f"read {n}", "got")]
     else:
-        # 1 MiB (16 chunks) in the first trip, the rest in the next
-        assert log[:17] == [f"read {n}" for n in range(16)] + ["got"]
+        # 4 MiB (64 chunks) in the first trip, the rest in the next, which finds the end
+        assert log == [f"read {n}" for n in range(64)] + ["got"] * 64 + [f"read {n}" for n in range(64, count)] + [
+            "got"
+        ] * (count - 64)
+
+
+async def test_the_pieces_of_an_event_cross_to_a_blocking_client_in_one_trip() -> None:
+    """Taken up to a line end: a whole event at once, and never a wait for the next event."""
+    next_event = anyio.Event()
+
+    async def relayed() -> AsyncGenerator[bytes, None]:
+        yield b"event: message\r\ndata: " + b"x" * 100
+        yield b"x" * 100
+        yield b"\r\n\r\n"
+        await next_event.wait()  # the server sends nothing more for now
+        yield b"data: 2\n\n"
+
+    chunks = relayed()
+    with anyio.fail_after(5):
+        first = await _next_lines(chunks)
+    assert first == b"event: message\r\ndata: " + b"x" * 200 + b"\r\n\r\n"
+    next_event.set()
+    assert (await _next_lines(chunks), await _next_lines(chunks)) == (b"data: 2\n\n", None)
