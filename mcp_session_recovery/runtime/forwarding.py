@@ -54,7 +54,16 @@ from mcp_session_recovery.model.messages import answer_message, relayed_message,
 
 from .calls import Call
 from .observe import logger
-from .reading import LimitCrossed, is_response, is_stream, json_object, read_body, response_id_matches, sse_reader
+from .reading import (
+    LimitCrossed,
+    is_response,
+    is_stream,
+    json_object,
+    message_head,
+    read_body,
+    response_id_matches,
+    sse_reader,
+)
 from .seam import SessionSeam
 from .sse import SseEvent
 from .wire import WireError, WireResponse, release
@@ -290,7 +299,7 @@ class _Relay:
         if 300 <= status < 400:  # the wire followed what may be followed; the client must not follow the rest
             return self._refuse(RedirectRefused(status))
         if expected_id is not None and 200 <= status < 300:
-            message = json_object(body)
+            message = self._message_of(body, expected_id)
             if message is not None and is_response(message):
                 if not response_id_matches(message, expected_id):
                     return self._refuse(MismatchedResponse(status))
@@ -331,9 +340,16 @@ class _Relay:
                     # The reader is fed here, not through ``sse_events``: one generator fewer per call.
                     async with aclosing(live.response.iter_bytes()) as chunks:
                         async for chunk in chunks:
-                            for event in reader.feed(chunk):
-                                relayed, final = self._relayed(event, live)
-                                yield relayed
+                            events = reader.feed(chunk)
+                            events.reverse()
+                            while events:
+                                # Taken out of the list: the event (its data decoded, maybe megabytes)
+                                # is freed before the client above reads its bytes.
+                                relayed, final = self._relayed(events.pop(), live)
+                                # A big event goes on in the chunks it came in: the client above reads
+                                # them as it reads the server's (one 1 MiB piece costs it more).
+                                for piece in relayed:
+                                    yield piece
                                 if final:
                                     return
                 except WireError as exc:
@@ -366,19 +382,28 @@ class _Relay:
             call.abandon(Abandonment.CANCELLED)
             core.release(call)
 
-    def _relayed(self, event: SseEvent, live: _Live) -> tuple[bytes, bool]:
-        """What the client gets for one event of a live answer, and whether the answer ends with it."""
-        message = json_object(event.data) if event.data else None
+    def _relayed(self, event: SseEvent, live: _Live) -> tuple[tuple[bytes, ...], bool]:
+        """What the client gets for one event of a live answer (its pieces), and whether the answer
+        ends with it."""
+        message = self._message_of(event.data, live.expected_id) if event.data else None
         if message is None or not is_response(message):
-            return event.raw, False  # a notification, a server request, a keep-alive: as it came
+            return event.pieces, False  # a notification, a server request, a keep-alive: as it came
         if not response_id_matches(message, live.expected_id):
-            return self._refused_event(MismatchedResponse(live.response.status)), True
+            return (self._refused_event(MismatchedResponse(live.response.status)),), True
         self._learn(message)
         # Delivered before the client has it: it may close the stream at once.
         self._call.answered()
         if live.expected_id is self._client_id:
-            return event.raw, True
-        return _event({**message, "id": self._client_id}), True
+            return event.pieces, True
+        return (_event({**message, "id": self._client_id}),), True
+
+    def _message_of(self, data: bytes | str, expected_id: object) -> dict[str, Any] | None:
+        """The JSON object an answer carries: only its head (names, id) when that is all the relay
+        reads, so a big result is parsed once, by the client above; whole when its id is rewritten
+        (a re-sent request's answer) or the session's memory reads the result."""
+        if expected_id is self._client_id and not self._core.memory.reads_result(self._call.method):
+            return message_head(data)
+        return json_object(data)
 
     def _refused_event(self, error: McpSessionError) -> bytes:
         self._call.answered(error=error)

@@ -66,7 +66,8 @@ class Listener:
     async def _relay(self, response: WireResponse) -> AsyncGenerator[bytes, None]:
         async with aclosing(self._events(response)) as events:
             async for event in events:
-                yield event.raw
+                for piece in event.pieces:
+                    yield piece
 
     async def _live_binding(self, after: int | None) -> Binding | None:
         """The next live legacy binding with a session id (newer than generation ``after``)."""

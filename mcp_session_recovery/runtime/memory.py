@@ -14,6 +14,9 @@ from typing import Any
 
 __all__ = ["SessionMemory"]
 
+#: The methods whose results :meth:`SessionMemory.observe` reads.
+_RESULTS_READ = frozenset({"tools/list"})
+
 
 class SessionMemory:
     """The session-scoped state learned from successful requests."""
@@ -28,6 +31,11 @@ class SessionMemory:
     def subscriptions(self) -> tuple[str, ...]:
         """The URIs subscribed to and not unsubscribed, oldest first."""
         return tuple(self._subscriptions)
+
+    @staticmethod
+    def reads_result(method: str) -> bool:
+        """Whether :meth:`observe` reads the result of ``method`` (a relay need not parse others)."""
+        return method in _RESULTS_READ
 
     def observe(self, method: str, params: Mapping[str, Any] | None, result: object = None) -> None:
         """Record what a request that succeeded (with ``result``) changed or told."""

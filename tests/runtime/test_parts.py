@@ -37,7 +37,14 @@ from mcp_session_recovery.runtime import (
     core,
     origin_of,
 )
-from mcp_session_recovery.runtime.reading import ReadLimits, json_object, read_reply
+from mcp_session_recovery.runtime.reading import (
+    HEAD_ONLY_FROM,
+    UNREAD,
+    ReadLimits,
+    json_object,
+    message_head,
+    read_reply,
+)
 from mcp_session_recovery.runtime.sse import LimitCrossed, SseReader
 
 # --- SseReader ---------------------------------------------------------------------------------------
@@ -268,6 +275,80 @@ def test_json_object_refuses_what_is_no_single_object() -> None:
     assert json_object(b' \r\n{"a": [1, {"b": null}]}\n') == {"a": [1, {"b": None}]}
 
 
+# --- message_head ----------------------------------------------------------------------------------
+
+#: A member that makes a message big enough for ``message_head`` to read only its head, with room
+#: for the work of skipping what it leaves unread (it parses a message whole past a small share).
+PADDING = {"padding": "p" * (16 * HEAD_ONLY_FROM)}
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+#: How a server may lay a message out: compact, spaced, indented.
+layouts = st.sampled_from([{"separators": (",", ":")}, {}, {"indent": 2}, {"indent": "\t"}])
+
+
+def head_of(document: dict[str, Any]) -> dict[str, Any]:
+    """What ``message_head`` must give for a big ``document``: the id and every scalar read, the rest unread."""
+    return {
+        name: value if name == "id" or not isinstance(value, str | list | dict) else UNREAD
+        for name, value in document.items()
+    }
+
+
+@given(st.dictionaries(st.text(max_size=6), json_values, max_size=5), layouts, st.booleans())
+def test_a_big_messages_head_is_its_names_its_id_and_its_scalars(
+    members: dict[str, Any], layout: dict[str, Any], as_text: bool
+) -> None:
+    document = {**members, **PADDING}
+    data = json.dumps(document, **layout)
+    assert message_head(data if as_text else data.encode()) == head_of(document)
+
+
+def test_a_small_message_is_parsed_whole() -> None:
+    document = {"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "x" * 1000}]}}
+    assert message_head(json.dumps(document).encode()) == document
+
+
+def test_escaped_quotes_and_backslashes_do_not_end_a_string_early() -> None:
+    tricky = {"a": 'x\\"}{][\\', "b": ["\\", '"', {"c": "\\\\"}], "id": "i\\d", "method": "m"}
+    document = {**tricky, **PADDING}
+    for indent in (None, 1):
+        assert message_head(json.dumps(document, indent=indent)) == head_of(document)
+
+
+def test_a_message_that_would_cost_more_to_skip_than_to_parse_is_parsed_whole() -> None:
+    many_strings = {"id": 7, "result": {"items": ["s"] * HEAD_ONLY_FROM}}
+    many_escaped_quotes = {"id": 7, "result": '\\"' * HEAD_ONLY_FROM}
+    for document in (many_strings, many_escaped_quotes):
+        assert message_head(json.dumps(document)) == document
+    assert message_head(json.dumps([1, *range(HEAD_ONLY_FROM)])) is None  # not an object
+
+
+def test_a_broken_big_message_is_no_message() -> None:
+    data = json.dumps({"id": 1, "result": {"a": [1, 2]}, **PADDING})
+    for broken in (
+        data[:-1],  # cut short
+        data.replace('"result"', '"result', 1),  # a name never closed
+        data.replace(": {", " {", 1),  # no colon
+        data.replace("[1, 2]}", "[1, 2}}", 1),  # brackets that do not pair
+        data + "x",  # more after the object
+        data.replace('"id": 1', '"id": 1.x', 1),  # an id that is no value
+        "\xff",
+    ):
+        assert message_head(broken) is None, broken[:40]
+        assert json_object(broken) is None
+
+
+def test_what_a_head_leaves_unread_is_not_checked_within() -> None:
+    """The client above parses a result: the head only finds where it ends."""
+    data = json.dumps({"id": 1, "result": {"a": [1, 2]}, **PADDING}).replace("[1, 2]", "[1 2 :]", 1)
+    assert json_object(data) is None
+    assert message_head(data) == {"id": 1, "result": UNREAD, "padding": UNREAD}
+
+
 class CountedBody:
     """A ``WireResponse`` that counts how often its body was asked for."""
 
@@ -344,6 +425,34 @@ def test_many_events_in_one_chunk_keep_their_bytes() -> None:
 
     assert [event.data for event in events] == [str(i) for i in range(5000)]
     assert b"".join(event.raw for event in events) + decoder.pending == stream
+
+
+def test_a_big_event_keeps_the_chunks_it_came_in() -> None:
+    """Handed on as the server's chunks, not copied into one piece (its client reads them as it
+    would read the server's); a small event split across chunks is joined."""
+    event = b"event: message\r\ndata: " + b"x" * (LIMIT // 2) + b"\r\n\r\n"
+    chunks = [event[start : start + 65536] for start in range(0, len(event), 65536)]
+    decoder = reader()
+    (dispatched,) = [found for chunk in chunks for found in decoder.feed(chunk)]
+    assert len(dispatched.pieces) == len(chunks)
+    assert all(piece is chunk for piece, chunk in zip(dispatched.pieces, chunks, strict=True))
+    assert (dispatched.data, dispatched.raw) == ("x" * (LIMIT // 2), event)
+
+    small = b"data: 1\n\ndata: 2\n\n"
+    decoder = reader()
+    events = [found for part in (small[:4], small[4:12], small[12:]) for found in decoder.feed(part)]
+    assert [event.pieces for event in events] == [(b"data: 1\n\n",), (b"data: 2\n\n",)]
+
+
+def test_an_event_after_a_big_one_is_cut_from_their_shared_chunk() -> None:
+    big = b"data: " + b"y" * 200_000 + b"\n\n"
+    stream = big + b"data: next\n\n" + b"data: unfinished"
+    chunks = [stream[start : start + 65536] for start in range(0, len(stream), 65536)]
+    decoder = reader()
+    events = [found for chunk in chunks for found in decoder.feed(chunk)]
+    assert [event.raw for event in events] == [big, b"data: next\n\n"]
+    assert events[0].pieces[:-1] == tuple(chunks[:-1])
+    assert decoder.pending == b"data: unfinished"
 
 
 def limited_reader(*, max_event: int = LIMIT, max_line: int = LIMIT) -> SseReader:
