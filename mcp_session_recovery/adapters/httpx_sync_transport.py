@@ -53,7 +53,11 @@ class _AsyncFacade:
 
     async def handle_async_request(self, request: Any) -> Any:
         body = await request.aread()
-        blocking = self._module.Request(request.method, request.url, headers=request.headers, content=body)
+        # The extensions carry the client's timeouts: without them a silent server holds the worker
+        # thread (and so the transport's close) for ever.
+        blocking = self._module.Request(
+            request.method, request.url, headers=request.headers, content=body, extensions=request.extensions
+        )
         response = await anyio.to_thread.run_sync(self._inner.handle_request, blocking)
         stream = _threaded_stream(self._module, response)
         return self._module.Response(response.status_code, headers=response.headers, stream=stream, request=request)
@@ -183,7 +187,9 @@ class RecoveringSyncTransport(_TransportBase):
                 "enter the client first: with httpx.Client(transport=RecoveringSyncTransport(...)) as client"
             )
         body = request.read()
-        asynchronous = self._module.Request(request.method, request.url, headers=request.headers, content=body)
+        asynchronous = self._module.Request(
+            request.method, request.url, headers=request.headers, content=body, extensions=request.extensions
+        )
         response = portal.call(self._answer, asynchronous)
         if not is_stream(response.headers):
             stream = self._module.ByteStream(response.content)  # read in the same trip: no more trips

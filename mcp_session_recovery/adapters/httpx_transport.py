@@ -63,11 +63,14 @@ class _InnerWire:
         #: ``str(self.url)``, made once per request (httpx builds the text anew on every ``str``).
         self.url_text = ""
         self.client_headers = ClientHeaders()
+        #: The client's latest request's extensions (its timeouts): the runtime's own requests keep
+        #: them, so a server that never answers cannot hold one (or a worker thread) for ever.
+        self._extensions: Any = {}
         self._header_swap = _HeaderSwap(module)
 
     def learn(self, request: Any, url_text: str) -> None:
         """Take the endpoint and the client's own headers (credentials included) from ``request``."""
-        self.url, self.url_text = request.url, url_text
+        self.url, self.url_text, self._extensions = request.url, url_text, request.extensions
         self.client_headers.learn(request.headers)
 
     def credential_values(self) -> list[str]:
@@ -77,7 +80,9 @@ class _InnerWire:
     async def send(self, outgoing: Outgoing) -> HttpxResponse:
         """The runtime's own request, with the client's headers."""
         headers = {**self.client_headers.base, **outgoing.headers}
-        request = self._module.Request(outgoing.http_method, self.url, headers=headers, content=outgoing.body or None)
+        request = self._module.Request(
+            outgoing.http_method, self.url, headers=headers, content=outgoing.body or None, extensions=self._extensions
+        )
         return await self._following(request)
 
     async def send_client(self, request: Any, outgoing: Outgoing) -> HttpxResponse:
@@ -91,7 +96,9 @@ class _InnerWire:
         first = await sent(self._module, self._inner.handle_async_request(request), direct=True)
 
         async def send_to(url: str) -> HttpxResponse:
-            hop = self._module.Request(request.method, url, headers=request.headers, content=request.content)
+            hop = self._module.Request(
+                request.method, url, headers=request.headers, content=request.content, extensions=request.extensions
+            )
             return await sent(self._module, self._inner.handle_async_request(hop), direct=True)
 
         # The client above follows no redirect of ours (it never sees one): the runtime decides.

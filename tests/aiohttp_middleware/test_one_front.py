@@ -119,6 +119,11 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
         pass
 
 
+async def _bump(client: Client, request_id: int, session_id: str) -> Reply:
+    call = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": "bump", "arguments": {}}}
+    return await client.post(call, session_id)
+
+
 async def _handshake(client: Client) -> str:
     answer = await client.post(_INITIALIZE)
     assert answer.status == 200, answer.body
@@ -142,10 +147,7 @@ async def test_the_handshake_gives_a_virtual_id_and_discover_on_a_legacy_server_
             assert "initialize" in error["error"]["message"]
             session_id = await _handshake(client)
             assert session_id.startswith("recovering-"), "never the server's own id"
-            called = await client.post(
-                {"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "bump", "arguments": {}}},
-                session_id,
-            )
+            called = await _bump(client, 8, session_id)
             assert called.status == 200
             assert session_id not in called.body.decode()
             assert called.headers.get("mcp-session-id") in (None, session_id), "the real id never reaches the client"
@@ -164,10 +166,7 @@ async def test_the_get_stream_stays_open_across_a_restart_and_is_reopened_on_the
                 assert server.stats().get_streams_opened == 1
                 reading.start_soon(_drain, chunks)  # a client reads its GET stream all along
                 await anyio.to_thread.run_sync(server.restart)
-                called = await client.post(
-                    {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "bump", "arguments": {}}},
-                    session_id,
-                )
+                called = await _bump(client, 9, session_id)
                 answer = RawAnswer(called.status, called.headers.get("content-type", ""), called.body)
                 assert message_of(answer)["result"]["content"][0]["text"] == "1"
                 # The client's GET is still the one it opened; the runtime reopened the server's for it.

@@ -7,6 +7,7 @@ condition with a deadline, never a timer.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.integration.processes import REPO_ROOT, ManagedServer, free_port
 
-__all__ = ["BRIDGE_SERVER", "BridgeProcess", "bridge_server", "host_session", "proxy_process"]
+__all__ = ["BRIDGE_SERVER", "BridgeProcess", "bridge_server", "host_session", "proxy_process", "read_line", "send_line"]
 
 #: The SDK server with progress, elicitation and credential tools.
 BRIDGE_SERVER = Path(__file__).resolve().parent / "servers" / "bridge_server.py"
@@ -147,3 +148,21 @@ async def host_session(
     ):
         await session.initialize()
         yield session
+
+
+def send_line(bridge: BridgeProcess, message: dict[str, Any]) -> None:
+    """Write one message to a ``stdio`` bridge's stdin."""
+    assert bridge.process is not None
+    assert bridge.process.stdin is not None
+    bridge.process.stdin.write(json.dumps(message).encode() + b"\n")
+    bridge.process.stdin.flush()
+
+
+def read_line(bridge: BridgeProcess) -> dict[str, Any]:
+    """The next message a ``stdio`` bridge wrote to stdout."""
+    assert bridge.process is not None
+    assert bridge.process.stdout is not None
+    line = bridge.process.stdout.readline()
+    assert line.endswith(b"\n"), f"the bridge wrote no line; stderr:\n{bridge.stderr}"
+    document: dict[str, Any] = json.loads(line)
+    return document

@@ -8,7 +8,6 @@ real process through an outage and a gateway's 502 window.
 from __future__ import annotations
 
 import io
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -38,7 +37,7 @@ from mcp_session_recovery.runtime import TransitionRecord
 from mcp_session_recovery.testing import ServedEra, ServerProcess
 from tests.integration.processes import ManagedServer, free_port, proxy_argv, sdk_server_argv
 
-from .bridges import BridgeProcess
+from .bridges import BridgeProcess, read_line, send_line
 
 ORIGIN = "http://127.0.0.1:8000"
 BINDING = Binding(era=Era.LEGACY, protocol_version="2025-11-25", generation=16)
@@ -246,22 +245,6 @@ def _call(request_id: int) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": "bump", "arguments": {}}}
 
 
-def _send(bridge: BridgeProcess, message: dict[str, Any]) -> None:
-    assert bridge.process is not None
-    assert bridge.process.stdin is not None
-    bridge.process.stdin.write(json.dumps(message).encode() + b"\n")
-    bridge.process.stdin.flush()
-
-
-def _read(bridge: BridgeProcess) -> dict[str, Any]:
-    assert bridge.process is not None
-    assert bridge.process.stdout is not None
-    line = bridge.process.stdout.readline()
-    assert line.endswith(b"\n"), f"the bridge wrote no line; stderr:\n{bridge.stderr}"
-    document: dict[str, Any] = json.loads(line)
-    return document
-
-
 def _status_lines(bridge: BridgeProcess, after: int) -> list[str]:
     return [line for line in bridge.stderr.splitlines()[after:] if line.startswith("upstream ")]
 
@@ -271,20 +254,20 @@ def test_a_2_s_outage_through_the_stdio_bridge_is_two_status_lines() -> None:
         ServerProcess(eras=[ServedEra.LEGACY]) as server,
         BridgeProcess(["stdio", server.url, "--timeout", "30"], stdio=True) as bridge,
     ):
-        _send(bridge, _INITIALIZE)
-        assert "result" in _read(bridge)
-        _send(bridge, _INITIALIZED)
-        _send(bridge, _call(2))
-        assert "result" in _read(bridge)
+        send_line(bridge, _INITIALIZE)
+        assert "result" in read_line(bridge)
+        send_line(bridge, _INITIALIZED)
+        send_line(bridge, _call(2))
+        assert "result" in read_line(bridge)
         assert _status_lines(bridge, 0)[-1] == f"upstream {server.base_url}: connected: legacy 2025-11-25, generation 1"
 
         mark = bridge.line_count()
         server.kill()
-        _send(bridge, _call(3))
+        send_line(bridge, _call(3))
         bridge.wait_for_line("reconnecting", after=mark)
         time.sleep(2.0)  # the outage itself: the bridge retries all the while
         server.start()
-        assert _read(bridge)["result"]["content"][0]["text"] == "1"
+        assert read_line(bridge)["result"]["content"][0]["text"] == "1"
         bridge.wait_for_line("generation 2", after=mark)
         lines = _status_lines(bridge, mark)
         assert len(lines) == 2, lines
@@ -297,12 +280,12 @@ def test_generation_counts_the_initializes_a_server_saw_across_a_502_window() ->
     with ManagedServer(sdk_server_argv()) as backend, ManagedServer(proxy_argv(backend.port)) as gateway:
         backend.kill()  # the gateway answers 502 for it
         with BridgeProcess(["stdio", gateway.url, "--timeout", "30"], stdio=True) as bridge:
-            _send(bridge, _INITIALIZE)
+            send_line(bridge, _INITIALIZE)
             bridge.wait_for_line("cannot connect (server unreachable: the gateway answered HTTP 502)")
             time.sleep(1.0)  # the window itself: the bridge keeps trying all the while
             assert gateway.stats()["down_answers"] >= 3, "several attempts met the window"
             backend.start()
-            assert _read(bridge)["result"]["serverInfo"]["name"]
+            assert read_line(bridge)["result"]["serverInfo"]["name"]
             bridge.wait_for_line("connected:")
             lines = _status_lines(bridge, 0)
             assert lines[-1].endswith("generation 1"), lines
@@ -313,8 +296,8 @@ def test_generation_counts_the_initializes_a_server_saw_across_a_502_window() ->
 def test_a_request_that_runs_out_of_time_in_the_bridge_says_why() -> None:
     url = f"http://127.0.0.1:{free_port()}/mcp"  # nothing listens there
     with BridgeProcess(["stdio", url, "--timeout", "0.5"], stdio=True) as bridge:
-        _send(bridge, _INITIALIZE)
-        answer = _read(bridge)
+        send_line(bridge, _INITIALIZE)
+        answer = read_line(bridge)
         assert answer["id"] == 1
         message = answer["error"]["message"]
         assert message.startswith("initialize"), message

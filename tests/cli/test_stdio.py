@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import sys
@@ -18,7 +17,7 @@ from mcp.client.stdio import stdio_client
 from mcp_session_recovery.testing import ServedEra, ServerProcess
 from tests.integration.processes import REPO_ROOT
 
-from .bridges import WAIT_SECONDS, BridgeProcess, bridge_server
+from .bridges import WAIT_SECONDS, BridgeProcess, bridge_server, read_line, send_line
 
 pytestmark = pytest.mark.anyio
 
@@ -110,22 +109,6 @@ async def test_the_sdk_stdio_client_across_two_restarts_a_call_while_down_progre
     assert stderr.rstrip().endswith("closed")
 
 
-def _line(bridge: BridgeProcess, message: dict[str, Any]) -> None:
-    assert bridge.process is not None
-    assert bridge.process.stdin is not None
-    bridge.process.stdin.write(json.dumps(message).encode() + b"\n")
-    bridge.process.stdin.flush()
-
-
-def _read(bridge: BridgeProcess) -> dict[str, Any]:
-    assert bridge.process is not None
-    assert bridge.process.stdout is not None
-    line = bridge.process.stdout.readline()
-    assert line.endswith(b"\n"), f"the bridge wrote no line; stderr:\n{bridge.stderr}"
-    document: dict[str, Any] = json.loads(line)
-    return document
-
-
 _INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -142,19 +125,19 @@ def test_a_give_up_is_a_json_rpc_error_for_that_request_and_stdin_close_exits_0_
     with ServerProcess(eras=[ServedEra.LEGACY]) as server:
         bridge = BridgeProcess(["stdio", server.url, "--timeout", "1.5"], stdio=True)
         with bridge:
-            _line(bridge, _INITIALIZE)
-            assert _read(bridge)["result"]["serverInfo"]["name"] == "mcp-session-recovery-testing"
-            _line(bridge, {"jsonrpc": "2.0", "method": "notifications/initialized"})
-            _line(bridge, _call(2))
-            assert _read(bridge) == {
+            send_line(bridge, _INITIALIZE)
+            assert read_line(bridge)["result"]["serverInfo"]["name"] == "mcp-session-recovery-testing"
+            send_line(bridge, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+            send_line(bridge, _call(2))
+            assert read_line(bridge) == {
                 "jsonrpc": "2.0",
                 "id": 2,
                 "result": {"content": [{"type": "text", "text": "1"}], "isError": False},
             }
 
             server.kill()
-            _line(bridge, _call(3))
-            failed = _read(bridge)
+            send_line(bridge, _call(3))
+            failed = read_line(bridge)
             assert failed["id"] == 3
             assert failed["error"]["code"] == -32000
             assert failed["error"]["data"]["error"] == "DeadlineExceeded"
@@ -164,8 +147,8 @@ def test_a_give_up_is_a_json_rpc_error_for_that_request_and_stdin_close_exits_0_
             # before the next attempt: a few tries (each its own JSON-RPC error) until one is answered.
             answers = []
             for request_id in range(4, 10):
-                _line(bridge, _call(request_id))
-                answers.append(_read(bridge))
+                send_line(bridge, _call(request_id))
+                answers.append(read_line(bridge))
                 if "result" in answers[-1]:
                     break
             assert "result" in answers[-1], answers
@@ -193,14 +176,14 @@ def test_sessionless_era_results_and_errors_reach_the_host_under_its_own_ids_onc
         with bridge:
             # No initialize: a sessionless host. The runtime rebuilds each message for the era it
             # found (its own wire id), and every answer must come back under the host's id.
-            _line(bridge, {"jsonrpc": "2.0", "id": 9, "method": "tools/list"})
-            listed = _read(bridge)
+            send_line(bridge, {"jsonrpc": "2.0", "id": 9, "method": "tools/list"})
+            listed = read_line(bridge)
             assert listed["id"] == 9
             assert "tools" in listed["result"]
-            _line(bridge, {"jsonrpc": "2.0", "id": 10, "method": "no/such/method"})
-            unknown = _read(bridge)
+            send_line(bridge, {"jsonrpc": "2.0", "id": 10, "method": "no/such/method"})
+            unknown = read_line(bridge)
             assert unknown["id"] == 10, unknown
             assert unknown["error"]["code"] == -32601, "the server's own error, not one of ours"
             # Nothing else was written for id 10: the next line answers the next request.
-            _line(bridge, {"jsonrpc": "2.0", "id": 11, "method": "tools/list"})
-            assert _read(bridge)["id"] == 11
+            send_line(bridge, {"jsonrpc": "2.0", "id": 11, "method": "tools/list"})
+            assert read_line(bridge)["id"] == 11

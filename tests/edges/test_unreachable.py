@@ -4,8 +4,8 @@ Two servers that never answer an ``initialize``: a port that refuses connections
 accepts them (the kernel completes the handshake) and never says a word. Each adapter's first
 contact must end within its deadline in a typed error, in that adapter's own terms: raised
 (``Session``, ``connect()``, the aiohttp middleware), or a JSON-RPC error under the client's id
-whose data names it (the transports, the SDK above them). Never a bare ``TimeoutError``, a
-``ConnectError`` or an ``ExceptionGroup``.
+whose data names it (the transports, the SDK above them, the ``stdio`` and ``proxy`` bridges). Never
+a bare ``TimeoutError``, a ``ConnectError`` or an ``ExceptionGroup``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from mcp_session_recovery.adapters.httpx_wire import HttpxWire
 from mcp_session_recovery.adapters.mcp_sdk import connect
 from mcp_session_recovery.model import McpSessionError
 from mcp_session_recovery.runtime import Session, SessionOptions
+from tests.cli.bridges import BridgeProcess, proxy_process, read_line, send_line
 from tests.integration.processes import free_port
 
 from .clients import ACCEPT
@@ -93,16 +94,17 @@ def _from_answer(body: bytes) -> str:
 
 
 async def _session_httpx(url: str) -> str:
-    async with httpx.AsyncClient() as http, Session(HttpxWire(http, url), url, _options()) as session:
-        try:
-            await session.request("tools/list")
-        except McpSessionError as error:
-            return _typed(type(error).__name__)
-    raise AssertionError("no error")
+    async with httpx.AsyncClient() as http:
+        return await _session_over(HttpxWire(http, url), url)
 
 
 async def _session_aiohttp(url: str) -> str:
-    async with aiohttp.ClientSession() as http, Session(AiohttpWire(http, url), url, _options()) as session:
+    async with aiohttp.ClientSession() as http:
+        return await _session_over(AiohttpWire(http, url), url)
+
+
+async def _session_over(wire: Any, url: str) -> str:
+    async with Session(wire, url, _options()) as session:
         try:
             await session.request("tools/list")
         except McpSessionError as error:
@@ -203,3 +205,34 @@ async def test_a_first_contact_that_cannot_succeed_is_a_typed_error_after_waitin
             await first_contact(url)
         # Waiting can help here (a server may come back): the whole budget is waited, not less.
         assert time.monotonic() - started >= DEADLINE * 0.9
+
+
+# -- the bridges, as real processes: the host gets a JSON-RPC error under its own id -----------------
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_the_stdio_bridge_answers_a_first_initialize_that_cannot_succeed_with_a_typed_error(
+    server: Callable[[], Any],
+) -> None:
+    with server() as url, BridgeProcess(["stdio", url, "--timeout", str(DEADLINE)], stdio=True) as bridge:
+        send_line(bridge, _INITIALIZE)
+        answer = read_line(bridge)
+        assert _from_answer(json.dumps(answer).encode())
+        assert "bridge error" not in answer["error"]["message"]
+        assert bridge.process is not None
+        assert bridge.process.stdin is not None
+        bridge.process.stdin.close()
+        assert bridge.wait() == 0, "the bridge lived on, and ends cleanly when the host does"
+
+
+@pytest.mark.parametrize("server", SERVERS)
+async def test_the_proxy_answers_a_first_initialize_that_cannot_succeed_with_a_typed_error(
+    server: Callable[[], Any],
+) -> None:
+    with server() as url:
+        bridge, local = proxy_process(url, "--timeout", str(DEADLINE))
+        with bridge:
+            async with httpx2.AsyncClient(timeout=DEADLINE + SLACK) as http:
+                answer = await http.post(local, content=json.dumps(_INITIALIZE), headers=_JSON)
+            assert _from_answer(answer.content)
+            assert "proxy error" not in answer.text

@@ -12,24 +12,20 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import httpx
-import httpx2
 import pytest
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 
-from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
 from mcp_session_recovery.adapters.httpx_wire import HttpxWire
 from mcp_session_recovery.model import EraMode, State
 from mcp_session_recovery.runtime import Backoff, EraCache, Session, SessionOptions, TransitionRecord
 from mcp_session_recovery.testing import ManagedProcess, ServedEra, ServerProcess
 
 from .processes import REPO_ROOT, ManagedServer, sdk_server_argv
+from .test_sdk_transport import sdk_session
 
 pytestmark = pytest.mark.anyio
 
@@ -129,18 +125,6 @@ async def test_a_session_outage_logs_one_warning_and_one_note_with_time_and_atte
     _check_one_warning_and_one_note(caplog, watch)
 
 
-@asynccontextmanager
-async def _sdk_session(url: str, watch: AttemptWatch) -> AsyncIterator[ClientSession]:
-    transport = RecoveringTransport(httpx2.AsyncHTTPTransport(), options=_options(), on_event=watch)
-    async with (
-        httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(30, read=300)) as http,
-        streamable_http_client(url, http_client=http) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        yield session
-
-
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the SDK's client runs on asyncio
 async def test_the_sdk_through_an_outage_gets_one_warning_and_one_note(
     anyio_backend: str, caplog: pytest.LogCaptureFixture
@@ -148,7 +132,7 @@ async def test_the_sdk_through_an_outage_gets_one_warning_and_one_note(
     caplog.set_level(logging.DEBUG, logger="mcp_session_recovery")
     watch = AttemptWatch()
     with ManagedServer(sdk_server_argv()) as server:
-        async with _sdk_session(server.url, watch) as session:
+        async with sdk_session(server.url, _options(), on_event=watch) as session:
             await session.call_tool("bump", {})
             caplog.clear()
             result = await _outage(server, watch, lambda: session.call_tool("bump", {}))
