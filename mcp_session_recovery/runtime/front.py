@@ -33,7 +33,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
-from mcp_session_recovery.model import Era, EraMode, McpSessionError, Outgoing
+from mcp_session_recovery.model import Binding, Era, EraMode, McpSessionError, Outgoing
 from mcp_session_recovery.model.messages import OWN_HEADERS
 from mcp_session_recovery.model.negotiation import declared_identity, handshake_result
 
@@ -224,8 +224,8 @@ class Front:
         if kind is Kind.INITIALIZED:
             # The runtime sent the real one after its own initialize, once per session.
             assert request.message is not None
-            failed = await _connected(session, request.message)
-            return failed or Forwarded(202, {})
+            live = await _connected(session, request.message)
+            return live if isinstance(live, Forwarded) else Forwarded(202, {})
         if kind is Kind.LISTEN:
             return await session.listen_stream()
         if kind is Kind.END:
@@ -259,31 +259,30 @@ class Front:
 
     async def _negotiate(self, session: Session, message: Mapping[str, Any]) -> Forwarded:
         session.adopt_identity(declared_identity(message))
-        failed = await _connected(session, message)
-        if failed is not None:
-            return failed
-        binding = session.binding
-        assert binding is not None
+        binding = await _connected(session, message)
+        if isinstance(binding, Forwarded):
+            return binding
         client_id = message.get("id")
         if message.get("method") == "server/discover":
             if binding.era is Era.LEGACY:
                 # A legacy server: the client falls back to initialize, which the live session answers.
                 error = {"code": -32600, "message": "Bad Request: this server speaks the legacy era; initialize first"}
                 return Forwarded(400, _JSON, _encode({"jsonrpc": "2.0", "id": client_id, "error": error}))
-            result = dict(session.negotiated_result)
-        else:
-            result = handshake_result(message, binding, session.negotiated_result)
+            # The sessionless era: no session id to hand out.
+            return Forwarded(
+                200, _JSON, _encode({"jsonrpc": "2.0", "id": client_id, "result": dict(session.negotiated_result)})
+            )
+        result = handshake_result(message, binding, session.negotiated_result)
         headers = {**_JSON, "mcp-session-id": self.virtual_id}
         return Forwarded(200, headers, _encode({"jsonrpc": "2.0", "id": client_id, "result": result}))
 
 
-async def _connected(session: Session, message: Mapping[str, Any]) -> Forwarded | None:
-    """``None`` once the session is live (negotiated now if need be); else the error answer."""
+async def _connected(session: Session, message: Mapping[str, Any]) -> Binding | Forwarded:
+    """The live binding (negotiated now if need be), or the error answer for ``message``."""
     try:
-        await session.connect()
+        return await session.connect()
     except McpSessionError as exc:
         return error_answer(message.get("id"), exc)
-    return None
 
 
 def _encode(message: Mapping[str, Any]) -> bytes:

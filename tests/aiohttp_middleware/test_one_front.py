@@ -193,3 +193,17 @@ async def test_a_malformed_body_is_a_400_parse_error_and_a_clients_answer_a_202(
             answered = await client.post({"jsonrpc": "2.0", "id": "server-1", "result": {}}, session_id)
             assert answered.status == 202
             assert server.stats().initializes == 1
+
+
+@pytest.mark.parametrize("open_client", ADAPTERS)
+async def test_discover_on_a_sessionless_server_is_its_result_under_the_clients_id_with_no_session_id(
+    open_client: Opener,
+) -> None:
+    with ServerProcess(eras=[ServedEra.MODERN]) as server:
+        async with open_client(server.url) as client:
+            discovered = await client.post({"jsonrpc": "2.0", "id": "d-1", "method": "server/discover", "params": {}})
+            assert discovered.status == 200
+            answer = json.loads(discovered.body)
+            assert answer["id"] == "d-1"
+            assert "2026-07-28" in answer["result"]["supportedVersions"]
+            assert "mcp-session-id" not in discovered.headers, "the sessionless era has no session to name"
