@@ -292,19 +292,22 @@ class SessionNotKept(RecoveryFailed):
     ``connect()``) tries again, in case the deployment was fixed.
     """
 
-    def __init__(self, losses: int) -> None:
+    def __init__(self, losses: int, *, method: str | None = None, client_id: Any = None, cause: str = "") -> None:
         self.losses = losses
-        self.attempts = losses
-        self.last_signal = Signal.SESSION_GONE
-        self.hint = (
-            "likely a balancer without session affinity, or a server that forgets sessions at once; "
-            "try: turn on session affinity at the balancer (sticky sessions, keyed on the "
-            "Mcp-Session-Id header or the client address), point the client at one server instance, "
-            "or run the server without sessions (stateless)"
+        super().__init__(losses, Signal.SESSION_GONE, method=method, client_id=client_id, cause=cause)
+        self.hint = "a load balancer without session affinity, or a server that forgets sessions at once"
+        self.advice = (
+            "try: turn on session affinity at the balancer (sticky sessions, keyed on the Mcp-Session-Id "
+            "header or the client address), point the client at one server instance, or run the server "
+            "without sessions (stateless)"
         )
-        McpSessionError.__init__(
-            self,
-            f"the server lost {losses} new sessions in a row before answering any of their requests; {self.hint}",
+        self.args = (self._render(),)
+
+    def _render(self) -> str:
+        return (
+            f"{_subject(self.method, self.client_id)}the server lost {self.losses} new sessions in a row "
+            f"before answering any of their requests: waiting cannot help; likely cause: {self.hint}; "
+            f"{self.advice}"
         )
 
 
@@ -312,16 +315,34 @@ class ConnectTimedOut(McpSessionError):
     """``connect()`` did not get a live session within ``timeout`` seconds.
 
     ``last_signal`` is the last failure the session met (``None``: the server has not answered
-    yet), and ``cause`` says it in words (a refused connection, a gateway's 502, no answer, ...).
+    yet), and ``cause`` says it in words (a refused connection, a gateway's 502, no answer, ...);
+    ``method`` and ``client_id`` the client's own negotiation that waited, when an adapter's client
+    negotiated.
     """
 
-    def __init__(self, timeout: float, last_signal: Signal | None, cause: str) -> None:
+    _CONTEXT = frozenset({"method", "client_id"})
+
+    def __init__(
+        self,
+        timeout: float,
+        last_signal: Signal | None,
+        cause: str,
+        *,
+        method: str | None = None,
+        client_id: Any = None,
+    ) -> None:
         self.timeout = timeout
         self.last_signal = last_signal
         self.cause = cause
-        super().__init__(
-            f"no session with the MCP server within {timeout:g} s ({cause or 'no answer from the server yet'}); "
-            "check that the server is running and reachable, or allow a longer timeout"
+        self.method = method
+        self.client_id = client_id
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        return (
+            f"{_subject(self.method, self.client_id)}no session with the MCP server within {self.timeout:g} s "
+            f"({self.cause or 'no answer from the server yet'}); check that the server is running and "
+            "reachable, or allow a longer timeout"
         )
 
 

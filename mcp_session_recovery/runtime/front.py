@@ -282,7 +282,8 @@ async def _connected(session: Session, message: Mapping[str, Any]) -> Binding | 
     try:
         return await session.connect()
     except McpSessionError as exc:
-        return error_answer(message.get("id"), exc)
+        error = exc.in_context(method=str(message.get("method")), client_id=message.get("id"))
+        return error_answer(message.get("id"), error)
 
 
 def _encode(message: Mapping[str, Any]) -> bytes:

@@ -138,5 +138,5 @@ async def test_recovering_transport_answers_the_clients_initialize_with_the_type
     assert answer["id"] == 1
     error = answer["error"]
     assert error["data"]["error"] == "ConnectTimedOut"
-    assert f"not negotiated within {BUDGET:g} s" in error["message"]
+    assert f"no session with the MCP server within {BUDGET:g} s" in error["message"]
     assert ("refused" if kind == "refused" else "no answer from the server yet") in error["message"]
