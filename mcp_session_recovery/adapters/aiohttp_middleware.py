@@ -54,7 +54,6 @@ from mcp_session_recovery.runtime import SessionOptions, WireError
 from mcp_session_recovery.runtime.forwarding import Forwarded
 from mcp_session_recovery.runtime.front import ClientHeaders, ClientRequest, Front, read_client_request
 from mcp_session_recovery.runtime.observe import EventHook
-from mcp_session_recovery.runtime.redirects import following
 from mcp_session_recovery.runtime.session import Session
 
 from ._aiohttp_content import answered, content_of, relayed, with_headers
@@ -94,29 +93,24 @@ class _RuntimeWire:
         return self.client_headers.credential_values()
 
     async def send(self, outgoing: Outgoing) -> AiohttpResponse:
-        headers = {**self.client_headers.base, **outgoing.headers}
-        return await self.following(await self.send_to(self.url, outgoing.http_method, headers, outgoing.body), headers)
-
-    async def send_to(self, url: str, method: str, headers: Any, body: bytes) -> AiohttpResponse:
         """One request the runtime sends itself, never through the middlewares or aiohttp's redirects."""
         if self._http.closed:  # closed before the middleware: nothing can be sent any more
             raise WireError(TransportFailureKind.CONNECT_REFUSED, Progress.NOT_SENT, "the ClientSession is closed")
+        headers = {**self.client_headers.base, **outgoing.headers}
         sending = self._http.request(
-            method, url, headers=headers, data=body or None, middlewares=(), allow_redirects=False
+            outgoing.http_method,
+            outgoing.url or self.url,
+            headers=headers,
+            data=outgoing.body or None,
+            middlewares=(),
+            allow_redirects=False,
         )
-        response = await sent(sending)
+        return self.answered(await sent(sending))
+
+    def answered(self, response: AiohttpResponse) -> AiohttpResponse:
+        """``response``, kept as the shape of the answers the runtime makes itself."""
         self.template = response.response
         return response
-
-    async def following(self, first: AiohttpResponse, headers: Any, body: bytes = b"") -> AiohttpResponse:
-        """The answer ``first`` ends in, the redirects the runtime follows followed."""
-        method = first.response.method
-
-        async def send_to(url: str) -> AiohttpResponse:
-            return await self.send_to(url, method, headers, body)
-
-        self.template = first.response
-        return await following(self.url, first, send_to)
 
 
 class RecoveringMiddleware:
@@ -196,7 +190,7 @@ class RecoveringMiddleware:
             if outgoing.body is not sent_body:  # a re-send with a fresh JSON-RPC id, or another era's body
                 await request.update_body(outgoing.body)
                 sent_body = outgoing.body
-            return await wire.following(await sent(handler(request)), request.headers, outgoing.body)
+            return wire.answered(await sent(handler(request)))
 
         forwarded = await self._front.handle(
             session, client_request, send=send, hand_over_streams=not self._relay_streams

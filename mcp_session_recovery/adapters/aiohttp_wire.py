@@ -21,7 +21,6 @@ from aiohttp.http_exceptions import ContentEncodingError
 
 from mcp_session_recovery.model import Outgoing, Progress, TransportFailureKind
 from mcp_session_recovery.runtime.redaction import credential_values
-from mcp_session_recovery.runtime.redirects import following
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 
 __all__ = ["AiohttpResponse", "AiohttpWire", "aiohttp_failure", "sent"]
@@ -103,14 +102,16 @@ async def sent(sending: Awaitable[aiohttp.ClientResponse]) -> AiohttpResponse:
 
 
 class AiohttpWire:
-    """Sends the runtime's requests to ``url`` with ``session`` (its auth, headers and timeouts)."""
+    """Sends the runtime's requests to ``url`` (or the ``url`` a request names) with ``session`` (its
+    auth, headers and timeouts), following no redirect."""
 
     def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
         self._session = session
         self._url = url
 
     async def send(self, outgoing: Outgoing) -> WireResponse:
-        # aiohttp follows redirects by default, carrying the session id along: the runtime decides.
+        # aiohttp follows redirects by default, carrying the session id along: the runtime follows
+        # what may be followed.
         request_options: dict[str, Any] = {
             "headers": dict(outgoing.headers),
             "middlewares": (),
@@ -119,10 +120,7 @@ class AiohttpWire:
         if outgoing.body:
             request_options["data"] = outgoing.body
 
-        async def send_to(url: str) -> AiohttpResponse:
-            return await sent(self._session.request(outgoing.http_method, url, **request_options))
-
-        return await following(self._url, await send_to(self._url), send_to)
+        return await sent(self._session.request(outgoing.http_method, outgoing.url or self._url, **request_options))
 
     def credential_values(self) -> list[str]:
         """The credential values among the session's default headers and its basic auth."""

@@ -28,7 +28,6 @@ from mcp_session_recovery.runtime import SessionOptions, origin_of
 from mcp_session_recovery.runtime.forwarding import Forwarded
 from mcp_session_recovery.runtime.front import ClientHeaders, Front, read_client_request
 from mcp_session_recovery.runtime.observe import EventHook
-from mcp_session_recovery.runtime.redirects import following
 from mcp_session_recovery.runtime.session import Session
 
 from .httpx_wire import HttpxResponse, library_of, sent
@@ -80,29 +79,18 @@ class _InnerWire:
     async def send(self, outgoing: Outgoing) -> HttpxResponse:
         """The runtime's own request, with the client's headers."""
         headers = {**self.client_headers.base, **outgoing.headers}
+        url = outgoing.url or self.url
         request = self._module.Request(
-            outgoing.http_method, self.url, headers=headers, content=outgoing.body or None, extensions=self._extensions
+            outgoing.http_method, url, headers=headers, content=outgoing.body or None, extensions=self._extensions
         )
-        return await self._following(request)
+        return await sent(self._module, self._inner.handle_async_request(request), direct=True)
 
     async def send_client(self, request: Any, outgoing: Outgoing) -> HttpxResponse:
-        """The client's own ``request`` as the runtime sends it (``outgoing``)."""
+        """The client's own ``request`` as the runtime sends it (``outgoing``), to its own URL."""
         if not outgoing.body or outgoing.body is not request.content:
             return await self.send(outgoing)  # rebuilt: a fresh id, or another era's message
         self._header_swap.put(request, outgoing.headers)
-        return await self._following(request)
-
-    async def _following(self, request: Any) -> HttpxResponse:
-        first = await sent(self._module, self._inner.handle_async_request(request), direct=True)
-
-        async def send_to(url: str) -> HttpxResponse:
-            hop = self._module.Request(
-                request.method, url, headers=request.headers, content=request.content, extensions=request.extensions
-            )
-            return await sent(self._module, self._inner.handle_async_request(hop), direct=True)
-
-        # The client above follows no redirect of ours (it never sees one): the runtime decides.
-        return await following(self.url_text, first, send_to)
+        return await sent(self._module, self._inner.handle_async_request(request), direct=True)
 
 
 class _HeaderSwap:

@@ -16,7 +16,6 @@ from typing import Any
 
 from mcp_session_recovery.model import Outgoing, Progress, TransportFailureKind
 from mcp_session_recovery.runtime.redaction import credential_values
-from mcp_session_recovery.runtime.redirects import following
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 
 __all__ = ["LIBRARIES", "HttpxResponse", "HttpxWire", "library_of", "sent", "transport_failure"]
@@ -156,7 +155,8 @@ class HttpxResponse:
 
 
 class HttpxWire:
-    """Sends the runtime's requests to ``url`` with ``client`` (an ``httpx`` or ``httpx2`` ``AsyncClient``).
+    """Sends the runtime's requests to ``url`` (or the ``url`` a request names) with ``client`` (an
+    ``httpx`` or ``httpx2`` ``AsyncClient``), following no redirect.
 
     The client keeps its own configuration: auth, default headers, timeouts, the transport.
     ``library`` (``httpx`` or ``httpx2``) is told from the client's base class when not given.
@@ -168,14 +168,13 @@ class HttpxWire:
         self._module = library_of(client, library)
 
     async def send(self, outgoing: Outgoing) -> WireResponse:
-        headers, content = dict(outgoing.headers), outgoing.body or None
-
-        async def send_to(url: str) -> HttpxResponse:
-            request = self._client.build_request(outgoing.http_method, url, headers=headers, content=content)
-            # The client's own redirect setting would carry the session id to wherever it points.
-            return await sent(self._module, self._client.send(request, stream=True, follow_redirects=False))
-
-        return await following(self._url, await send_to(self._url), send_to)
+        url = outgoing.url or self._url
+        request = self._client.build_request(
+            outgoing.http_method, url, headers=dict(outgoing.headers), content=outgoing.body or None
+        )
+        # The client's own redirect setting would carry the session id to wherever it points: the
+        # runtime follows what may be followed.
+        return await sent(self._module, self._client.send(request, stream=True, follow_redirects=False))
 
     def credential_values(self) -> list[str]:
         """The credential values among the client's default headers (kept out of messages)."""

@@ -44,6 +44,7 @@ from mcp_session_recovery.model.messages import (
 from mcp_session_recovery.model.negotiation import read_discover, read_initialize
 from mcp_session_recovery.runtime import ReadLimits, WireError
 from mcp_session_recovery.runtime.reading import Reply, read_reply
+from mcp_session_recovery.runtime.redirects import send_following
 
 from ._output import scrub
 
@@ -112,6 +113,7 @@ class Findings:
 class _Probe:
     def __init__(self, http: httpx2.AsyncClient, url: str, header_values: list[str]) -> None:
         self._wire = HttpxWire(http, url)
+        self._url = url
         self._secrets = list(header_values)
         self._open: list[Binding] = []
         self._ids = 0
@@ -123,7 +125,7 @@ class _Probe:
 
     async def send(self, outgoing: Outgoing, expected_id: object) -> Reply | WireError:
         try:
-            response = await self._wire.send(outgoing)
+            response = await send_following(self._wire.send, outgoing, self._url)
         except WireError as error:
             return error
         try:
@@ -230,7 +232,7 @@ class _Probe:
 
     async def _stream(self, binding: Binding) -> None:
         try:
-            response = await self._wire.send(listen_request(binding))
+            response = await send_following(self._wire.send, listen_request(binding), self._url)
         except WireError:
             self.findings.get_stream = False
             return

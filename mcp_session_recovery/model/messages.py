@@ -116,11 +116,18 @@ class ClientIdentity:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One HTTP request: method, headers (lower-case names) and body."""
+    """One HTTP request: method, headers (lower-case names), body, and where it goes.
+
+    ``url`` is ``None`` for the endpoint itself (what the runtime builds); the runtime sets it only
+    on the re-send of a redirect it follows (``runtime/redirects.py``), to a URL of the endpoint's
+    own origin. A wire sends to ``url`` when it is set and follows no redirect itself.
+    """
 
     http_method: str
     headers: Mapping[str, str]
     body: bytes = b""
+    #: Where to send it: ``None``, the endpoint.
+    url: str | None = None
 
     def __repr__(self) -> str:
         # Header values may hold a session id or a credential: never shown.

@@ -84,6 +84,7 @@ from .observe import BindingChange, EventHook, SessionLog, TransitionRecord, log
 from .options import SessionOptions
 from .reading import MessageHandler, Reply, json_object, read_reply
 from .redaction import Redactor
+from .redirects import send_following
 from .seam import Background, Restore
 from .wire import Wire, WireError, credentials_of, release
 
@@ -110,6 +111,8 @@ class SessionCore:
         #: The one way to the network.
         self.wire = wire
         self.options = options
+        #: The endpoint (what a request without its own ``url`` goes to; never written anywhere).
+        self.url = url
         #: ``scheme://host:port`` of the endpoint (never its credentials).
         self.origin = origin_of(url)
         #: What the client declares on every (re)negotiation.
@@ -287,7 +290,7 @@ class SessionCore:
     async def fetch(self, outgoing: Outgoing, expected_id: object) -> Reply | TransportFailure:
         """One HTTP exchange read to the response (bounded): the reply, or the transport failure."""
         try:
-            response = await self.wire.send(outgoing)
+            response = await send_following(self.wire.send, outgoing, self.url)
             try:
                 reply = await read_reply(response, expected_id, self.options.limits, self.deliver_message)
             finally:
@@ -501,7 +504,7 @@ class SessionCore:
         while self._deletes:
             binding = self._deletes.popleft()
             try:
-                response = await self.wire.send(delete_request(binding))
+                response = await send_following(self.wire.send, delete_request(binding), self.url)
                 await response.aclose()
             except WireError as exc:
                 logger.info("%s: DELETE of an ended session failed: %s", self.origin, exc)

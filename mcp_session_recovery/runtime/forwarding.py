@@ -26,7 +26,7 @@ An adapter that must send the client's request through its own chain (aiohttp's 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -64,6 +64,7 @@ from .reading import (
     response_id_matches,
     sse_reader,
 )
+from .redirects import Send, send_following
 from .seam import SessionSeam
 from .sse import SseEvent
 from .wire import WireError, WireResponse, release
@@ -75,9 +76,6 @@ __all__ = ["LIBRARY_ERROR_CODE", "Forwarded", "Send", "error_answer", "forward",
 LIBRARY_ERROR_CODE = -32000
 
 _CUT = TransportFailure(kind=TransportFailureKind.STREAM_CUT, progress=Progress.STREAMING)
-
-#: Sends one request of the forwarded message, as :meth:`Wire.send` does (``WireError`` on failure).
-Send = Callable[[Outgoing], Awaitable[WireResponse]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +190,7 @@ async def relay_answer(core: SessionSeam, body: bytes) -> bool:
         logger.info("%s: an answer to a server request was dropped: no live session", core.origin)
         return False
     try:
-        response = await core.wire.send(answer_message(binding, body))
+        response = await send_following(core.wire.send, answer_message(binding, body), core.url)
         try:
             await read_body(response, core.options.limits)
         finally:
@@ -276,7 +274,7 @@ class _Relay:
         outgoing, expected_id = self._outgoing(binding)
         exchange = exchange_of(binding.era, call.method, binding.session_id is not None)
         try:
-            response = await self._transmit(outgoing)
+            response = await send_following(self._transmit, outgoing, core.url)
             status, headers = response.status, response.headers
             if expected_id is not None and 200 <= status < 300 and is_stream(headers):
                 return _Live(response, expected_id, exchange)
@@ -296,7 +294,7 @@ class _Relay:
             core.heed(status, headers)
             call.disrupted(classification.signal, classification.reason)
             return None
-        if 300 <= status < 400:  # the wire followed what may be followed; the client must not follow the rest
+        if 300 <= status < 400:  # what may be followed was; the client must not follow the rest
             return self._refuse(RedirectRefused(status))
         if expected_id is not None and 200 <= status < 300:
             message = self._message_of(body, expected_id)

@@ -21,7 +21,8 @@ answer back into its framework's response. Every decision is made here, once:
   request goes once to the live session; the DELETE closes the session (its one DELETE);
 - while the client's request is in progress its sends go through the adapter's ``send`` (its own
   request, the runtime's headers swapped in by :func:`~mcp_session_recovery.model.messages.with_runtime_headers`);
-  a re-send after the request returned (a relayed stream cut later) goes through the wire.
+  a redirect the runtime follows (``Outgoing.url`` set) and a re-send after the request returned (a
+  relayed stream cut later) go through the wire, as the runtime's own requests.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ from .wire import Wire, WireResponse
 
 __all__ = ["ClientHeaders", "ClientRequest", "Front", "Kind", "SendClient", "read_client_request"]
 
-#: Sends the client's own request (``outgoing`` is the runtime's version of it: the runtime's
-#: headers, and a fresh body when it had to be rebuilt) while the client's call is in progress.
+#: Sends the client's own request to its own URL (``outgoing`` is the runtime's version of it: the
+#: runtime's headers, and a fresh body when it had to be rebuilt; its ``url`` is always ``None``)
+#: while the client's call is in progress.
 SendClient = Callable[[Outgoing], Awaitable[WireResponse]]
 
 _JSON = {"content-type": "application/json"}
@@ -247,8 +249,9 @@ class Front:
         wire, inside = self._wire, True
 
         async def sending(outgoing: Outgoing) -> WireResponse:
-            # A re-send for a stream relayed after this call returned: the client's call is over.
-            return await (send(outgoing) if inside else wire.send(outgoing))
+            # The client's own request goes only to its own URL: a redirected hop (``url`` set) is the
+            # runtime's own request; so is a re-send for a stream relayed after the client's call ended.
+            return await (send(outgoing) if inside and outgoing.url is None else wire.send(outgoing))
 
         try:
             return await session.forward(

@@ -24,6 +24,7 @@ from mcp_session_recovery.model.messages import listen_request
 from .forwarding import Forwarded
 from .observe import logger
 from .reading import LimitCrossed, json_object, sse_events
+from .redirects import send_following
 from .seam import SessionSeam
 from .sse import SseEvent
 from .wire import WireError, WireResponse, release
@@ -85,7 +86,7 @@ class Listener:
         """A 200 GET stream for ``binding``, or ``None`` (refused; a 404 also starts recovery)."""
         core = self._core
         try:
-            response = await core.wire.send(listen_request(binding))
+            response = await send_following(core.wire.send, listen_request(binding), core.url)
         except WireError:
             return None
         if response.status == 200:

@@ -39,6 +39,10 @@ class SessionSeam(Protocol):
         """The one way to the network."""
 
     @property
+    def url(self) -> str:
+        """The endpoint: where a request goes unless its ``url`` says otherwise (never written anywhere)."""
+
+    @property
     def options(self) -> SessionOptions:
         """How the session behaves."""
 

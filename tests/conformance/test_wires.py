@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from urllib.parse import urljoin
 
 import aiohttp
 import httpx
@@ -42,7 +44,7 @@ async def aiohttp_wire(url: str, read_timeout: float) -> AsyncIterator[Wire]:
 async def test_our_wires_pass(make_wire: object) -> None:
     report = await check_wire(make_wire)  # type: ignore[arg-type]
     assert report.passed, report.summary()
-    assert report.examples_run == 8
+    assert report.examples_run == 10
 
 
 # -- wires broken on purpose, each around a working HttpxWire ---------------------------------------
@@ -89,10 +91,12 @@ class _Shouting:
 
 
 class _Broken:
-    def __init__(self, inner: HttpxWire, how: str) -> None:
-        self.inner, self.how = inner, how
+    def __init__(self, inner: HttpxWire, how: str, url: str) -> None:
+        self.inner, self.how, self.url = inner, how, url
 
     async def send(self, outgoing: Outgoing) -> WireResponse:
+        if self.how == "misaddressed":  # always to the endpoint, whatever the runtime says
+            outgoing = dataclasses.replace(outgoing, url=None)
         try:
             response = await self.inner.send(outgoing)
         except WireError:
@@ -106,6 +110,10 @@ class _Broken:
             return _Unclosed(response)
         if self.how == "shouting":
             return _Shouting(response)
+        if self.how == "following" and response.status in (307, 308):  # follows redirects itself
+            await response.aclose()
+            target = urljoin(outgoing.url or self.url, response.headers["location"])
+            return await self.inner.send(dataclasses.replace(outgoing, url=target))
         return response
 
 
@@ -114,7 +122,7 @@ def broken(how: str) -> object:
     async def make(url: str, read_timeout: float) -> AsyncIterator[Wire]:
         async with httpx_wire(url, read_timeout) as wire:
             assert isinstance(wire, HttpxWire)
-            yield _Broken(wire, how)
+            yield _Broken(wire, how, url)
 
     return make
 
@@ -126,6 +134,8 @@ def broken(how: str) -> object:
         ("buffered", Invariant.WIRE_STREAMED),
         ("unclosed", Invariant.WIRE_CLOSED),
         ("shouting", Invariant.WIRE_HEADERS),
+        ("misaddressed", Invariant.WIRE_ADDRESSED),
+        ("following", Invariant.WIRE_ADDRESSED),
     ],
 )
 async def test_a_broken_wire_is_named(how: str, invariant: Invariant) -> None:

@@ -81,7 +81,8 @@ async def test_a_307_or_308_to_the_same_origin_is_followed(anyio_backend: str, a
 
 @pytest.mark.parametrize("code", [307, 308])
 @pytest.mark.parametrize(
-    ("anyio_backend", "adapter"), cases(names=("sdk-httpx2", "raw-httpx2", "raw-httpx", "sync-httpx"))
+    ("anyio_backend", "adapter"),
+    cases(names=("sdk-httpx2", "raw-httpx2", "raw-httpx", "sync-httpx", "raw-aiohttp-middleware")),
 )
 async def test_the_transports_follow_a_same_origin_307_or_308_below_the_client(
     anyio_backend: str, adapter: Adapter, code: int

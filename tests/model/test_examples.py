@@ -480,9 +480,7 @@ def test_a_connect_caller_whose_deadline_passes_learns_the_last_cause() -> None:
     machine.handle(refused)
     (fail,) = machine.handle(ConnectAbandoned(waiter_id=1, reason=Abandonment.DEADLINE))
     assert isinstance(fail, FailConnect)
-    assert fail.error == ConnectTimedOut(
-        2.0, Signal.UNREACHABLE, "connect_refused before the request was sent"
-    )
+    assert fail.error == ConnectTimedOut(2.0, Signal.UNREACHABLE, "connect_refused before the request was sent")
     machine.handle(ConnectRequested(waiter_id=2, timeout=2.0))
     assert machine.handle(ConnectAbandoned(waiter_id=2, reason=Abandonment.CANCELLED)) == (), "nobody left to tell"
     assert machine.snapshot.waiters == ()

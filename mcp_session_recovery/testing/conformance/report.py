@@ -45,6 +45,9 @@ class Invariant(enum.Enum):
     WIRE_STREAMED = "a wire streams a body rather than buffering it"
     #: ``aclose`` releases the connection, the body read or not.
     WIRE_CLOSED = "a wire's aclose releases the connection"
+    #: A request goes where the runtime says (``Outgoing.url`` when set, else the endpoint), and a
+    #: redirect comes back as an answer: the runtime follows what may be followed, once for every wire.
+    WIRE_ADDRESSED = "a wire sends to the Outgoing's url when it names one, and follows no redirect"
 
     @property
     def label(self) -> str:

@@ -3,18 +3,22 @@
 The runtime decides everything from what a wire tells it: the status and headers, the body as a
 stream, and for a failure a :class:`~mcp_session_recovery.runtime.WireError` saying *what* failed
 and *how far the request got*. A wire that calls a reset "refused" makes the runtime replay a
-request that may have run; one that buffers a body hangs on an endless event stream. Each check
+request that may have run; one that buffers a body hangs on an endless event stream; one that
+follows a redirect itself carries the session id wherever it points (the runtime follows what may
+be followed, sending again with ``Outgoing.url`` set, which the wire must honour). Each check
 below provokes one such case on the test server and compares the wire's account with the facts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager, aclosing
 from typing import Any
+from urllib.parse import urljoin
 
 import anyio
 
@@ -35,6 +39,8 @@ MakeWire = Callable[[str, float], AbstractAsyncContextManager[Wire]]
 _ACCEPT = "application/json, text/event-stream"
 #: The mixed-case header the server sends to see it come back lower-case.
 _MIXED_CASE = ("X-Conformance-Mixed-Case", "Kept")
+#: Another path the test server serves the endpoint at: where an ``Outgoing.url`` and a redirect point.
+_ELSEWHERE = "/conformance/elsewhere/mcp"
 #: How long one check may take, beyond the wire's own read timeout.
 CHECK_TIMEOUT = 10.0
 #: How long the first bytes of an endless answer, or the server seeing the client leave, may take.
@@ -52,6 +58,8 @@ class WireCheck(enum.Enum):
     READ_TIMEOUT = "a tool slower than the read timeout"
     STREAMED = "an SSE event that never ends, read as a stream and closed"
     CLOSED_UNREAD = "an endless answer closed without reading"
+    ADDRESSED = "an initialize whose Outgoing names another URL of the endpoint's origin"
+    REDIRECT_UNFOLLOWED = "a 307 to another path of the endpoint's origin"
 
 
 #: The invariant each case judges.
@@ -64,6 +72,8 @@ JUDGED: dict[WireCheck, Invariant] = {
     WireCheck.READ_TIMEOUT: Invariant.WIRE_ERRORS,
     WireCheck.STREAMED: Invariant.WIRE_STREAMED,
     WireCheck.CLOSED_UNREAD: Invariant.WIRE_CLOSED,
+    WireCheck.ADDRESSED: Invariant.WIRE_ADDRESSED,
+    WireCheck.REDIRECT_UNFOLLOWED: Invariant.WIRE_ADDRESSED,
 }
 
 
@@ -80,7 +90,12 @@ async def check_wire(make_wire: MakeWire, *, read_timeout: float = 0.5) -> Confo
     """
     started = time.monotonic()
     violations: list[Violation] = []
-    behaviour = Behaviour(eras=frozenset({ServedEra.LEGACY}), response_style=ResponseStyle.JSON, record_requests=50)
+    behaviour = Behaviour(
+        eras=frozenset({ServedEra.LEGACY}),
+        response_style=ResponseStyle.JSON,
+        record_requests=50,
+        path_aliases=frozenset({_ELSEWHERE}),
+    )
     async with serve(behaviour) as server:
         for case in WireCheck:
             server.restart(drop_connections=True)
@@ -288,6 +303,32 @@ async def _closed_unread(server: TestServer, wire: Wire, read_timeout: float) ->
     await _left(server)
 
 
+async def _addressed(server: TestServer, wire: Wire, read_timeout: float) -> None:
+    response = await wire.send(dataclasses.replace(_initialize(), url=urljoin(server.url, _ELSEWHERE)))
+    try:
+        await _read(response)
+    finally:
+        await response.aclose()
+    sent = server.stats.recorded_requests
+    path = sent[-1].path if sent else None
+    if path != _ELSEWHERE:
+        raise _Mismatch(f"the request went to {path!r}, not to the Outgoing's url (path {_ELSEWHERE!r})")
+    if response.status != 200:
+        raise _Mismatch(f"status {response.status}, expected 200")
+
+
+async def _redirect_unfollowed(server: TestServer, wire: Wire, read_timeout: float) -> None:
+    server.configure(answer_rules=(AnswerRule(CannedAnswer.redirect(307, _ELSEWHERE), frozenset({"initialize"}), 1),))
+    response = await wire.send(_initialize())
+    await response.aclose()
+    followed = [request for request in server.stats.recorded_requests if request.path == _ELSEWHERE]
+    if response.status != 307 or followed:
+        raise _Mismatch(
+            f"status {response.status} after {len(followed)} request(s) to the redirect's target, expected the "
+            "307 itself and none: the runtime follows what may be followed, a wire follows nothing"
+        )
+
+
 _CASES = {
     WireCheck.ROUND_TRIP: _round_trip,
     WireCheck.LOWER_CASE_HEADERS: _lower_case,
@@ -297,4 +338,6 @@ _CASES = {
     WireCheck.READ_TIMEOUT: _timeout,
     WireCheck.STREAMED: _streamed,
     WireCheck.CLOSED_UNREAD: _closed_unread,
+    WireCheck.ADDRESSED: _addressed,
+    WireCheck.REDIRECT_UNFOLLOWED: _redirect_unfollowed,
 }
