@@ -59,12 +59,12 @@ def read_discover(
     result, error = _response(answer.body)
     if error is not None:
         rejected = _no_common_version(generation, error, offered=MODERN_PROTOCOL_VERSIONS)
-        return rejected or NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED)
+        return rejected or _not_modern(generation, answer.status)
     supported = result.get("supportedVersions") if result is not None else None
     common = [v for v in MODERN_PROTOCOL_VERSIONS if isinstance(supported, list) and v in supported]
     if result is None or not common:
         # Not positive evidence of a modern server we can talk to: fall back to the handshake.
-        return NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED)
+        return _not_modern(generation, answer.status)
     meta = result.get("_meta")
     server_info = meta.get(_SERVER_INFO_META) if isinstance(meta, dict) else None
     return DiscoverSucceeded(
@@ -93,13 +93,15 @@ def read_initialize(
         if rejected is not None:
             return rejected
         if error.get("code") == _UNSUPPORTED_PROTOCOL_VERSION:
-            return NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED)
+            detail = "the server no longer speaks the handshake era (initialize: unsupported protocol version)"
+            return NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED, detail=detail)
         return _reject(generation, InitializeRejected(_code(error), str(error.get("message", ""))))
     if result is None:
         return _reject(generation, ProtocolViolation("the initialize answer holds no JSON-RPC result"))
     version = result.get("protocolVersion")
     if version in MODERN_PROTOCOL_VERSIONS:
-        return NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED)
+        detail = "the server answered initialize with a sessionless-era version"
+        return NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED, detail=detail)
     if version not in LEGACY_PROTOCOL_VERSIONS:
         offered = (str(version),) if version is not None else ()
         return _reject(generation, NoCommonProtocolVersion(LEGACY_PROTOCOL_VERSIONS, offered))
@@ -132,6 +134,12 @@ def read_initialized(
     return InitializedDelivered(generation=generation)
 
 
+def _not_modern(generation: int, status: int) -> NegotiationDisrupted:
+    """The discover answer is no proof of a sessionless server: fall back to the handshake."""
+    detail = f"the server does not speak the sessionless era (HTTP {status} to server/discover)"
+    return NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED, detail=detail)
+
+
 def _trouble(
     generation: int, exchange: Exchange, answer: HttpAnswer | TransportFailure, options: ClassifierOptions
 ) -> Event | None:
@@ -158,11 +166,12 @@ def _trouble(
     if status in (401, 403):
         return _reject(generation, CredentialsRejected(status))
     if status >= 500 or status in (408, 429):
-        return NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE, detail=f"HTTP {status}")
+        detail = f"server unreachable: HTTP {status} to {exchange.method}"
+        return NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE, detail=detail)
     _, error = _response(answer.body)
     if exchange.method == "server/discover":
         rejected = _no_common_version(generation, error, offered=MODERN_PROTOCOL_VERSIONS) if error else None
-        return rejected or NegotiationDisrupted(generation=generation, signal=Signal.ERA_CHANGED)
+        return rejected or _not_modern(generation, status)
     if error is not None:
         rejected = _no_common_version(generation, error, offered=LEGACY_PROTOCOL_VERSIONS)
         return rejected or _reject(generation, InitializeRejected(_code(error), str(error.get("message", ""))))

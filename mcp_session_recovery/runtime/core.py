@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import collections
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -35,7 +35,6 @@ from mcp_session_recovery.model import (
     DeliverBinding,
     DeliverResponse,
     Effect,
-    Era,
     EraMode,
     Event,
     FailConnect,
@@ -66,7 +65,6 @@ from mcp_session_recovery.model import (
     TransportFailureKind,
     UnexpectedException,
 )
-from mcp_session_recovery.model.classify import classify, exchange_of
 from mcp_session_recovery.model.messages import (
     delete_request,
     discover_request,
@@ -415,42 +413,35 @@ class SessionCore:
     # -- negotiation, recovery and restoration (in the session's task group) -------------------------
 
     async def _negotiate(self, effect: SendDiscover | SendInitialize) -> None:
-        generation = effect.generation
-        method = "server/discover" if isinstance(effect, SendDiscover) else "initialize"
-        timed_out = f"no answer to {method} within {self.options.negotiation_timeout:g} s"
-        event: Event = NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE, detail=timed_out)
-        reason = f"server unreachable: {timed_out}"
-        try:
-            with anyio.move_on_after(self.options.negotiation_timeout):
-                wire_id = self.next_wire_id()
-                if isinstance(effect, SendDiscover):
-                    answer = await self._negotiation_answer(discover_request(wire_id, self.identity), wire_id)
-                    event = self.redactor.event(read_discover(generation, answer, self.options.classifier))
-                else:
-                    answer = await self._negotiation_answer(initialize_request(wire_id, self.identity), wire_id)
-                    event = self.redactor.event(read_initialize(generation, answer, self.options.classifier))
-                reason = self._negotiation_reason(method, answer, event)
-                if isinstance(answer, HttpAnswer):
-                    self._pending_result = _result_of(answer.body)
-        except Exception as exc:
-            event, reason = self._bug(generation, exc)
-        self.apply(event, reason)
+        wire_id = self.next_wire_id()
+        if isinstance(effect, SendDiscover):
+            outgoing, read, method = discover_request(wire_id, self.identity), read_discover, "server/discover"
+        else:
+            outgoing, read, method = initialize_request(wire_id, self.identity), read_initialize, "initialize"
+        await self._negotiation_step(effect.generation, method, outgoing, wire_id, read)
 
     async def _complete_handshake(self, pending: Binding) -> None:
-        method = "notifications/initialized"
-        timed_out = f"no answer to {method} within {self.options.negotiation_timeout:g} s"
-        event: Event = NegotiationDisrupted(generation=pending.generation, signal=Signal.UNREACHABLE, detail=timed_out)
-        reason = f"server unreachable: {timed_out}"
+        outgoing = initialized_notification(pending)
+        await self._negotiation_step(pending.generation, "notifications/initialized", outgoing, None, read_initialized)
+
+    async def _negotiation_step(
+        self, generation: int, method: str, outgoing: Outgoing, wire_id: str | None, read: Callable[..., Event]
+    ) -> None:
+        """Send one negotiation message (``method``), bounded by the negotiation timeout, and tell the
+        model what its answer means (``read``: the model's reading of that message's answer)."""
+        timed_out = f"server unreachable: no answer to {method} within {self.options.negotiation_timeout:g} s"
+        event: Event = NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE, detail=timed_out)
         try:
             with anyio.move_on_after(self.options.negotiation_timeout):
-                answer = await self._negotiation_answer(initialized_notification(pending), None)
-                event = self.redactor.event(read_initialized(pending.generation, answer, self.options.classifier))
-                reason = self._negotiation_reason(method, answer, event)
+                answer = await self._negotiation_answer(outgoing, wire_id)
+                event = self.redactor.event(read(generation, answer, self.options.classifier))
+                if wire_id is not None and isinstance(answer, HttpAnswer):
+                    self._pending_result = _result_of(answer.body)
         except Exception as exc:
-            event, reason = self._bug(pending.generation, exc)
-        self.apply(event, reason)
+            event = self._bug(generation, exc)
+        self.apply(event, _reason(event))
 
-    def _bug(self, generation: int, exc: Exception) -> tuple[Event, str]:
+    def _bug(self, generation: int, exc: Exception) -> Event:
         """The model's event for a negotiation that raised ``exc``, which is no network fault.
 
         Only a ``WireError`` is a network fault (the wire's own exceptions, classified); anything else
@@ -467,24 +458,7 @@ class SessionCore:
         logger.error(
             "%s: negotiation raised %s, a bug, not a network fault: the session FAILED", self.origin, type(exc).__name__
         )
-        return NegotiationRejected(generation=generation, error=error), f"a bug: {type(exc).__name__}"
-
-    def _negotiation_reason(self, method: str, answer: HttpAnswer | TransportFailure, event: Event) -> str:
-        """Why a negotiation step failed, in a caller's words; empty when it succeeded."""
-        if isinstance(event, NegotiationRejected):
-            return str(event.error)
-        if not isinstance(event, NegotiationDisrupted):
-            return ""
-        era = Era.MODERN if method == "server/discover" else Era.LEGACY
-        exchange = exchange_of(era, method, method == "notifications/initialized")
-        classification = classify(exchange, answer, self.options.classifier)
-        if classification.signal is not Signal.PASS_THROUGH or isinstance(answer, TransportFailure):
-            return classification.reason
-        if event.signal is Signal.UNREACHABLE:
-            return f"server unreachable: HTTP {answer.status} to {method}"
-        if event.signal is Signal.ERA_CHANGED:
-            return f"the server does not speak the {era.value} protocol era (HTTP {answer.status} to {method})"
-        return f"HTTP {answer.status} to {method}"
+        return NegotiationRejected(generation=generation, error=error)
 
     async def _negotiation_answer(self, outgoing: Outgoing, wire_id: str | None) -> HttpAnswer | TransportFailure:
         fetched = await self.fetch(outgoing, wire_id)
@@ -528,3 +502,10 @@ def _result_of(body: bytes) -> Mapping[str, Any]:
     document = json_object(body)
     result = document.get("result") if document is not None else None
     return result if isinstance(result, dict) else {}
+
+
+def _reason(event: Event) -> str:
+    """Why a negotiation step failed, in a caller's words (the model's); empty when it succeeded."""
+    if isinstance(event, NegotiationRejected):
+        return str(event.error)
+    return event.detail if isinstance(event, NegotiationDisrupted) else ""
