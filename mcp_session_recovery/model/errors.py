@@ -37,7 +37,9 @@ words) with :meth:`McpSessionError.in_context`.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Self, cast
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, NamedTuple, Self, cast
 
 from .states import Signal, State
 
@@ -133,46 +135,58 @@ class McpSessionError(Exception):
 _ABSTRACT.add(McpSessionError)
 
 
+class _Words(NamedTuple):
+    """What repeated failures with one signal mean, in a caller's words."""
+
+    #: What one such failure was.
+    happened: str
+    #: What most often produces them again and again.
+    likely_cause: str
+    #: What to try.
+    advice: str
+
+
+_WORDS: Mapping[Signal | None, _Words] = MappingProxyType(
+    {
+        Signal.SESSION_GONE: _Words(
+            "the session expired on the server",
+            "the server dropped each new session at once: a load balancer without session affinity, "
+            "or a server that forgets sessions at once",
+            "give the load balancer session affinity, or let the server keep its sessions longer",
+        ),
+        Signal.UNREACHABLE: _Words(
+            "the server was unreachable",
+            "the server, or a proxy in front of it, did not answer: it is down or restarting",
+            "check that the server is running and reachable at its URL, then try again",
+        ),
+        Signal.ERA_CHANGED: _Words(
+            "the server changed protocol era",
+            "the server keeps changing protocol era: a rolling deploy mixing versions?",
+            "let the rollout finish so that every server speaks one protocol era, or pin the era (mode)",
+        ),
+        Signal.OUTCOME_UNKNOWN: _Words(
+            "the answer was lost in transit",
+            "answers were lost in transit: connections reset or streams cut",
+            "check the proxies and timeouts between the client and the server, then try again",
+        ),
+        None: _Words("no failure was recorded", "no failure was recorded", "try again"),
+    }
+)
+
+
 def likely_cause(signal: Signal | None) -> str:
     """A human sentence naming what most often produces repeated ``signal`` failures."""
-    if signal is Signal.SESSION_GONE:
-        return (
-            "the server dropped each new session at once: a load balancer without session affinity, "
-            "or a server that forgets sessions at once"
-        )
-    if signal is Signal.UNREACHABLE:
-        return "the server, or a proxy in front of it, did not answer: it is down or restarting"
-    if signal is Signal.ERA_CHANGED:
-        return "the server keeps changing protocol era: a rolling deploy mixing versions?"
-    if signal is Signal.OUTCOME_UNKNOWN:
-        return "answers were lost in transit: connections reset or streams cut"
-    return "no failure was recorded"
+    return _WORDS[signal].likely_cause
 
 
 def what_happened(signal: Signal | None) -> str:
     """What a disruption with ``signal`` means, in a caller's words."""
-    if signal is Signal.SESSION_GONE:
-        return "the session expired on the server"
-    if signal is Signal.UNREACHABLE:
-        return "the server was unreachable"
-    if signal is Signal.ERA_CHANGED:
-        return "the server changed protocol era"
-    if signal is Signal.OUTCOME_UNKNOWN:
-        return "the answer was lost in transit"
-    return "no failure was recorded"
+    return _WORDS[signal].happened
 
 
 def advice(signal: Signal | None) -> str:
     """What a caller can try when failures with ``signal`` repeat."""
-    if signal is Signal.SESSION_GONE:
-        return "give the load balancer session affinity, or let the server keep its sessions longer"
-    if signal is Signal.UNREACHABLE:
-        return "check that the server is running and reachable at its URL, then try again"
-    if signal is Signal.ERA_CHANGED:
-        return "let the rollout finish so that every server speaks one protocol era, or pin the era (mode)"
-    if signal is Signal.OUTCOME_UNKNOWN:
-        return "check the proxies and timeouts between the client and the server, then try again"
-    return "try again"
+    return _WORDS[signal].advice
 
 
 def _subject(method: str | None, client_id: Any) -> str:

@@ -39,6 +39,7 @@ from .errors import (
     RequestCancelled,
     SessionClosed,
     SessionNotKept,
+    what_happened,
 )
 from .events import (
     Abandonment,
@@ -295,17 +296,10 @@ def _disrupted_by(snap: Snapshot, event: Event) -> Snapshot:
 
 
 def _connect_cause(snap: Snapshot) -> str:
-    """What kept a ``connect()`` caller waiting, in words."""
-    signal = snap.last_signal
-    if signal is None:
+    """What kept a ``connect()`` caller waiting, in words: the classifier's, else the signal's."""
+    if snap.last_signal is None:
         return "no answer from the server yet (it accepted the connection, or the connection is still being made)"
-    words = {
-        Signal.UNREACHABLE: "unreachable",
-        Signal.SESSION_GONE: "the server lost the session",
-        Signal.ERA_CHANGED: "the server changed protocol era",
-        Signal.OUTCOME_UNKNOWN: "answers were lost in transit",
-    }[signal]
-    return snap.last_cause or words  # the cause in the classifier's words, when it gave one
+    return snap.last_cause or what_happened(snap.last_signal)
 
 
 def _wait(snap: Snapshot, event: Event) -> Snapshot:
