@@ -303,13 +303,13 @@ class _Relay:
                     return self._refuse(MismatchedResponse(status))
                 self._learn(message)
                 if expected_id is not self._client_id:
-                    body = json.dumps({**message, "id": self._client_id}).encode()
+                    body = self._under_client_id(message)
         elif expected_id is not None and expected_id is not self._client_id:
             # An error status whose body answers the re-built request (a sessionless server's 404 with
             # -32601, say): the client gets it under its own id, as every answer.
             message = json_object(body)
             if message is not None and is_response(message) and response_id_matches(message, expected_id):
-                body = json.dumps({**message, "id": self._client_id}).encode()
+                body = self._under_client_id(message)
         call.answered(reason=classification.reason)
         return Forwarded(status, headers, body, source=response)
 
@@ -393,7 +393,11 @@ class _Relay:
         self._call.answered()
         if live.expected_id is self._client_id:
             return event.pieces, True
-        return (_event({**message, "id": self._client_id}),), True
+        return (_as_event(self._under_client_id(message)),), True
+
+    def _under_client_id(self, message: Mapping[str, Any]) -> bytes:
+        """An answer to a re-sent request (the library's id), as the client's own request's answer."""
+        return json.dumps({**message, "id": self._client_id}).encode()
 
     def _message_of(self, data: bytes | str, expected_id: object) -> dict[str, Any] | None:
         """The JSON object an answer carries: only its head (names, id) when that is all the relay
