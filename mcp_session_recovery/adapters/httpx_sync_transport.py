@@ -17,6 +17,8 @@ from contextlib import AbstractContextManager
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -58,41 +60,74 @@ class _AsyncFacade:
         blocking = self._module.Request(
             request.method, request.url, headers=request.headers, content=body, extensions=request.extensions
         )
-        response = await anyio.to_thread.run_sync(self._inner.handle_request, blocking)
-        stream = _threaded_stream(self._module, response)
+        response, chunks, first = await anyio.to_thread.run_sync(self._exchange, blocking)
+        stream = _threaded_stream(self._module, response, chunks, first)
         return self._module.Response(response.status_code, headers=response.headers, stream=stream, request=request)
 
+    def _exchange(self, request: Any) -> tuple[Any, Iterator[bytes], _Batch | None]:
+        """In a worker thread: the inner transport's response, its chunks, and the first batch of
+        them if the body is JSON.
 
-def _threaded_stream(module: ModuleType, response: Any) -> Any:
-    """An async byte stream reading a blocking response's body in worker threads.
+        The runtime reads a JSON body whole, so reading it in the same trip spares one there and
+        back; once it is read to its end, the response is closed in that trip too. Any other body is
+        left to the runtime: an event stream is handed on as it comes, and a body the runtime may
+        leave unread (a notification's acceptance) must stay unread, or the connection is kept.
+        """
+        response = self._inner.handle_request(request)
+        chunks = response.iter_raw()
+        if not _is_json(response.headers):
+            return response, chunks, None
+        try:
+            first = _batch(chunks)
+            if not first[1]:
+                response.close()
+        except BaseException:
+            response.close()
+            raise
+        return response, chunks, first
+
+
+#: Chunks read in one trip to a worker thread, and whether more may follow.
+_Batch = tuple[list[bytes], bool]
+
+
+def _is_json(headers: Any) -> bool:
+    return bool(headers.get("content-type", "").partition(";")[0].strip().lower() == "application/json")
+
+
+def _threaded_stream(module: ModuleType, response: Any, chunks: Iterator[bytes], first: _Batch | None) -> Any:
+    """An async byte stream reading a blocking response's ``chunks`` in worker threads.
 
     An event stream's chunks are handed over one by one, as they come (an event must not wait for
     the next). Any other body is read whole by the runtime, so a worker reads up to ``_BATCH`` bytes
     of it at a time: each trip to a worker thread and back costs about as much as reading a 64 KiB
-    chunk, and a 1 MiB answer comes in 16 of them.
+    chunk, and a 1 MiB answer comes in 16 of them. ``first`` is the batch read with the headers.
     """
     events = is_stream(response.headers)
+    closed = first is not None and not first[1]
 
     class ThreadedStream(module.AsyncByteStream):  # type: ignore[name-defined,misc]
         async def __aiter__(self) -> AsyncIterator[bytes]:
-            chunks = response.iter_raw()
             if events:
                 while (chunk := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
                     yield chunk
                 return
-            more = True
+            batch, more = first if first is not None else await anyio.to_thread.run_sync(_batch, chunks)
+            for chunk in batch:
+                yield chunk
             while more:
                 batch, more = await anyio.to_thread.run_sync(_batch, chunks)
                 for chunk in batch:
                     yield chunk
 
         async def aclose(self) -> None:
-            await anyio.to_thread.run_sync(response.close)
+            if not closed:
+                await anyio.to_thread.run_sync(response.close)
 
     return ThreadedStream()
 
 
-def _batch(chunks: Iterator[bytes]) -> tuple[list[bytes], bool]:
+def _batch(chunks: Iterator[bytes]) -> _Batch:
     """The next chunks of ``chunks``, up to ``_BATCH`` bytes, and whether more may follow."""
     batch: list[bytes] = []
     size = 0
@@ -159,6 +194,7 @@ class RecoveringSyncTransport(_TransportBase):
         self._portal = self._portal_cm.__enter__()
         self._entered = self._portal.wrap_async_context_manager(self._recovering)
         self._entered.__enter__()
+        self._token = self._portal.call(anyio.lowlevel.current_token)
         return self
 
     def __exit__(
@@ -190,7 +226,7 @@ class RecoveringSyncTransport(_TransportBase):
         asynchronous = self._module.Request(
             request.method, request.url, headers=request.headers, content=body, extensions=request.extensions
         )
-        response = portal.call(self._answer, asynchronous)
+        response = anyio.from_thread.run(self._answer, asynchronous, token=self._token)
         if not is_stream(response.headers):
             stream = self._module.ByteStream(response.content)  # read in the same trip: no more trips
         else:

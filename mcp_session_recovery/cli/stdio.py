@@ -181,7 +181,9 @@ class StdioBridge:
             if "text/event-stream" in response.headers.get("content-type", ""):
                 async with aclosing(sse_events(wire, self._limits)) as events:
                     async for event in events:
-                        found = json_object(event.data) if event.data else None
+                        # Only ``message`` events carry MCP messages (a relay closes a cut half event
+                        # under another type).
+                        found = json_object(event.data) if event.event == "message" and event.has_data else None
                         if found is not None:
                             answered = answered or _answers(found, request_id)
                             await self._write(found)

@@ -53,13 +53,13 @@ from mcp_session_recovery.model.classify import exchange_of
 from mcp_session_recovery.model.messages import answer_message, relayed_message, session_message
 
 from .calls import Call
+from .heads import message_head
 from .observe import logger
 from .reading import (
     LimitCrossed,
     is_response,
     is_stream,
     json_object,
-    message_head,
     read_body,
     response_id_matches,
     sse_reader,
@@ -69,7 +69,17 @@ from .seam import SessionSeam
 from .sse import SseEvent
 from .wire import WireError, WireResponse, release
 
-__all__ = ["LIBRARY_ERROR_CODE", "Forwarded", "Send", "error_answer", "forward", "json_rpc_error", "relay_answer"]
+__all__ = [
+    "CUT_EVENT_TYPE",
+    "HAND_ON_FROM",
+    "LIBRARY_ERROR_CODE",
+    "Forwarded",
+    "Send",
+    "error_answer",
+    "forward",
+    "json_rpc_error",
+    "relay_answer",
+]
 
 #: The JSON-RPC code of the errors the library answers in the server's place (implementation-defined
 #: server error range of JSON-RPC 2.0).
@@ -124,6 +134,21 @@ def _as_event(body: bytes) -> bytes:
 
 def _event(message: Mapping[str, Any]) -> bytes:
     return _as_event(json.dumps(message).encode())
+
+
+#: From how many bytes of an event not yet complete the relay hands them on (about one read).
+HAND_ON_FROM = 1 << 16
+#: The type that closes an event cut after part of it was handed on. A client dispatches it, but
+#: as no ``message`` (what the MCP clients read; the SSE standard hands an event only to handlers
+#: of its type), so the half event never reaches a caller, and the re-sent request's answer follows
+#: as an event of its own.
+CUT_EVENT_TYPE = "mcp-session-recovery-cut"
+
+
+def _closing_cut_event(handed: bytes) -> bytes:
+    """What ends the cut event whose handed-on bytes end with ``handed`` (an unfinished line first)."""
+    line_ended = handed.endswith((b"\n", b"\r"))
+    return (b"" if line_ended else b"\n") + b"event: " + CUT_EVENT_TYPE.encode() + b"\n\n"
 
 
 async def forward(
@@ -297,7 +322,7 @@ class _Relay:
         if 300 <= status < 400:  # what may be followed was; the client must not follow the rest
             return self._refuse(RedirectRefused(status))
         if expected_id is not None and 200 <= status < 300:
-            message = self._message_of(body, expected_id)
+            message = self._message_of(body, 0, len(body), expected_id)
             if message is not None and is_response(message):
                 if not response_id_matches(message, expected_id):
                     return self._refuse(MismatchedResponse(status))
@@ -334,29 +359,43 @@ class _Relay:
             while live is not None:
                 failure = _CUT
                 reader = sse_reader(core.options.limits)
+                # An answer under the client's own id goes on as it comes, a big event before it
+                # is whole: the client parses while the rest arrives. One to a re-sent request is
+                # held until whole, for its id is rewritten.
+                hand_on = live.expected_id is self._client_id
+                handed = b""  # the last piece of the unfinished event handed on
                 try:
                     # The reader is fed here, not through ``sse_events``: one generator fewer per call.
                     async with aclosing(live.response.iter_bytes()) as chunks:
                         async for chunk in chunks:
+                            started = reader.handed_on > 0  # the first event completed is under way
                             events = reader.feed(chunk)
                             events.reverse()
                             while events:
                                 # Taken out of the list: the event (its data decoded, maybe megabytes)
                                 # is freed before the client above reads its bytes.
-                                relayed, final = self._relayed(events.pop(), live)
+                                relayed, final = self._relayed(events.pop(), live, started)
+                                started = False
                                 # A big event goes on in the chunks it came in: the client above reads
                                 # them as it reads the server's (one 1 MiB piece costs it more).
                                 for piece in relayed:
                                     yield piece
                                 if final:
                                     return
+                            if hand_on and reader.partial >= HAND_ON_FROM:
+                                for handed in reader.hand_on():
+                                    yield handed
                 except WireError as exc:
                     failure = exc.failure()
                 except LimitCrossed as exc:
+                    if reader.handed_on:
+                        yield _closing_cut_event(handed)
                     yield self._refused_event(AnswerTooLarge(live.response.status, exc.limit, exc.bound))
                     return
                 finally:
                     await release(live.response, core.options.close_timeout)
+                if reader.handed_on:
+                    yield _closing_cut_event(handed)
                 self._disrupted(live.exchange, failure)
                 live = None
                 # The model says what happens next: a re-send (whose answer continues this stream) or
@@ -380,14 +419,15 @@ class _Relay:
             call.abandon(Abandonment.CANCELLED)
             core.release(call)
 
-    def _relayed(self, event: SseEvent, live: _Live) -> tuple[tuple[bytes, ...], bool]:
+    def _relayed(self, event: SseEvent, live: _Live, started: bool) -> tuple[tuple[bytes, ...], bool]:
         """What the client gets for one event of a live answer (its pieces), and whether the answer
-        ends with it."""
-        message = self._message_of(event.data, live.expected_id) if event.data else None
+        ends with it. ``started``: its first bytes were handed on already (the rest must follow)."""
+        message = self._message_of(*event.data_window, live.expected_id) if event.has_data else None
         if message is None or not is_response(message):
             return event.pieces, False  # a notification, a server request, a keep-alive: as it came
         if not response_id_matches(message, live.expected_id):
-            return (self._refused_event(MismatchedResponse(live.response.status)),), True
+            refusal = self._refused_event(MismatchedResponse(live.response.status))
+            return ((*event.pieces, refusal) if started else (refusal,)), True
         self._learn(message)
         # Delivered before the client has it: it may close the stream at once.
         self._call.answered()
@@ -399,13 +439,15 @@ class _Relay:
         """An answer to a re-sent request (the library's id), as the client's own request's answer."""
         return json.dumps({**message, "id": self._client_id}).encode()
 
-    def _message_of(self, data: bytes | str, expected_id: object) -> dict[str, Any] | None:
-        """The JSON object an answer carries: only its head (names, id) when that is all the relay
-        reads, so a big result is parsed once, by the client above; whole when its id is rewritten
-        (a re-sent request's answer) or the session's memory reads the result."""
+    def _message_of(
+        self, data: bytes | bytearray | str, start: int, stop: int, expected_id: object
+    ) -> dict[str, Any] | None:
+        """The JSON object an answer carries (``data[start:stop]``): only its head (names, id) when
+        that is all the relay reads, so a big result is parsed once, by the client above; whole when
+        its id is rewritten (a re-sent request's answer) or the session's memory reads the result."""
         if expected_id is self._client_id and not self._core.memory.reads_result(self._call.method):
-            return message_head(data)
-        return json_object(data)
+            return message_head(data, start, stop)
+        return json_object(data[start:stop])
 
     def _refused_event(self, error: McpSessionError) -> bytes:
         self._call.answered(error=error)

@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from mcp_session_recovery.model import (
     AnswerTooLarge,
@@ -31,19 +31,17 @@ from .sse import LimitCrossed, SseEvent, SseReader
 from .wire import WireError, WireResponse
 
 __all__ = [
-    "HEAD_ONLY_FROM",
-    "UNREAD",
     "LimitCrossed",
     "MessageHandler",
     "ReadLimits",
     "Reply",
     "is_stream",
     "json_object",
-    "message_head",
     "read_body",
     "read_reply",
     "resolution_of",
     "response_id_matches",
+    "scan_json_value",
     "sse_events",
     "sse_reader",
 ]
@@ -52,7 +50,7 @@ MessageHandler = Callable[[Mapping[str, Any]], None]
 
 _DECODER = json.JSONDecoder()
 #: The decoder's scanner (in C), which ``decode`` calls: set on each decoder, absent from the stubs.
-_scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+scan_json_value: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 #: What JSON allows around a value.
 _JSON_WHITESPACE = " \t\n\r"
 
@@ -96,13 +94,13 @@ def is_stream(headers: Mapping[str, str]) -> bool:
     return headers.get("content-type", "").partition(";")[0].strip().lower() == "text/event-stream"
 
 
-def json_object(data: bytes | str) -> dict[str, Any] | None:
+def json_object(data: bytes | bytearray | str) -> dict[str, Any] | None:
     """``data`` as a JSON object, or ``None`` for anything else (garbage, absurd nesting included)."""
     try:
         text = data if isinstance(data, str) else data.decode("utf-8")
         try:
             # The decoder's C scanner, without ``decode``'s two Python frames: this runs twice per call.
-            document, end = _scan(text, 0)
+            document, end = scan_json_value(text, 0)
         except StopIteration:  # nothing at the start (leading whitespace, say): the whole decoder
             document, end = _DECODER.decode(text), len(text)
         if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
@@ -110,133 +108,6 @@ def json_object(data: bytes | str) -> dict[str, Any] | None:
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     return document if type(document) is dict else None
-
-
-class _Unread:
-    """The type of :data:`UNREAD`."""
-
-    def __repr__(self) -> str:
-        return "UNREAD"
-
-
-#: The value of a member :func:`message_head` did not read.
-UNREAD: Final = _Unread()
-#: The size (characters) from which :func:`message_head` reads only a message's head.
-HEAD_ONLY_FROM = 1 << 16
-#: One step of :func:`message_head` (a string skipped, a bracket or separator looked at) per this
-#: many characters of the message, at most; past that it parses the whole. A step takes 100-450 ns:
-#: a message the head gives up on (many small values) costs at most 2 ns a character more, where
-#: parsing such a message takes 10-40 ns a character.
-_CHARACTERS_PER_STEP = 256
-_CLOSING = {"{": "}", "[": "]"}
-
-
-class _TooCostly(Exception):
-    """Reading only the head would cost about as much as parsing the whole message."""
-
-
-def message_head(data: bytes | str) -> dict[str, Any] | None:
-    """``data`` as :func:`json_object` gives it, but of a message of ``HEAD_ONLY_FROM`` characters
-    or more only its head is read: every member's name, the value of ``id`` and every number,
-    ``true``, ``false`` and ``null``; a string, object or array is :data:`UNREAD`.
-
-    What a relay needs to tell a response from a notification and match its id, without parsing a
-    1 MiB result that its client parses anyway (about 1 ms). An unread value is only found to end
-    where it should (its strings closed, its brackets paired), not checked within. A message whose
-    head costs more than a small share of a whole parse (many strings, escaped quotes, brackets),
-    or that is not an object, is parsed whole.
-    """
-    try:
-        text = data if isinstance(data, str) else data.decode("utf-8")
-    except ValueError:
-        return None
-    if len(text) < HEAD_ONLY_FROM:
-        return json_object(text)
-    try:
-        return _head(text, len(text) // _CHARACTERS_PER_STEP)
-    except (_TooCostly, ValueError, IndexError, RecursionError, StopIteration):
-        return json_object(text)  # the whole parse decides (and refuses what is no object)
-
-
-def _head(text: str, budget: int) -> dict[str, Any]:
-    """The members of the object ``text``, its strings, objects and arrays unread."""
-    index = _after_whitespace(text, 0)
-    if text[index] != "{":
-        raise ValueError("not an object")
-    index = _after_whitespace(text, index + 1)
-    members: dict[str, Any] = {}
-    if text[index] == "}":
-        index += 1
-    else:
-        while True:
-            if text[index] != '"':
-                raise ValueError("a member name must be a string")
-            name, index = _scan(text, index)
-            index = _after_whitespace(text, index)
-            if text[index] != ":":
-                raise ValueError("a member name must be followed by a colon")
-            index = _after_whitespace(text, index + 1)
-            first = text[index]
-            if name == "id" or first not in '"{[':
-                members[name], index = _scan(text, index)
-            else:
-                index, budget = (_string_end if first == '"' else _composite_end)(text, index, budget - 1)
-                members[name] = UNREAD
-            index = _after_whitespace(text, index)
-            if text[index] == "}":
-                index += 1
-                break
-            if text[index] != ",":
-                raise ValueError("members must be separated by commas")
-            index = _after_whitespace(text, index + 1)
-    if text[index:].strip(_JSON_WHITESPACE):
-        raise ValueError("more after the object")
-    return members
-
-
-def _after_whitespace(text: str, index: int) -> int:
-    while text[index] in _JSON_WHITESPACE:  # a message has little whitespace around its members
-        index += 1
-    return index
-
-
-def _string_end(text: str, start: int, budget: int) -> tuple[int, int]:
-    """Where the string opening at ``start`` ends (after its closing quote), and the budget left."""
-    index = start + 1
-    while budget > 0:
-        quote = text.index('"', index)
-        before = quote - 1
-        while text[before] == "\\":  # stops at the opening quote at the latest
-            before -= 1
-        if (quote - 1 - before) % 2 == 0:  # an even run of backslashes: the quote is not escaped
-            return quote + 1, budget
-        index = quote + 1
-        budget -= 1
-    raise _TooCostly
-
-
-def _composite_end(text: str, start: int, budget: int) -> tuple[int, int]:
-    """Where the object or array opening at ``start`` ends, and the budget left."""
-    expected: list[str] = []
-    index = start
-    while True:
-        quote = text.find('"', index)
-        stop = len(text) if quote < 0 else quote
-        budget -= stop - index
-        if budget < 0:
-            raise _TooCostly
-        for position in range(index, stop):
-            character = text[position]
-            if character in "{[":
-                expected.append(_CLOSING[character])
-            elif character in "}]":
-                if not expected or expected.pop() != character:
-                    raise ValueError("unpaired bracket")
-                if not expected:
-                    return position + 1, budget
-        if quote < 0:
-            raise ValueError("unclosed object or array")
-        index, budget = _string_end(text, quote, budget - 1)
 
 
 def is_response(message: Mapping[str, Any]) -> bool:

@@ -12,8 +12,6 @@ and no line longer than ``max_line``; crossing either raises :class:`LimitCrosse
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 __all__ = ["LimitCrossed", "SseEvent", "SseReader"]
 
 _LF = ord("\n")
@@ -32,18 +30,61 @@ class LimitCrossed(ValueError):
         super().__init__(f"{limit} ({bound} bytes) crossed")
 
 
-class SseEvent(NamedTuple):
+class SseEvent:
     """One event: its name (``message`` by default), its data, and the bytes it came in.
 
-    A named tuple, not a dataclass: one is made for every event read, and a tuple is made in C.
     ``pieces`` are the event's bytes as the chunks fed carried them: a big event is handed on in
     the chunks it came in, never copied into one piece (a client above reads those chunks as it
-    would have read the server's).
+    would have read the server's). The data is decoded when it is first asked for: a relay reads a
+    big event's head from the bytes it came in (:attr:`data_window`) and leaves the megabyte it
+    carries to the client above, undecoded and uncopied.
     """
 
-    event: str
-    data: str
-    pieces: tuple[bytes, ...]
+    __slots__ = ("_source", "_spans", "_text", "event", "pieces")
+
+    def __init__(
+        self,
+        event: str,
+        pieces: tuple[bytes, ...],
+        source: bytes | bytearray = b"",
+        spans: tuple[tuple[int, int], ...] = (),
+    ) -> None:
+        self.event = event
+        self.pieces = pieces
+        #: Where the data values are: ``source[start:stop]`` for each span (the reader never
+        #: changes a buffer it dispatched an event from).
+        self._source = source
+        self._spans = spans
+        self._text: str | None = None
+
+    @property
+    def data(self) -> str:
+        """The event's data: its ``data`` values, one per line, decoded (``""`` without any)."""
+        if self._text is None:
+            spans, source = self._spans, self._source
+            with memoryview(source) as view:
+                if len(spans) == 1:
+                    start, stop = spans[0]
+                    self._text = str(view[start:stop], "utf-8", "replace")
+                else:
+                    self._text = str(b"\n".join([view[start:stop] for start, stop in spans]), "utf-8", "replace")
+        return self._text
+
+    @property
+    def has_data(self) -> bool:
+        """Whether :attr:`data` is not empty (found without decoding it)."""
+        spans = self._spans
+        return len(spans) > 1 or (len(spans) == 1 and spans[0][1] > spans[0][0])
+
+    @property
+    def data_window(self) -> tuple[bytes | bytearray | str, int, int]:
+        """The data as ``(text, start, stop)``: its undecoded bytes in place for one ``data`` line,
+        else the decoded :attr:`data` whole."""
+        if len(self._spans) == 1:
+            start, stop = self._spans[0]
+            return self._source, start, stop
+        data = self.data
+        return data, 0, len(data)
 
     @property
     def raw(self) -> bytes:
@@ -74,6 +115,8 @@ class SseReader:
         self._pending_cr = False
         #: How far the buffer was searched for line ends (a long line is scanned once, not per chunk).
         self._scanned = 0
+        #: How many bytes at the start of the buffer :meth:`hand_on` gave away already.
+        self._handed = 0
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """Take ``chunk``; return the events it completed, in order.
@@ -127,8 +170,9 @@ class SseReader:
                 position = next_line
                 if position - event_start > self._max_event:
                     raise LimitCrossed("max_sse_event", self._max_event)
-                events.append(self._dispatch(buffer, self._take(position - event_start)))
+                events.append(self._dispatch(buffer, self._take(position - event_start - self._handed)))
                 event_start = position
+                self._handed = 0
             if lf < position:
                 lf = buffer.find(b"\n", position) if lf >= 0 else -1
             if cr < position:
@@ -194,9 +238,24 @@ class SseReader:
         return events
 
     @property
-    def pending(self) -> bytes:
-        """The raw bytes of the event not yet complete (what a stream cut leaves behind)."""
-        return bytes(self._buffer)
+    def partial(self) -> int:
+        """How many bytes of the event not yet complete were fed (and not handed on)."""
+        return len(self._buffer) - self._handed
+
+    @property
+    def handed_on(self) -> int:
+        """How many bytes of the event not yet complete :meth:`hand_on` gave away."""
+        return self._handed
+
+    def hand_on(self) -> tuple[bytes, ...]:
+        """The bytes of the event not yet complete fed since the last call, as the chunks carried
+        them: handed on before the event completes, they are left out of its ``pieces``."""
+        pieces, skip = self._held, self._held_skip
+        if skip:
+            pieces[0] = pieces[0][skip:]
+        self._held, self._held_skip = [], 0
+        self._handed = len(self._buffer)
+        return tuple(pieces)
 
     def _field(self, source: bytes | bytearray, start: int, stop: int) -> None:
         """Take the line ``source[start:stop]`` (not empty); a data value is only located here."""
@@ -245,11 +304,5 @@ class SseReader:
         spans, name = self._data, self._name
         self._data, self._name = [], ""
         if not spans:
-            return SseEvent("", "", pieces)
-        with memoryview(source) as view:
-            if len(spans) == 1:
-                start, stop = spans[0]
-                text = str(view[start:stop], "utf-8", "replace")
-            else:
-                text = str(b"\n".join([view[start:stop] for start, stop in spans]), "utf-8", "replace")
-        return SseEvent(name or "message", text, pieces)
+            return SseEvent("", pieces)
+        return SseEvent(name or "message", pieces, source, tuple(spans))

@@ -62,7 +62,8 @@ ENDLESS_CHUNK = _DATA_LINE * (GENERATED_CHUNK // len(_DATA_LINE))
 #: The padding of an oversized JSON answer: the blob pattern (letters and digits, no escaping).
 PADDING_CHUNK = blob_text(GENERATED_CHUNK).encode("ascii")
 
-#: What a cut SSE answer sends after its headers: a comment, so the client has seen the stream start.
+#: What a cut SSE answer sends after its headers: a comment, so the client has seen the stream start,
+#: then the first half of the answer's event (a relay that handed it on must close it cleanly).
 CUT_COMMENT = b": cut\n\n"
 
 #: Set explicitly (h11 would add a title-case ``Transfer-Encoding``); h11 drops it for HTTP/1.0 peers.
@@ -268,7 +269,8 @@ class Connection:
             await self._send(h11.Data(data=reply.payload))
         else:
             await self._respond(reply.status, (*_SSE_HEADERS, *reply.headers))
-            await self._send(h11.Data(data=CUT_COMMENT if reply.cut else sse_event(reply.payload)))
+            event = sse_event(reply.payload)
+            await self._send(h11.Data(data=CUT_COMMENT + event[: len(event) // 2] if reply.cut else event))
             if reply.cut:
                 return False
         await self._send(h11.EndOfMessage())

@@ -113,7 +113,8 @@ class Behaviour:
     response_style: ResponseStyle = ResponseStyle.SSE
     #: A load balancer without session affinity: each session is forgotten as soon as it is created.
     forget_sessions_after_initialize: bool = False
-    #: The next N ``tools/call`` requests run their tool, then lose the connection mid-answer.
+    #: The next N ``tools/call`` requests run their tool, then lose the connection mid-answer (JSON:
+    #: after the headers; SSE: after a comment and the first half of the answer's event).
     cut_tool_responses: int = 0
     #: The ``slow`` tool's default duration in seconds.
     slow_seconds: float = 1.0

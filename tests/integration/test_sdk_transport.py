@@ -23,7 +23,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
 from mcp_session_recovery.model import Era, EraMode, ReplayPolicy
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions
-from mcp_session_recovery.testing import Behaviour, ServedEra, ServerProcess, StaleStyle, serve
+from mcp_session_recovery.runtime.forwarding import CUT_EVENT_TYPE
+from mcp_session_recovery.testing import Behaviour, ServedEra, ServerProcess, StaleStyle, blob_text, serve
 
 from .downtime import LossWatch, call_while_down, herd_after_a_restart
 from .processes import ManagedServer, proxy_argv, sdk_server_argv
@@ -195,3 +196,22 @@ async def test_the_sdks_high_level_client_in_auto_mode_survives_downtime(sdk_ser
         assert _text(await client.call_tool("bump", {})) == "1"
         assert _text(await call_while_down(sdk_server, watch, lambda: client.call_tool("bump", {}))) == "1"
         assert _text(await client.call_tool("bump", {})) == "2"
+
+
+async def test_a_big_answer_cut_half_way_reaches_the_sdk_whole_once(caplog: pytest.LogCaptureFixture) -> None:
+    """The relay hands a big event on as it comes; cut half way (about 400 KiB handed on), the half
+    event is closed as no ``message``, and the replayed read-only call's answer follows: the SDK
+    returns the whole text, and no JSON error."""
+    size = 800_000  # within the SDK's default limit of 1 MiB for one event
+    options = _options(policy=ReplayPolicy(trust_tool_annotations=True))
+    with ServerProcess(eras=frozenset({ServedEra.LEGACY})) as server:
+        async with sdk_session(server.url, options) as session:
+            await session.list_tools()
+            await anyio.to_thread.run_sync(lambda: server.configure(cut_tool_responses=1))
+            result = await session.call_tool("blob", {"size": size})
+            assert _text(result) == blob_text(size)
+            # The SDK got the half event (handed on before the cut) as an event of another type
+            assert f"Unknown SSE event: {CUT_EVENT_TYPE}" in caplog.text
+            stats = await anyio.to_thread.run_sync(server.stats)
+            assert stats.tool_executions["blob"] == 2, "cut once, replayed once"
+            assert _text(await session.call_tool("add", {"a": 2, "b": 3})) == "5"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -19,12 +20,12 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from mcp_session_recovery.adapters.httpx_sync_transport import _next_lines, _threaded_stream
-from mcp_session_recovery.model import EraMode, Outgoing
+from mcp_session_recovery.adapters.httpx_sync_transport import _AsyncFacade, _next_lines
+from mcp_session_recovery.model import EraMode, Outgoing, Progress, ReplayPolicy, TransportFailureKind
 from mcp_session_recovery.runtime import EraCache, Session, SessionOptions
-from mcp_session_recovery.runtime.forwarding import Forwarded
-from mcp_session_recovery.runtime.reading import UNREAD, message_head
-from mcp_session_recovery.runtime.wire import WireResponse
+from mcp_session_recovery.runtime.forwarding import CUT_EVENT_TYPE, Forwarded
+from mcp_session_recovery.runtime.heads import UNREAD, message_head
+from mcp_session_recovery.runtime.wire import WireError, WireResponse
 from mcp_session_recovery.testing import blob_text
 
 pytestmark = pytest.mark.anyio
@@ -34,18 +35,28 @@ CHUNK = 1 << 16
 TEXT = blob_text(1 << 20)
 STYLES = pytest.mark.parametrize("style", ["json", "sse"])
 
-#: What the server answers to one request: status, headers, body chunks.
-Answer = tuple[int, dict[str, str], list[bytes]]
+#: What the server answers to one request: status, headers, body chunks (an event in their midst is
+#: waited for, a wire error raised: the connection lost there).
+Answer = tuple[int, dict[str, str], Sequence[bytes | anyio.Event | WireError]]
+#: An answer as a server writes it: status, headers, body chunks.
+Written = tuple[int, dict[str, str], list[bytes]]
 
 
 class _Chunks:
-    def __init__(self, status: int, headers: Mapping[str, str], chunks: list[bytes]) -> None:
+    def __init__(
+        self, status: int, headers: Mapping[str, str], chunks: Sequence[bytes | anyio.Event | WireError]
+    ) -> None:
         self.status, self.headers, self._chunks = status, headers, chunks
 
     async def iter_bytes(self) -> AsyncGenerator[bytes, None]:
         for chunk in self._chunks:
             await anyio.lowlevel.checkpoint()
-            yield chunk
+            if isinstance(chunk, anyio.Event):
+                await chunk.wait()
+            elif isinstance(chunk, WireError):
+                raise chunk
+            else:
+                yield chunk
 
     async def aclose(self) -> None:
         return None
@@ -71,7 +82,7 @@ class ChunkedServer:
         return _Chunks(*self._answer(message, self.requests))
 
 
-def answer_in(style: str, message: Mapping[str, Any]) -> Answer:
+def answer_in(style: str, message: Mapping[str, Any]) -> Written:
     """``message`` as a server writes it in ``style``, in 64 KiB chunks."""
     payload = json.dumps(message, separators=(",", ":")).encode()
     if style == "sse":
@@ -81,7 +92,7 @@ def answer_in(style: str, message: Mapping[str, Any]) -> Answer:
     return 200, {"content-type": content_type}, [body[start : start + CHUNK] for start in range(0, len(body), CHUNK)]
 
 
-def blob_answer(style: str, answer_id: object) -> Answer:
+def blob_answer(style: str, answer_id: object) -> Written:
     result = {"content": [{"type": "text", "text": TEXT}], "isError": False}
     return answer_in(style, {"jsonrpc": "2.0", "id": answer_id, "result": result})
 
@@ -111,6 +122,68 @@ def message_in(style: str, body: bytes) -> dict[str, Any]:
 CALL = {"jsonrpc": "2.0", "id": 41, "method": "tools/call", "params": {"name": "blob", "arguments": {}}}
 
 
+def events_seen(body: bytes) -> list[tuple[str, str]]:
+    """The events an SSE client dispatches from ``body``: (type, data), as the standard reads them."""
+    seen = []
+    for block in body.replace(b"\r\n", b"\n").decode().split("\n\n")[:-1]:
+        kind, data = "message", []
+        for line in block.split("\n"):
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                kind = value
+            elif name == "data":
+                data.append(value)
+        if data:
+            seen.append((kind, "\n".join(data)))
+    return seen
+
+
+CUT_MID_EVENT = WireError(TransportFailureKind.STREAM_CUT, Progress.STREAMING, "cut")
+
+
+async def test_a_big_event_goes_on_before_it_is_whole() -> None:
+    """The client above parses while the rest arrives: the server sends its last chunk only once
+    the client has the first ones."""
+    client_has_some = anyio.Event()
+
+    def answer(message: dict[str, Any], count: int) -> Answer:
+        status, headers, chunks = blob_answer("sse", message["id"])
+        return status, headers, [*chunks[:-1], client_has_some, chunks[-1]]
+
+    async with Session(ChunkedServer(answer), URL, options()) as session:
+        forwarded = await session.forward(CALL, json.dumps(CALL).encode())
+        assert forwarded.stream is not None
+        pieces = []
+        with anyio.fail_after(5):
+            async for piece in forwarded.stream:
+                pieces.append(piece)
+                client_has_some.set()
+    assert message_in("sse", b"".join(pieces))["result"]["content"][0]["text"] == TEXT
+
+
+@pytest.mark.parametrize("replayed", [True, False], ids=["replayed", "not-replayed"])
+async def test_a_big_event_cut_half_way_is_closed_as_no_message(replayed: bool) -> None:
+    """Half an event was handed on when the connection dropped: it is ended under a type no MCP
+    client reads as a message, and what follows (the replayed call's answer, or the error for a
+    call that may have run) is an event of its own."""
+
+    def answer(message: dict[str, Any], count: int) -> Answer:
+        status, headers, chunks = blob_answer("sse", message["id"])
+        return status, headers, [*chunks[: len(chunks) // 2], CUT_MID_EVENT] if count == 1 else chunks
+
+    policy = ReplayPolicy(replayable_tools=frozenset({"blob"} if replayed else ()))
+    async with Session(ChunkedServer(answer), URL, replace(options(), policy=policy)) as session:
+        body, _ = await forwarded_body(await session.forward(CALL, json.dumps(CALL).encode()))
+    seen = events_seen(body)
+    assert [kind for kind, _ in seen] == [CUT_EVENT_TYPE, "message"]
+    last = json.loads(seen[-1][1])
+    if replayed:
+        assert (last["id"], last["result"]["content"][0]["text"]) == (41, TEXT)
+    else:
+        assert (last["id"], last["error"]["data"]["error"]) == (41, "OutcomeUnknown")
+
+
 async def test_a_big_event_goes_on_in_the_chunks_the_server_sent() -> None:
     sent: list[bytes] = []
 
@@ -132,6 +205,10 @@ async def test_a_big_answer_with_another_id_is_refused(style: str) -> None:
     async with Session(server, URL, options()) as session:
         forwarded = await session.forward(CALL, json.dumps(CALL).encode())
         body, _ = await forwarded_body(forwarded)
+    if style == "sse":
+        # The server's event went on as it came (handed on before it was whole), the refusal after it
+        first, _, body = body.replace(b"\r\n", b"\n").partition(b"\n\n")
+        assert message_in(style, first)["id"] == 1041
     refusal = message_in(style, body)
     assert (refusal["id"], refusal["error"]["data"]["error"]) == (41, "MismatchedResponse")
     assert server.requests == 1, "refused, not re-sent"
@@ -182,10 +259,11 @@ async def test_a_big_tools_list_still_teaches_the_memory_its_annotations(style: 
 
 
 class _Blocking:
-    """A blocking response whose reads are logged next to what the async side received."""
+    """A blocking response whose reads and close are logged next to what the async side received."""
 
-    def __init__(self, content_type: str, chunks: int, log: list[str]) -> None:
-        self.headers = httpx.Headers({"content-type": content_type})
+    def __init__(self, content_type: str | None, chunks: int, log: list[str]) -> None:
+        self.status_code = 200 if content_type else 202
+        self.headers = httpx.Headers({"content-type": content_type} if content_type else {})
         self._chunks = chunks
         self._log = log
         self._lock = threading.Lock()
@@ -197,29 +275,56 @@ class _Blocking:
             yield b"x" * CHUNK
 
     def close(self) -> None:
-        return None
+        with self._lock:
+            self._log.append("closed")
 
 
-@pytest.mark.parametrize(("content_type", "expected"), [("application/json", "batched"), ("text/event-stream", "each")])
-async def test_a_blocking_body_is_read_in_few_trips_unless_it_is_an_event_stream(
-    content_type: str, expected: str
-) -> None:
-    """A body the runtime reads whole goes over in batches (each trip to a worker costs about as much
-    as reading a chunk); an event stream's chunks go over one by one (an event must not wait)."""
+class _BlockingTransport(httpx.BaseTransport):
+    def __init__(self, response: _Blocking) -> None:
+        self._response = response
+
+    def handle_request(self, request: httpx.Request) -> Any:
+        return self._response
+
+
+async def _through_facade(content_type: str | None, count: int) -> list[str]:
+    """What a body of ``count`` chunks goes through, from the blocking transport to the runtime."""
     log: list[str] = []
-    count = 70  # 4.4 MiB
-    stream = _threaded_stream(httpx, _Blocking(content_type, count, log))
-    async for _ in stream:
+    facade = _AsyncFacade(_BlockingTransport(_Blocking(content_type, count, log)), httpx)
+    response = await facade.handle_async_request(httpx.Request("POST", "http://127.0.0.1:9/mcp", content=b"{}"))
+    log.append("headers")
+    async for _ in response.stream:
         log.append("got")
-    await stream.aclose()
+    await response.stream.aclose()
     assert log.count("got") == count
-    if expected == "each":
-        assert log == [entry for n in range(count) for entry in (f"read {n}", "got")]
-    else:
-        # 4 MiB (64 chunks) in the first trip, the rest in the next, which finds the end
-        assert log == [f"read {n}" for n in range(64)] + ["got"] * 64 + [f"read {n}" for n in range(64, count)] + [
-            "got"
-        ] * (count - 64)
+    return log
+
+
+async def test_a_json_body_comes_with_its_headers_and_in_few_trips() -> None:
+    """A body the runtime reads whole goes over in batches (each trip to a worker costs about as much
+    as reading a chunk), the first in the trip that brought the headers; a body read to its end is
+    closed in that trip, not in one more."""
+    count = 70  # 4.4 MiB: 4 MiB (64 chunks) with the headers, the rest in the next trip, which ends it
+    log = await _through_facade("application/json", count)
+    assert log == [
+        *(f"read {n}" for n in range(64)),
+        "headers",
+        *["got"] * 64,
+        *(f"read {n}" for n in range(64, count)),
+        *["got"] * (count - 64),
+        "closed",
+    ]
+    small = await _through_facade("application/json", 3)
+    assert small == ["read 0", "read 1", "read 2", "closed", "headers", *["got"] * 3]
+
+
+@pytest.mark.parametrize("content_type", ["text/event-stream", None], ids=["event-stream", "no-body"])
+async def test_other_bodies_are_left_to_the_runtime(content_type: str | None) -> None:
+    """An event stream's chunks go over one by one (an event must not wait for the next); a
+    notification's acceptance is not read with its headers (left unread, its connection is not kept)."""
+    count = 3 if content_type else 0
+    log = await _through_facade(content_type, count)
+    assert log == ["headers", *(entry for n in range(count) for entry in (f"read {n}", "got")), "closed"]
 
 
 async def test_the_pieces_of_an_event_cross_to_a_blocking_client_in_one_trip() -> None:

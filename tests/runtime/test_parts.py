@@ -14,7 +14,7 @@ import itertools
 import json
 import random
 import socket
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Container
 from types import ModuleType
 from typing import Any
 
@@ -37,14 +37,7 @@ from mcp_session_recovery.runtime import (
     core,
     origin_of,
 )
-from mcp_session_recovery.runtime.reading import (
-    HEAD_ONLY_FROM,
-    UNREAD,
-    ReadLimits,
-    json_object,
-    message_head,
-    read_reply,
-)
+from mcp_session_recovery.runtime.reading import ReadLimits, json_object, read_reply
 from mcp_session_recovery.runtime.sse import LimitCrossed, SseReader
 
 # --- SseReader ---------------------------------------------------------------------------------------
@@ -60,14 +53,22 @@ def ev(name: str, data: str) -> tuple[str, str]:
     return (name, data)
 
 
-def decode(*chunks: bytes) -> list[tuple[str, str]]:
+def decode(*chunks: bytes, hand_on_after: Container[int] = ()) -> list[tuple[str, str]]:
     """The dispatched events (name, data); also checks that the raw bytes of every event, plus what
-    is still pending, are exactly the stream's bytes."""
+    is still pending, are exactly the stream's bytes, in order, with the bytes of an unfinished
+    event handed on after each chunk whose index is in ``hand_on_after``."""
     sse = reader()
     events = []
-    for chunk in chunks:
-        events.extend(sse.feed(chunk))
-    assert b"".join(event.raw for event in events) + sse.pending == b"".join(chunks)
+    relayed: list[bytes] = []
+    for index, chunk in enumerate(chunks):
+        completed = sse.feed(chunk)
+        events.extend(completed)
+        relayed.extend(piece for event in completed for piece in event.pieces)
+        if index in hand_on_after:
+            before = sse.partial
+            relayed.extend(handed := sse.hand_on())
+            assert (sum(map(len, handed)), sse.partial) == (before, 0)
+    assert b"".join(relayed) + b"".join(sse.hand_on()) == b"".join(chunks)
     return [(event.event, event.data) for event in events if event.event]
 
 
@@ -143,6 +144,8 @@ def test_every_split_into_two_or_three_chunks_gives_the_same_events() -> None:
 
 def test_byte_by_byte_gives_the_same_events() -> None:
     assert decode(*(MIXED_STREAM[i : i + 1] for i in range(len(MIXED_STREAM)))) == MIXED_EVENTS
+    bytewise = [MIXED_STREAM[i : i + 1] for i in range(len(MIXED_STREAM))]
+    assert decode(*bytewise, hand_on_after=range(0, len(bytewise), 3)) == MIXED_EVENTS
 
 
 def test_a_character_split_between_chunks_is_kept_whole() -> None:
@@ -184,6 +187,8 @@ def test_any_chunking_gives_the_events_of_the_whole_stream(case: tuple[bytes, li
 
     assert b"".join(chunks) == stream
     assert decode(*chunks) == decode(stream)
+    # Handing an unfinished event's bytes on changes no event, and loses or repeats no byte.
+    assert decode(*chunks, hand_on_after=range(len(chunks))) == decode(stream)
 
 
 @st.composite
@@ -204,7 +209,7 @@ class LineScanOnly(SseReader):
 
 
 def events_of(sse: SseReader, chunk: bytes) -> tuple[list[tuple[str, str, bytes]], bytes]:
-    return [(event.event, event.data, event.raw) for event in sse.feed(chunk)], sse.pending
+    return [(event.event, event.data, event.raw) for event in sse.feed(chunk)], b"".join(sse.hand_on())
 
 
 @given(whole_event_streams())
@@ -275,80 +280,6 @@ def test_json_object_refuses_what_is_no_single_object() -> None:
     assert json_object(b' \r\n{"a": [1, {"b": null}]}\n') == {"a": [1, {"b": None}]}
 
 
-# --- message_head ----------------------------------------------------------------------------------
-
-#: A member that makes a message big enough for ``message_head`` to read only its head, with room
-#: for the work of skipping what it leaves unread (it parses a message whole past a small share).
-PADDING = {"padding": "p" * (16 * HEAD_ONLY_FROM)}
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
-    max_leaves=8,
-)
-#: How a server may lay a message out: compact, spaced, indented.
-layouts = st.sampled_from([{"separators": (",", ":")}, {}, {"indent": 2}, {"indent": "\t"}])
-
-
-def head_of(document: dict[str, Any]) -> dict[str, Any]:
-    """What ``message_head`` must give for a big ``document``: the id and every scalar read, the rest unread."""
-    return {
-        name: value if name == "id" or not isinstance(value, str | list | dict) else UNREAD
-        for name, value in document.items()
-    }
-
-
-@given(st.dictionaries(st.text(max_size=6), json_values, max_size=5), layouts, st.booleans())
-def test_a_big_messages_head_is_its_names_its_id_and_its_scalars(
-    members: dict[str, Any], layout: dict[str, Any], as_text: bool
-) -> None:
-    document = {**members, **PADDING}
-    data = json.dumps(document, **layout)
-    assert message_head(data if as_text else data.encode()) == head_of(document)
-
-
-def test_a_small_message_is_parsed_whole() -> None:
-    document = {"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "x" * 1000}]}}
-    assert message_head(json.dumps(document).encode()) == document
-
-
-def test_escaped_quotes_and_backslashes_do_not_end_a_string_early() -> None:
-    tricky = {"a": 'x\\"}{][\\', "b": ["\\", '"', {"c": "\\\\"}], "id": "i\\d", "method": "m"}
-    document = {**tricky, **PADDING}
-    for indent in (None, 1):
-        assert message_head(json.dumps(document, indent=indent)) == head_of(document)
-
-
-def test_a_message_that_would_cost_more_to_skip_than_to_parse_is_parsed_whole() -> None:
-    many_strings = {"id": 7, "result": {"items": ["s"] * HEAD_ONLY_FROM}}
-    many_escaped_quotes = {"id": 7, "result": '\\"' * HEAD_ONLY_FROM}
-    for document in (many_strings, many_escaped_quotes):
-        assert message_head(json.dumps(document)) == document
-    assert message_head(json.dumps([1, *range(HEAD_ONLY_FROM)])) is None  # not an object
-
-
-def test_a_broken_big_message_is_no_message() -> None:
-    data = json.dumps({"id": 1, "result": {"a": [1, 2]}, **PADDING})
-    for broken in (
-        data[:-1],  # cut short
-        data.replace('"result"', '"result', 1),  # a name never closed
-        data.replace(": {", " {", 1),  # no colon
-        data.replace("[1, 2]}", "[1, 2}}", 1),  # brackets that do not pair
-        data + "x",  # more after the object
-        data.replace('"id": 1', '"id": 1.x', 1),  # an id that is no value
-        "\xff",
-    ):
-        assert message_head(broken) is None, broken[:40]
-        assert json_object(broken) is None
-
-
-def test_what_a_head_leaves_unread_is_not_checked_within() -> None:
-    """The client above parses a result: the head only finds where it ends."""
-    data = json.dumps({"id": 1, "result": {"a": [1, 2]}, **PADDING}).replace("[1, 2]", "[1 2 :]", 1)
-    assert json_object(data) is None
-    assert message_head(data) == {"id": 1, "result": UNREAD, "padding": UNREAD}
-
-
 class CountedBody:
     """A ``WireResponse`` that counts how often its body was asked for."""
 
@@ -410,7 +341,7 @@ def test_an_event_of_many_short_lines_is_bounded() -> None:
     # 10,000 lines of 11 bytes cross the limit long before the end
     with pytest.raises(LimitCrossed, match="max_sse_event"):
         feed_all(decoder, [b"data: xxxx\n"] * 10_000)
-    assert len(decoder.pending) <= 10_000 + 11
+    assert decoder.partial <= 10_000 + 11
 
 
 def test_a_whole_oversized_event_in_one_chunk_is_refused() -> None:
@@ -424,7 +355,7 @@ def test_many_events_in_one_chunk_keep_their_bytes() -> None:
     events = decoder.feed(stream)
 
     assert [event.data for event in events] == [str(i) for i in range(5000)]
-    assert b"".join(event.raw for event in events) + decoder.pending == stream
+    assert b"".join(event.raw for event in events) + b"".join(decoder.hand_on()) == stream
 
 
 def test_a_big_event_keeps_the_chunks_it_came_in() -> None:
@@ -452,7 +383,7 @@ def test_an_event_after_a_big_one_is_cut_from_their_shared_chunk() -> None:
     events = [found for chunk in chunks for found in decoder.feed(chunk)]
     assert [event.raw for event in events] == [big, b"data: next\n\n"]
     assert events[0].pieces[:-1] == tuple(chunks[:-1])
-    assert decoder.pending == b"data: unfinished"
+    assert b"".join(decoder.hand_on()) == b"data: unfinished"
 
 
 def limited_reader(*, max_event: int = LIMIT, max_line: int = LIMIT) -> SseReader:
