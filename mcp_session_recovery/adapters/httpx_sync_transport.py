@@ -21,8 +21,9 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.lowlevel import EventLoopToken
 
-from mcp_session_recovery.runtime.reading import is_stream
+from mcp_session_recovery.runtime.reading import is_stream, media_type
 
 from .httpx_transport import RecoveringTransport, TransportNotStarted
 from .httpx_wire import library_of
@@ -75,7 +76,7 @@ class _AsyncFacade:
         """
         response = self._inner.handle_request(request)
         chunks = response.iter_raw()
-        if not _is_json(response.headers):
+        if media_type(response.headers) != "application/json":
             return response, chunks, None
         try:
             first = _batch(chunks)
@@ -89,10 +90,6 @@ class _AsyncFacade:
 
 #: Chunks read in one trip to a worker thread, and whether more may follow.
 _Batch = tuple[list[bytes], bool]
-
-
-def _is_json(headers: Any) -> bool:
-    return bool(headers.get("content-type", "").partition(";")[0].strip().lower() == "application/json")
 
 
 def _threaded_stream(module: ModuleType, response: Any, chunks: Iterator[bytes], first: _Batch | None) -> Any:
@@ -139,19 +136,19 @@ def _batch(chunks: Iterator[bytes]) -> _Batch:
     return batch, False
 
 
-def _portal_stream(module: ModuleType, portal: BlockingPortal, response: Any) -> Any:
-    """A blocking byte stream reading an async response through ``portal``."""
+def _loop_stream(module: ModuleType, loop: EventLoopToken, response: Any) -> Any:
+    """A blocking byte stream reading an async response on ``loop``."""
 
-    class PortalStream(module.SyncByteStream):  # type: ignore[name-defined,misc]
+    class LoopStream(module.SyncByteStream):  # type: ignore[name-defined,misc]
         def __iter__(self) -> Iterator[bytes]:
             chunks = response.stream.__aiter__()  # the raw stream: a body given as bytes is one too
-            while (chunk := portal.call(_next_lines, chunks)) is not None:
+            while (chunk := anyio.from_thread.run(_next_lines, chunks, token=loop)) is not None:
                 yield chunk
 
         def close(self) -> None:
-            portal.call(response.aclose)
+            anyio.from_thread.run(response.aclose, token=loop)
 
-    return PortalStream()
+    return LoopStream()
 
 
 async def _next_lines(chunks: AsyncIterator[bytes]) -> bytes | None:
@@ -186,15 +183,16 @@ class RecoveringSyncTransport(_TransportBase):
         self._module = library_of(inner, library)
         self._recovering = RecoveringTransport(_AsyncFacade(inner, self._module), library=self._module, **options)
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
-        self._portal: BlockingPortal | None = None
         self._entered: AbstractContextManager[Any] | None = None
+        #: The portal's event loop: calls go into it in one hop (the portal's own calls take two).
+        self._loop_token: EventLoopToken | None = None
 
     def __enter__(self) -> RecoveringSyncTransport:
         self._portal_cm = start_blocking_portal()
-        self._portal = self._portal_cm.__enter__()
-        self._entered = self._portal.wrap_async_context_manager(self._recovering)
+        portal = self._portal_cm.__enter__()
+        self._entered = portal.wrap_async_context_manager(self._recovering)
         self._entered.__enter__()
-        self._token = self._portal.call(anyio.lowlevel.current_token)
+        self._loop_token = portal.call(anyio.lowlevel.current_token)
         return self
 
     def __exit__(
@@ -208,7 +206,7 @@ class RecoveringSyncTransport(_TransportBase):
     def close(self) -> None:
         """Close the session (one DELETE for a live legacy session), the inner transport and the loop."""
         entered, portal_cm = self._entered, self._portal_cm
-        self._entered = self._portal_cm = self._portal = None
+        self._entered = self._portal_cm = self._loop_token = None
         try:
             if entered is not None:
                 entered.__exit__(None, None, None)
@@ -217,8 +215,8 @@ class RecoveringSyncTransport(_TransportBase):
                 portal_cm.__exit__(None, None, None)
 
     def handle_request(self, request: Any) -> Any:
-        portal = self._portal
-        if portal is None:
+        loop = self._loop_token
+        if loop is None:
             raise TransportNotStarted(
                 "enter the client first: with httpx.Client(transport=RecoveringSyncTransport(...)) as client"
             )
@@ -226,11 +224,11 @@ class RecoveringSyncTransport(_TransportBase):
         asynchronous = self._module.Request(
             request.method, request.url, headers=request.headers, content=body, extensions=request.extensions
         )
-        response = anyio.from_thread.run(self._answer, asynchronous, token=self._token)
+        response = anyio.from_thread.run(self._answer, asynchronous, token=loop)
         if not is_stream(response.headers):
             stream = self._module.ByteStream(response.content)  # read in the same trip: no more trips
         else:
-            stream = _portal_stream(self._module, portal, response)
+            stream = _loop_stream(self._module, loop, response)
         return self._module.Response(response.status_code, headers=response.headers, stream=stream, request=request)
 
     async def _answer(self, request: Any) -> Any:

@@ -37,6 +37,7 @@ __all__ = [
     "Reply",
     "is_stream",
     "json_object",
+    "media_type",
     "read_body",
     "read_reply",
     "resolution_of",
@@ -89,9 +90,14 @@ class Reply:
     refused: McpSessionError | None = None
 
 
+def media_type(headers: Mapping[str, str]) -> str:
+    """The media type ``headers`` announce for the body, lower case, without parameters."""
+    return headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
 def is_stream(headers: Mapping[str, str]) -> bool:
     """Whether ``headers`` announce a ``text/event-stream`` body."""
-    return headers.get("content-type", "").partition(";")[0].strip().lower() == "text/event-stream"
+    return media_type(headers) == "text/event-stream"
 
 
 def json_object(data: bytes | bytearray | str) -> dict[str, Any] | None:
