@@ -142,7 +142,7 @@ def _server(context: Context, kind: str) -> ManagedProcess:
 def _row(kind: str, pair: str) -> Callable[[Context], Result]:
     def run(context: Context) -> Result:
         url = _server(context, kind).url
-        rounds = context.scale.pick(20, 1)
+        rounds = context.scale.pick(60, 1)
         check = _Check()
         if pair == "sync":
             with _sync(url) as calls:
