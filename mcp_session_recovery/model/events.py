@@ -23,6 +23,7 @@ __all__ = [
     "Event",
     "InitializeSucceeded",
     "InitializedDelivered",
+    "ListenOpened",
     "ListenRefused",
     "NegotiationDisrupted",
     "NegotiationRejected",
@@ -146,6 +147,26 @@ class ListenRefused(Event):
     The server-to-client stream is no request: nothing was processed and nothing waits for it. The
     404 says what a 404 to a request says (the session is gone, DESIGN §2) about the binding of
     ``generation`` only; a report about an older binding says nothing about the live one.
+
+    ``stream_served`` says whether the server had opened (answered 200) a GET stream of that
+    session before. A 404 to the GET of a session never served may also come from a server that
+    offers no stream at all (it should answer 405; some answer 404): the model tells the two apart.
+    """
+
+    generation: int
+    stream_served: bool = False
+
+    def __post_init__(self) -> None:
+        _check_generation(self.generation)
+        if not isinstance(self.stream_served, bool):
+            raise ValueError(f"stream_served is a bool, not {self.stream_served!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenOpened(Event):
+    """The server answered 200 to the GET stream that carried the session id of ``generation``.
+
+    It offers a stream, and it held that session when it answered.
     """
 
     generation: int
@@ -259,6 +280,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RequestDisrupted,
     RequestAbandoned,
     ListenRefused,
+    ListenOpened,
     ConnectAbandoned,
     DiscoverSucceeded,
     InitializeSucceeded,

@@ -48,6 +48,7 @@ from .events import (
     DiscoverSucceeded,
     Event,
     InitializeSucceeded,
+    ListenOpened,
     ListenRefused,
     NegotiationDisrupted,
     NegotiationRejected,
@@ -103,13 +104,16 @@ def sessions_not_kept(snap: Snapshot, event: Event) -> bool:
     ``unkept_sessions_limit`` in a row: the server keeps no session, and waiting cannot help.
 
     A session counts when the server says it is gone (SESSION_GONE) during its handshake, or under
-    the live binding before the binding answered anything. A refused connection or a gateway's
-    answer (UNREACHABLE) never counts: waiting does help there.
+    the live binding before the binding answered anything (to a request, or with a 404 to its GET
+    stream: see :func:`_lost_unused`). A refused connection or a gateway's answer (UNREACHABLE)
+    never counts: waiting does help there.
     """
     if _signal(event) is not Signal.SESSION_GONE or snap.unkept_sessions + 1 < snap.config.unkept_sessions_limit:
         return False
     if isinstance(event, NegotiationDisrupted):
         return current_negotiation(snap, event)
+    if isinstance(event, ListenRefused):
+        return refuses_live_session(snap, event) and _lost_unused(snap, event)
     return not snap.binding_served and loses_binding(snap, event)
 
 
@@ -145,6 +149,31 @@ def refuses_live_session(snap: Snapshot, event: Event) -> bool:
 def refuses_older_session(snap: Snapshot, event: Event) -> bool:
     """The refused GET stream carried the id of a session already replaced (invariant 3)."""
     assert isinstance(event, ListenRefused)
+    return snap.binding is not None and event.generation < snap.binding.generation
+
+
+def server_offers_no_stream(snap: Snapshot, event: Event) -> bool:
+    """The live session's GET, never served, is answered 404, and so was the previous fresh
+    session's GET (no stream served since): the server offers no GET stream (it should say 405),
+    and the session is not gone.
+
+    The first such 404 cannot be told from a session lost at once, so it ends that session; only the
+    second in a row shows the server's habit. Without this, every fresh session would be ended by its
+    own GET: a negotiation storm.
+    """
+    assert isinstance(event, ListenRefused)
+    return refuses_live_session(snap, event) and not event.stream_served and snap.fresh_stream_refused
+
+
+def opens_live_stream(snap: Snapshot, event: Event) -> bool:
+    """The GET stream of the live session was served."""
+    assert isinstance(event, ListenOpened)
+    return snap.binding is not None and event.generation == snap.binding.generation
+
+
+def opens_older_stream(snap: Snapshot, event: Event) -> bool:
+    """The GET stream of a session already replaced was served (it says nothing of the live one)."""
+    assert isinstance(event, ListenOpened)
     return snap.binding is not None and event.generation < snap.binding.generation
 
 
@@ -288,6 +317,12 @@ def _fail_waiting(snap: Snapshot, error: McpSessionError) -> Outcome:
     effects: tuple[Effect, ...] = tuple(FailRequest(request_id=r.request_id, error=error) for r in snap.parked())
     effects += tuple(FailConnect(waiter_id=w.waiter_id, error=error) for w in snap.waiters)
     return replace(snap, requests=snap.in_flight(), waiters=()), effects
+
+
+def _lost_unused(snap: Snapshot, event: ListenRefused) -> bool:
+    """The session whose GET was refused is lost before it served anything: no request of it was
+    answered and its GET stream was never opened (either proves the server kept it for a while)."""
+    return not snap.binding_served and not event.stream_served
 
 
 def _disrupted_by(snap: Snapshot, event: Event) -> Snapshot:
@@ -466,10 +501,32 @@ def forget_session(snap: Snapshot, event: Event) -> Outcome:
     """The server says the live session is gone (404 to its GET stream): recover at once.
 
     Nothing is parked (no request found out) and nothing is deleted (the server said it is gone).
+    A session lost before it served anything counts towards ``SessionNotKept``, as a request's
+    404 counts in :func:`invalidate`. A 404 to a GET never served is remembered: the next fresh
+    session's GET answered 404 too shows a server without a GET stream (:func:`server_offers_no_stream`).
     """
     assert isinstance(event, ListenRefused)
-    lost = replace(snap, last_signal=Signal.SESSION_GONE, recovery_scheduled=True, attempt=0)
+    lost = replace(
+        snap,
+        last_signal=Signal.SESSION_GONE,
+        recovery_scheduled=True,
+        attempt=0,
+        unkept_sessions=snap.unkept_sessions + _lost_unused(snap, event),
+        fresh_stream_refused=not event.stream_served,
+    )
     return lost, (ScheduleRecovery(attempt=0),)
+
+
+def keep_session(snap: Snapshot, event: Event) -> Outcome:
+    """The server offers no GET stream: the live session stays, and nothing is scheduled (the
+    listener backs off as after any failed opening, then waits for the next negotiation)."""
+    return snap, ()
+
+
+def note_stream_served(snap: Snapshot, event: Event) -> Outcome:
+    """The server opened the live session's GET stream: it offers one, so the next 404 to a fresh
+    session's GET says that session is gone again."""
+    return (replace(snap, fresh_stream_refused=False) if snap.fresh_stream_refused else snap), ()
 
 
 def hold_pending(snap: Snapshot, event: Event) -> Outcome:
@@ -532,8 +589,9 @@ def count_failure(snap: Snapshot, event: Event) -> Outcome:
 
 def give_up_unkept(snap: Snapshot, event: Event) -> Outcome:
     """The server keeps no session it hands out: end the round now with ``SessionNotKept`` for the
-    request that found out, every parked request and every ``connect()`` caller (nothing was
-    processed: the server said the session is gone). The next request starts a new round."""
+    request that found out (if a request did, not the GET stream), every parked request and every
+    ``connect()`` caller (nothing was processed: the server said the session is gone). The next
+    request starts a new round."""
     losses = snap.unkept_sessions + 1
     error = SessionNotKept(losses)
     over = replace(
@@ -545,6 +603,8 @@ def give_up_unkept(snap: Snapshot, event: Event) -> Outcome:
         unkept_sessions=0,
     )
     found: tuple[Effect, ...] = ()
+    if isinstance(event, ListenRefused):
+        over = replace(over, fresh_stream_refused=not event.stream_served)
     if isinstance(event, RequestDisrupted):
         over = over.without_request(event.request_id)
         found = (FailRequest(request_id=event.request_id, error=error),)
@@ -575,4 +635,6 @@ def _delete(binding: Binding | None) -> tuple[Effect, ...]:
 
 
 def _signal(event: Event) -> Signal | None:
+    if isinstance(event, ListenRefused):  # a 404 to the GET says what a 404 to a request says
+        return Signal.SESSION_GONE
     return getattr(event, "signal", None)

@@ -108,6 +108,10 @@ class Snapshot:
     unkept_sessions: int = 0
     #: Whether a request sent under ``binding`` (live or just lost) was answered.
     binding_served: bool = False
+    #: Whether the last 404 to a GET stream that ended a session was to a session whose stream was
+    #: never served (a fresh session's GET), with no stream served since: another such 404 means
+    #: the server offers no GET stream at all, not that the session is gone.
+    fresh_stream_refused: bool = False
 
     @property
     def live_binding(self) -> Binding | None:

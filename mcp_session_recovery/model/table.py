@@ -21,6 +21,7 @@ from .events import (
     Event,
     InitializedDelivered,
     InitializeSucceeded,
+    ListenOpened,
     ListenRefused,
     NegotiationDisrupted,
     NegotiationRejected,
@@ -70,6 +71,8 @@ _NEGOTIATING = (S.INITIALIZING, S.RECOVERING)
 _LIVE = (S.INITIALIZING, S.READY, S.INVALIDATED, S.RECOVERING)
 #: Where connect() callers wait (READY hands each its binding at once).
 _AWAITING_BINDING = (S.INITIALIZING, S.INVALIDATED, S.RECOVERING)
+#: Where a report on a GET stream opened while READY may arrive late: it changes nothing there.
+_AFTER_READY = (S.INVALIDATED, S.RECOVERING, S.CLOSED, S.FAILED)
 
 TABLE: tuple[Row, ...] = (
     # --- starting: a request or a connect() caller needs a binding ---------------------------
@@ -114,10 +117,17 @@ TABLE: tuple[Row, ...] = (
     Row(S.RECOVERING, RequestDisrupted, S.RECOVERING, rules.requeue_or_fail, rules.in_flight),
     # --- any live state: a request's (or a connect() caller's) deadline passes or its caller leaves
     *(Row(state, RequestAbandoned, state, rules.abandon, rules.tracked) for state in _LIVE),
-    # --- the GET stream refused with 404: the session of that generation is gone ------------------
+    # --- the GET stream refused with 404: the session of that generation is gone, unless the
+    # server shows it offers no stream (a fresh session's GET refused twice in a row) ------------
+    Row(S.READY, ListenRefused, S.READY, rules.keep_session, rules.server_offers_no_stream),
+    Row(S.READY, ListenRefused, S.INVALIDATED, rules.give_up_unkept, rules.sessions_not_kept),
     Row(S.READY, ListenRefused, S.INVALIDATED, rules.forget_session, rules.refuses_live_session),
     Row(S.READY, ListenRefused, S.READY, rules.ignore, rules.refuses_older_session),
-    *(Row(state, ListenRefused, state, rules.ignore) for state in (S.INVALIDATED, S.RECOVERING, S.CLOSED, S.FAILED)),
+    *(Row(state, ListenRefused, state, rules.ignore) for state in _AFTER_READY),
+    # --- the GET stream served (200): the server offers one -----------------------------------------
+    Row(S.READY, ListenOpened, S.READY, rules.note_stream_served, rules.opens_live_stream),
+    Row(S.READY, ListenOpened, S.READY, rules.ignore, rules.opens_older_stream),
+    *(Row(state, ListenOpened, state, rules.ignore) for state in _AFTER_READY),
     *(Row(state, ConnectAbandoned, state, rules.abandon_connect, rules.waiting) for state in _AWAITING_BINDING),
     # --- closing and the terminal states ---------------------------------------------------------
     *(Row(state, CloseRequested, S.CLOSED, rules.close) for state in State if state is not S.CLOSED),

@@ -40,6 +40,7 @@ from mcp_session_recovery.model import (
     FailConnect,
     FailRequest,
     HttpAnswer,
+    ListenOpened,
     ListenRefused,
     ModelConfig,
     NegotiationDisrupted,
@@ -297,12 +298,17 @@ class SessionCore:
             return exc.failure()
         return reply
 
-    def listen_refused(self, binding: Binding, reason: str) -> None:
+    def listen_opened(self, binding: Binding) -> None:
+        """The GET stream that carried ``binding``'s session id was answered 200: tell the model."""
+        self.apply(ListenOpened(generation=binding.generation))
+
+    def listen_refused(self, binding: Binding, *, stream_served: bool, reason: str) -> None:
         """The GET stream that carried ``binding``'s session id was answered 404: tell the model.
 
-        The model decides what it means (the live session is gone, or an older one: nothing).
+        The model decides what it means (the live session is gone, an older one: nothing, or a
+        server that offers no GET stream: nothing either).
         """
-        self.apply(ListenRefused(generation=binding.generation), reason)
+        self.apply(ListenRefused(generation=binding.generation, stream_served=stream_served), reason)
 
     def heed(self, status: int, headers: Mapping[str, str]) -> None:
         """Take a disrupting answer's ``Retry-After`` (429, 503) into account for the next attempt."""

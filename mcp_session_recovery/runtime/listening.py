@@ -3,12 +3,14 @@
 A legacy session may carry server notifications on a long-lived GET. When the server restarts the
 stream ends with the session; the listener opens it again for the next session, so whoever reads it
 (the ``on_message`` hook, or a client above a transport) sees one stream until the session closes.
-A 404 on the GET means the session is gone: the model is told (``ListenRefused``), and it decides
-whether that ends the live session (and starts recovery) or concerns one already replaced; but when
-the first GET of the fresh session is answered 404 too, the server offers no stream (it should say
-405): from then on such a 404 is a failed opening like an error status, backed off and then left
-until the next negotiation (:class:`~.backoff.RelistenSchedule`). A 405 means the server offers no
-stream, and the listener stops.
+The listener only reports; the model decides. A 200 is reported (``ListenOpened``), and so is a 404
+(``ListenRefused``, saying whether a stream of that session was served before). The model decides
+whether the 404 ends the live session (and starts recovery), concerns one already replaced, or shows
+a server that offers no stream at all (the GET of a fresh session answered 404 twice in a row: it
+should say 405), in which case the session lives. For the listener every refusal is a failed
+opening like an error status, backed off and then left until the next negotiation
+(:class:`~.backoff.RelistenSchedule`). A 405 means the server offers no stream, and the listener
+stops.
 """
 
 from __future__ import annotations
@@ -41,8 +43,6 @@ class Listener:
         self._refused = False
         #: The generation whose GET stream the server opened (answered 200) last.
         self._served: int | None = None
-        #: The last 404 was to a session's first GET: another such 404 means no GET stream at all.
-        self._first_refused = False
 
     async def deliver_forever(self) -> None:
         """Hand every server message to the session's ``on_message`` hook until close."""
@@ -83,23 +83,22 @@ class Listener:
             await core.wait_for_change()
 
     async def _open(self, binding: Binding) -> WireResponse | None:
-        """A 200 GET stream for ``binding``, or ``None`` (refused; a 404 also starts recovery)."""
+        """A 200 GET stream for ``binding``, or ``None`` (refused; the model hears of a 404)."""
         core = self._core
         try:
             response = await send_following(core.wire.send, listen_request(binding), core.url)
         except WireError:
             return None
         if response.status == 200:
-            self._served, self._first_refused = binding.generation, False
+            self._served = binding.generation
+            core.listen_opened(binding)
             return response
-        first = self._served != binding.generation
-        if response.status == 404 and first and self._first_refused:
-            # It answers the GET of fresh sessions with 404 too: no stream here, the session lives.
-            # A failure like any other (backed off, then left until the next negotiation).
-            logger.debug("%s: the GET of a fresh session answered 404 again", core.origin)
-        elif response.status == 404:
-            self._first_refused = first
-            core.listen_refused(binding, "session expired on the server (HTTP 404 to the GET stream)")
+        if response.status == 404:
+            core.listen_refused(
+                binding,
+                stream_served=self._served == binding.generation,
+                reason="session expired on the server (HTTP 404 to the GET stream)",
+            )
         if response.status == 405:
             self._refused = True
         await release(response, core.options.close_timeout)

@@ -105,8 +105,12 @@ class SessionSeam(Protocol):
     def heed(self, status: int, headers: Mapping[str, str]) -> None:
         """Take a disrupting answer's ``Retry-After`` into account for the next attempt."""
 
-    def listen_refused(self, binding: Binding, reason: str) -> None:
-        """The GET stream that carried ``binding``'s session id was answered 404: tell the model."""
+    def listen_opened(self, binding: Binding) -> None:
+        """The GET stream that carried ``binding``'s session id was answered 200: tell the model."""
+
+    def listen_refused(self, binding: Binding, *, stream_served: bool, reason: str) -> None:
+        """The GET stream that carried ``binding``'s session id was answered 404 (``stream_served``:
+        a stream of that session was answered 200 before): tell the model."""
 
 
 #: Gives a re-negotiated legacy session (``binding``) what the lost one held, through the seam's

@@ -20,6 +20,8 @@ from mcp_session_recovery.model import (
 )
 from mcp_session_recovery.model.rules import Outcome
 
+from .world import DEFAULT_REQUESTS, Limits
+
 
 def _swap(table: tuple[Row, ...], name: str, **changes: object) -> tuple[Row, ...]:
     """``table`` with the row called ``name`` changed; fails loudly if there is no such row."""
@@ -43,6 +45,12 @@ def any_generation_refused(snap: Snapshot, event: Event) -> bool:
     """Broken: a refused GET stream counts whatever generation it was opened under."""
     assert isinstance(event, ListenRefused)
     return snap.binding is not None
+
+
+def forget_session_uncounted(snap: Snapshot, event: Event) -> Outcome:
+    """Broken: a session lost unused through its GET's 404 does not count towards SessionNotKept."""
+    lost, effects = rules.forget_session(snap, event)
+    return replace(lost, unkept_sessions=snap.unkept_sessions), effects
 
 
 def resend_ignoring_policy(snap: Snapshot, event: Event) -> Outcome:
@@ -92,6 +100,14 @@ BROKEN_TABLES: dict[str, tuple[tuple[Row, ...], int]] = {
         _swap(TABLE, "READY.ListenRefused[refuses_live_session]", target=State.READY, action=rules.ignore),
         2,
     ),
+    "a server without GET stream has every fresh session ended by its GET": (
+        _without_guard(TABLE, rules.server_offers_no_stream),
+        8,
+    ),
+    "a session lost unused through its GET does not count towards SessionNotKept": (
+        _swap(TABLE, "READY.ListenRefused[refuses_live_session]", action=forget_session_uncounted),
+        8,
+    ),
     "sessions lost unused are waited on forever": (_without_guard(TABLE, rules.sessions_not_kept), 8),
     "the first session lost unused ends the round": (
         _with_guard(TABLE, rules.sessions_not_kept, gives_up_at_the_first_unkept_session),
@@ -100,5 +116,16 @@ BROKEN_TABLES: dict[str, tuple[tuple[Row, ...], int]] = {
     "an unsafe call is replayed after an unknown outcome": (
         _swap(TABLE, "READY.RequestDisrupted[keeps_binding]", action=resend_ignoring_policy),
         5,
+    ),
+}
+
+
+#: name -> the world a broken variant is explored in, where the default one cannot show its fault.
+BROKEN_WORLDS: dict[str, Limits] = {
+    "a server without GET stream has every fresh session ended by its GET": Limits(
+        requests=DEFAULT_REQUESTS[:1], connects=0, refusals=2, streamless_server=True
+    ),
+    "a session lost unused through its GET does not count towards SessionNotKept": Limits(
+        requests=DEFAULT_REQUESTS[:1], connects=0, refusals=1
     ),
 }

@@ -22,6 +22,7 @@ from mcp_session_recovery.model import (
     IllegalTransition,
     InitializedDelivered,
     InitializeSucceeded,
+    ListenOpened,
     ListenRefused,
     ModelConfig,
     NegotiationDisrupted,
@@ -353,6 +354,120 @@ def test_a_refused_get_stream_after_close_or_failure_changes_nothing() -> None:
     before = machine.snapshot
     assert machine.handle(ListenRefused(generation=1)) == ()
     assert machine.snapshot == before
+
+
+def _negotiate_again(machine: SessionMachine) -> int:
+    """The scheduled recovery runs and its legacy handshake completes: the new generation."""
+    g = machine.snapshot.generation + 1
+    assert machine.handle(BackoffElapsed()) == (SendInitialize(generation=g),)
+    machine.handle(InitializeSucceeded(generation=g, protocol_version="2025-11-25", session_id=SessionId(f"s-{g}")))
+    machine.handle(InitializedDelivered(generation=g))
+    assert now(machine) is State.READY
+    return g
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_a_server_without_get_stream_costs_one_session_and_then_keeps_the_next(engine: Engine) -> None:
+    machine = legacy_ready(engine=engine)
+    machine.handle(ResponseReceived(request_id=0))
+    # The first GET of session 1 is answered 404: a lost session, or a server without a stream that
+    # says 404 instead of 405. Nobody can tell yet: the session is ended, and the 404 remembered.
+    assert machine.handle(ListenRefused(generation=1)) == (ScheduleRecovery(attempt=0),)
+    assert machine.snapshot.fresh_stream_refused
+    g = _negotiate_again(machine)
+    # The first GET of the fresh session 2 is answered 404 too: the server offers no GET stream.
+    # The session lives and nothing is scheduled (the listener backs off as after any failure).
+    before = machine.snapshot
+    assert machine.handle(ListenRefused(generation=g)) == ()
+    assert machine.snapshot == before
+    assert now(machine) is State.READY
+    # A third 404, the listener's next try at the same session: the same again, never a storm.
+    assert machine.handle(ListenRefused(generation=g)) == ()
+    assert now(machine) is State.READY
+    # Requests go out under the live session.
+    assert submit(machine, 1) == (SendRequest(request_id=1, generation=g),)
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_a_served_stream_clears_the_memory_so_the_next_fresh_refusal_ends_the_session_again(engine: Engine) -> None:
+    machine = legacy_ready(engine=engine)
+    machine.handle(ListenRefused(generation=1))
+    g = _negotiate_again(machine)
+    assert machine.snapshot.fresh_stream_refused
+    # The GET of session 2 is served: the server offers a stream after all (the first 404 was a loss).
+    assert machine.handle(ListenOpened(generation=g)) == ()
+    assert not machine.snapshot.fresh_stream_refused
+    assert now(machine) is State.READY
+    # A restart: the reopened stream of session 2 is answered 404. Recover.
+    assert machine.handle(ListenRefused(generation=g, stream_served=True)) == (ScheduleRecovery(attempt=0),)
+    assert not machine.snapshot.fresh_stream_refused, "a stream that was served says nothing about fresh GETs"
+    g = _negotiate_again(machine)
+    # Another restart before the fresh session's first GET: that 404 ends the session again too.
+    assert machine.handle(ListenRefused(generation=g)) == (ScheduleRecovery(attempt=0),)
+    assert now(machine) is State.INVALIDATED
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_a_served_stream_of_an_older_session_or_after_the_end_changes_nothing(engine: Engine) -> None:
+    machine = legacy_ready(engine=engine)
+    machine.handle(ListenRefused(generation=1))
+    # The 200 to the GET of session 1 comes late, while it is being replaced: nothing changes.
+    before = machine.snapshot
+    assert machine.handle(ListenOpened(generation=1)) == ()
+    assert machine.snapshot == before
+    _negotiate_again(machine)
+    before = machine.snapshot
+    assert machine.handle(ListenOpened(generation=1)) == ()  # invariant 3: the live session is 2
+    assert machine.snapshot == before
+    assert machine.snapshot.fresh_stream_refused, "only the live session's stream clears the memory"
+    with pytest.raises(IllegalTransition):
+        machine.handle(ListenOpened(generation=3))  # a session that never existed
+    machine.handle(CloseRequested())
+    before = machine.snapshot
+    assert machine.handle(ListenOpened(generation=2)) == ()
+    assert machine.snapshot == before
+
+
+def test_a_session_lost_unused_through_its_get_counts_towards_session_not_kept() -> None:
+    machine = legacy_ready(ModelConfig(mode=EraMode.LEGACY, max_attempts=60))
+    # Session 1 answered nothing when its GET was refused: lost unused, like a request's 404 says.
+    machine.handle(ListenRefused(generation=1))
+    assert machine.snapshot.unkept_sessions == 1
+    submit(machine, 1)  # waits for the next session
+    # Sessions 2 and 3 are lost in their handshakes: the third loss in a row ends the round.
+    assert machine.handle(BackoffElapsed()) == (SendInitialize(generation=2),)
+    assert _lose_in_handshake(machine, "b") == (ScheduleRecovery(attempt=1),)
+    assert machine.handle(BackoffElapsed()) == (SendInitialize(generation=3),)
+    assert _lose_in_handshake(machine, "c") == (FailRequest(request_id=1, error=SessionNotKept(3)),)
+    assert now(machine) is State.INVALIDATED
+
+
+def test_a_session_whose_answer_or_stream_was_served_is_not_counted_when_its_get_is_refused() -> None:
+    machine = legacy_ready()
+    machine.handle(ListenRefused(generation=1, stream_served=True))
+    assert machine.snapshot.unkept_sessions == 0, "its stream was served: the server kept it a while"
+    machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))
+    g = _negotiate_again(machine)
+    machine.handle(ResponseReceived(request_id=0))
+    machine.handle(ListenRefused(generation=g))
+    assert machine.snapshot.unkept_sessions == 0, "it answered a request: the server kept it a while"
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_the_limit_reached_through_a_refused_get_ends_the_round(engine: Engine) -> None:
+    machine = legacy_ready(ModelConfig(mode=EraMode.LEGACY, unkept_sessions_limit=2), engine=engine)
+    # Session 1 is lost unused through a request's 404; session 2 through its GET's 404.
+    machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))
+    g = _negotiate_again(machine)
+    assert machine.snapshot.unkept_sessions == 1
+    # Nobody waits in READY (request 0, re-sent, is in flight and stays its sender's): the round
+    # ends quietly, nothing is scheduled, and the next request starts a new one.
+    assert machine.handle(ListenRefused(generation=g)) == ()
+    snap = machine.snapshot
+    assert now(machine) is State.INVALIDATED
+    assert (snap.recovery_scheduled, snap.unkept_sessions, snap.last_signal) == (False, 0, Signal.SESSION_GONE)
+    assert [r.generation for r in snap.requests] == [g]
+    assert submit(machine, 1) == (SendInitialize(generation=g + 1),)
 
 
 def test_the_live_binding_is_the_binding_only_while_ready() -> None:

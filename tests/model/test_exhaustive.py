@@ -9,7 +9,7 @@ import pytest
 from mcp_session_recovery.model import TABLE, Era, EraMode, ModelConfig
 from tests.conftest import SUMMARY, thorough
 
-from .broken import BROKEN_TABLES
+from .broken import BROKEN_TABLES, BROKEN_WORLDS
 from .explore import Report, explore
 from .world import DEFAULT_REQUESTS, Limits
 
@@ -20,18 +20,31 @@ def config(mode: EraMode, unkept_sessions_limit: int = 2) -> ModelConfig:
 
 
 # The main run: auto mode against a legacy server that may restart, go down, switch era or drop
-# our versions (2 faults), 3 requests, one deadline, close twice. The pinned runs add connect()
-# callers; the legacy one a GET stream refused with 404 (in the main run it would double the states
-# to explore; the legacy run fires every one of its rows); the last one a server that starts
-# forgetting every session it hands out. "thorough" explores every mode against both server eras
-# with everything enabled.
+# our versions (2 faults), 3 requests, one deadline, close twice. The pinned runs add the GET stream
+# (served, or refused with 404: in the main run it would double the states to explore), a server
+# that offers no GET stream and answers 404 to every GET, connect() callers, and a server that
+# starts forgetting every session it hands out; between them they fire every row of the table.
+# "thorough" explores every mode against both server eras with everything enabled.
 RUNS: list[tuple[str, EraMode, Era, Limits, int]] = [
-    ("auto, legacy server, 3 requests, 2 faults", EraMode.AUTO, Era.LEGACY, Limits(connects=0, refusals=0), 2),
     (
-        "legacy mode, 2 requests, connect, GET refused",
+        "auto, legacy server, 3 requests, 2 faults",
+        EraMode.AUTO,
+        Era.LEGACY,
+        Limits(connects=0, refusals=0, listen=False),
+        2,
+    ),
+    (
+        "legacy mode, 2 requests, GET served or refused",
         EraMode.LEGACY,
         Era.LEGACY,
-        Limits(requests=DEFAULT_REQUESTS[:2], abandons=0),
+        Limits(requests=DEFAULT_REQUESTS[:2], abandons=0, connects=0),
+        2,
+    ),
+    (
+        "legacy mode, a server without GET stream (404 to every GET), 1 request, 3 GETs refused",
+        EraMode.LEGACY,
+        Era.LEGACY,
+        Limits(requests=DEFAULT_REQUESTS[:1], abandons=0, connects=0, refusals=3, streamless_server=True),
         2,
     ),
     (
@@ -45,7 +58,7 @@ RUNS: list[tuple[str, EraMode, Era, Limits, int]] = [
         "legacy mode, a server that forgets every session (no affinity), 1 request, connect",
         EraMode.LEGACY,
         Era.LEGACY,
-        Limits(requests=DEFAULT_REQUESTS[:1], affinity_losses=1, refusals=0),
+        Limits(requests=DEFAULT_REQUESTS[:1], affinity_losses=1, refusals=0, listen=False),
         1,  # the first session lost unused ends the round: even the first negotiation's loss
     ),
 ]
@@ -89,7 +102,7 @@ def test_the_explorations_fire_every_row() -> None:
 @pytest.mark.parametrize("name", sorted(BROKEN_TABLES))
 def test_a_broken_table_is_caught(name: str) -> None:
     table, invariant = BROKEN_TABLES[name]
-    report = explore(config(EraMode.AUTO), Limits(connects=0), Era.LEGACY, table)
+    report = explore(config(EraMode.AUTO), BROKEN_WORLDS.get(name, Limits(connects=0)), Era.LEGACY, table)
     assert report.violation is not None, f"the checkers missed: {name}"
     assert report.violation.invariant == invariant, str(report.violation)
     SUMMARY.append(

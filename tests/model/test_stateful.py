@@ -34,9 +34,16 @@ class ModelInTheWorld(RuleBasedStateMachine):
         max_attempts=st.integers(1, 4),
         max_replays=st.integers(0, 3),
         kinds=st.lists(st.sampled_from(Replayability), min_size=1, max_size=5),
+        streamless=st.booleans(),
     )
     def begin(
-        self, mode: EraMode, server_era: Era, max_attempts: int, max_replays: int, kinds: list[Replayability]
+        self,
+        mode: EraMode,
+        server_era: Era,
+        max_attempts: int,
+        max_replays: int,
+        kinds: list[Replayability],
+        streamless: bool,
     ) -> None:
         config = ModelConfig(mode=mode, max_attempts=max_attempts, max_replays=max_replays)
         self.limits = Limits(
@@ -45,12 +52,14 @@ class ModelInTheWorld(RuleBasedStateMachine):
             abandons=2,
             connects=2,
             closes=2,
-            refusals=2,
+            refusals=3,
+            streamless_server=streamless,
         )
         self.world = start(config, self.limits, server_era)
         # Both engines, fed the same events: the compiled one the runtime runs, and `transitions`.
         self.facades = tuple(SessionMachine(config, engine=engine) for engine in Engine)
-        note(f"{config}, server {server_era.value}, requests {[k.name for k in kinds]}")
+        stream = "no GET stream" if streamless else "a GET stream"
+        note(f"{config}, server {server_era.value} with {stream}, requests {[k.name for k in kinds]}")
 
     @precondition(lambda self: hasattr(self, "world") and bool(possible_actions(self.world, self.limits)))
     @rule(data=st.data())

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mcp_session_recovery.model import (
+    EVENT_TYPES,
     TABLE,
     Abandonment,
     BackoffElapsed,
@@ -25,6 +26,7 @@ from mcp_session_recovery.model import (
     IllegalTransition,
     InitializedDelivered,
     InitializeSucceeded,
+    ListenOpened,
     ListenRefused,
     ModelConfig,
     NegotiationDisrupted,
@@ -42,7 +44,7 @@ from mcp_session_recovery.model import (
     step,
 )
 
-from .world import REJECTION, Limits, apply, possible_actions, start
+from .world import REJECTION, Limits, World, apply, possible_actions, start
 
 FAILURES = st.sampled_from([s for s in Signal if s is not Signal.PASS_THROUGH])
 IDS = st.integers(0, 3)
@@ -61,7 +63,8 @@ EVENTS: dict[type[Event], st.SearchStrategy[Event]] = {
     ResponseReceived: st.builds(ResponseReceived, request_id=IDS),
     RequestDisrupted: st.builds(RequestDisrupted, request_id=IDS, signal=FAILURES),
     RequestAbandoned: st.builds(RequestAbandoned, request_id=IDS, reason=st.sampled_from(Abandonment)),
-    ListenRefused: st.builds(ListenRefused, generation=GENERATIONS),
+    ListenRefused: st.builds(ListenRefused, generation=GENERATIONS, stream_served=st.booleans()),
+    ListenOpened: st.builds(ListenOpened, generation=GENERATIONS),
     DiscoverSucceeded: st.builds(DiscoverSucceeded, generation=GENERATIONS, protocol_version=st.just("2026-07-28")),
     InitializeSucceeded: st.builds(
         InitializeSucceeded,
@@ -77,24 +80,36 @@ EVENTS: dict[type[Event], st.SearchStrategy[Event]] = {
 }
 
 
+def test_every_event_type_has_a_strategy() -> None:
+    assert set(EVENTS) == set(EVENT_TYPES)
+
+
 @functools.cache
 def reachable_snapshots() -> dict[State, list[Snapshot]]:
     """Snapshots of every state, gathered by a small exploration of the world."""
-    limits = Limits(requests=Limits().requests[:2], faults=2, abandons=0)
     found: dict[State, list[Snapshot]] = {state: [] for state in State}
-    for mode in EraMode:
-        world = start(ModelConfig(mode=mode, max_attempts=2), limits)
-        frontier, seen = [world], {world}
-        while frontier and len(seen) < 4000:
-            world = frontier.pop()
-            if len(found[world.snap.state]) < 200:
-                found[world.snap.state].append(world.snap)
-            for action in possible_actions(world, limits):
-                successor = apply(world, action, limits)
-                if successor not in seen:
-                    seen.add(successor)
-                    frontier.append(successor)
+    # Servers with and without a GET stream (the second shows READY remembering a refused fresh GET).
+    for streamless in (False, True):
+        limits = Limits(requests=Limits().requests[:2], faults=2, abandons=0, refusals=2, streamless_server=streamless)
+        for mode in EraMode:
+            _gather(start(ModelConfig(mode=mode, max_attempts=2), limits), limits, found, 35)
     return found
+
+
+def _gather(world: World, limits: Limits, found: dict[State, list[Snapshot]], per_state: int) -> None:
+    """Add up to ``per_state`` snapshots of each state reachable from ``world`` to ``found``."""
+    gathered = dict.fromkeys(State, 0)
+    frontier, seen = [world], {world}
+    while frontier and len(seen) < 4000:
+        world = frontier.pop()
+        if gathered[world.snap.state] < per_state:
+            gathered[world.snap.state] += 1
+            found[world.snap.state].append(world.snap)
+        for action in possible_actions(world, limits):
+            successor = apply(world, action, limits)
+            if successor not in seen:
+                seen.add(successor)
+                frontier.append(successor)
 
 
 def test_every_state_is_sampled() -> None:

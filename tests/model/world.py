@@ -1,6 +1,7 @@
 """A simulated world around the pure model: a server that restarts, goes down, changes era or forgets
-every session it hands out (a balancer without session affinity), callers that submit requests or
-wait in ``connect()`` and give up on them, and a checker of DESIGN §3's invariants 1-8.
+every session it hands out (a balancer without session affinity), that serves or refuses the GET
+stream of each legacy session (or offers none and answers 404 to it), callers that submit requests
+or wait in ``connect()`` and give up on them, and a checker of DESIGN §3's invariants 1-8.
 
 The checker is written from the invariants, not from the table: it watches only the events fed
 to the model and the effects that come back, and keeps its own books. Both the exhaustive explorer
@@ -31,6 +32,7 @@ from mcp_session_recovery.model import (
     IllegalTransition,
     InitializedDelivered,
     InitializeSucceeded,
+    ListenOpened,
     ListenRefused,
     ModelConfig,
     NegotiationDisrupted,
@@ -98,8 +100,12 @@ class Limits:
     abandons: int = 1
     connects: int = 1
     closes: int = 2
+    #: Whether the runtime's GET streams are modelled: their 200 (``ListenOpened``) and 404 reports.
+    listen: bool = True
     #: GET streams the server may refuse with 404 (each a report on one generation's session).
     refusals: int = 1
+    #: The server offers no GET stream and answers every GET with 404 (not the 405 it should).
+    streamless_server: bool = False
     #: How often the server may start forgetting every session it hands out (a fault).
     affinity_losses: int = 0
 
@@ -113,6 +119,8 @@ class World(NamedTuple):
     server_compatible: bool = True
     #: Every session is forgotten as soon as it is created (a balancer without session affinity).
     server_forgets: bool = False
+    #: The server offers no GET stream and answers 404 to every GET (``Limits.streamless_server``).
+    server_streamless: bool = False
     sessions: frozenset[int] = frozenset()
     ops: frozenset[Op] = frozenset()
     submitted: int = 0
@@ -124,6 +132,11 @@ class World(NamedTuple):
     closed: bool = False
     #: Generations whose GET stream is open (the runtime opens one for each live legacy session).
     listening: frozenset[int] = frozenset()
+    #: Generations whose first GET the server answered 200 (it held the session when the GET
+    #: arrived) while the client has not heard of it yet: the report may come late.
+    stream_offered: frozenset[int] = frozenset()
+    #: Generations whose GET stream the client heard was served (``ListenOpened`` fed).
+    streamed: frozenset[int] = frozenset()
     affinity_losses: int = 0
     kinds: tuple[Replayability, ...] = ()
     # --- the checker's books ---
@@ -145,6 +158,9 @@ class World(NamedTuple):
     served: frozenset[int] = frozenset()
     counted: frozenset[int] = frozenset()
     unkept_streak: int = 0
+    #: The last GET 404 about the live session was to a GET never served, with no stream served
+    #: since: the next such 404 may be a server without a GET stream, not a lost session.
+    fresh_get_refused: bool = False
 
     def negotiating(self) -> bool:
         return any(op.kind != "request" for op in self.ops)
@@ -155,6 +171,7 @@ def start(config: ModelConfig, limits: Limits, server_era: Era = Era.LEGACY) -> 
     return World(
         snap=initial_snapshot(config),
         server_era=server_era,
+        server_streamless=limits.streamless_server,
         kinds=tuple(kind for _, kind in limits.requests),
         executions=(0,) * count,
         replays=(0,) * count,
@@ -207,9 +224,16 @@ def possible_actions(world: World, limits: Limits) -> list[Action]:
         actions.append(Action("affinity_back"))
     if world.closes < limits.closes:
         actions.append(Action("close"))
+    if not limits.listen:
+        return actions
+    # The 200 the server gave a GET stream reaches the model, possibly after its session was replaced.
+    for generation in sorted(world.stream_offered - world.streamed):
+        actions.append(Action("get_served", generation))
     if world.refusals < limits.refusals and world.server_up and world.server_era is Era.LEGACY:
-        # A GET stream whose session the server no longer holds is answered 404 when it is (re)opened.
-        for generation in sorted(world.listening - world.sessions):
+        # A GET stream whose session the server no longer holds is answered 404 when it is (re)opened;
+        # a server without a stream answers every GET so.
+        refused = world.listening if world.server_streamless else world.listening - world.sessions
+        for generation in sorted(refused):
             actions.append(Action("get_refused", generation))
     return actions
 
@@ -283,10 +307,21 @@ def apply(
         return world._replace(server_forgets=False)
     if name == "close":
         return _feed(world._replace(closed=True, closes=world.closes + 1), CloseRequested(), table, trace)
-    if name == "get_refused":
+    if name == "get_served":
         assert isinstance(action.key, int)
-        world = world._replace(listening=world.listening - {action.key}, refusals=world.refusals + 1)
-        return _feed(world, ListenRefused(generation=action.key), table, trace)
+        world = world._replace(streamed=world.streamed | {action.key})
+        return _feed(world, ListenOpened(generation=action.key), table, trace)
+    if name == "get_refused":
+        generation = action.key
+        assert isinstance(generation, int)
+        # This GET got a 404, not the 200 that was coming.
+        world = world._replace(stream_offered=world.stream_offered - {generation}, refusals=world.refusals + 1)
+        event = ListenRefused(generation=generation, stream_served=generation in world.streamed)
+        world = _feed(world, event, table, trace)
+        live = world.snap.live_binding
+        if live is None or live.generation != generation:  # else the session lives: its GET is tried again
+            world = world._replace(listening=world.listening - {generation})
+        return world
     raise AssertionError(f"unknown action {name}")
 
 
@@ -344,9 +379,17 @@ def _feed(world: World, event: Event, table: Sequence[Row], trace: Trace | None)
     opened = result.snapshot.live_binding
     if opened is not None and opened != before.live_binding and opened.session_id is not None:
         world = world._replace(listening=world.listening | {opened.generation})
+        if opened.generation in world.sessions and not world.server_streamless:
+            world = world._replace(stream_offered=world.stream_offered | {opened.generation})
     world = _check_event(world, before, event)
     for effect in result.effects:
         world = _perform(world, event, effect)
+    after = result.snapshot
+    if before.state is State.READY and after.state is State.INVALIDATED and not after.recovery_scheduled:
+        # The model ended the round on the spot, perhaps with nobody waiting to be told: only once
+        # waiting cannot help; the next round starts afresh.
+        _check_streak_for_giving_up(world, "ended the round")
+        world = world._replace(unkept_streak=0)
     if isinstance(event, NegotiationDisrupted) and not any(
         isinstance(e, (ScheduleRecovery, SendDiscover, SendInitialize)) for e in result.effects
     ):
@@ -384,12 +427,13 @@ def _check_event(world: World, before: Snapshot, event: Event) -> World:
             unknown |= {event.request_id}
         world = world._replace(last_unknown=unknown)
     if isinstance(event, ListenRefused):
-        world = world._replace(rejected=world.rejected | {event.generation})
+        world = _check_get_refused(world, before, event)
+    if isinstance(event, ListenOpened):
         live = before.live_binding
-        if live is not None and event.generation < live.generation and after.live_binding != live:
-            raise Violation(
-                3, f"a refused GET stream of generation {event.generation} invalidated binding {live.generation}"
-            )
+        if live is not None and event.generation == live.generation:
+            world = world._replace(fresh_get_refused=False)
+        if after.live_binding != live or after.state is not before.state:
+            raise Violation(3, f"a served GET stream of generation {event.generation} changed the session")
     if isinstance(event, NegotiationDisrupted) and event.signal is Signal.SESSION_GONE:
         world = world._replace(rejected=world.rejected | {event.generation})
     world = _count_unkept(world, before, event)
@@ -397,6 +441,30 @@ def _check_event(world: World, before: Snapshot, event: Event) -> World:
         world = world._replace(handshaken=world.handshaken | {event.generation}, negotiations_this_round=0)
     if isinstance(event, BackoffElapsed):
         world = world._replace(must_back_off=False)
+    return world
+
+
+def _check_get_refused(world: World, before: Snapshot, event: ListenRefused) -> World:
+    """A 404 to a GET stream says its session is gone (invariant 2: its id is not used again), except
+    the second 404 in a row to a GET never served: a client cannot tell a server that offers no GET
+    stream (and says 404, not 405) from one that lost the session, and must not end every fresh
+    session for it (invariant 8: no storm of negotiations)."""
+    after = world.snap
+    live = before.live_binding
+    if live is None or event.generation != live.generation:
+        if live is not None and event.generation < live.generation and after.live_binding != live:
+            raise Violation(
+                3, f"a refused GET stream of generation {event.generation} invalidated binding {live.generation}"
+            )
+        return world._replace(rejected=world.rejected | {event.generation})
+    no_stream_maybe = not event.stream_served and world.fresh_get_refused
+    world = world._replace(fresh_get_refused=not event.stream_served)
+    if not no_stream_maybe:
+        return world._replace(rejected=world.rejected | {event.generation})
+    if event.generation in world.sessions and after.live_binding != live:
+        raise Violation(
+            8, f"a server without a GET stream ended session {event.generation}: every fresh session would be ended"
+        )
     return world
 
 
@@ -415,6 +483,15 @@ def _count_unkept(world: World, before: Snapshot, event: Event) -> World:
         tracked = before.request(event.request_id)
         if tracked is not None and tracked.generation == newest:
             lost = newest
+    # The client ended the live session on its GET's 404: lost unused, unless its stream was served.
+    if (
+        isinstance(event, ListenRefused)
+        and event.generation == newest
+        and before.live_binding is not None
+        and world.snap.live_binding is None
+        and event.generation not in world.streamed
+    ):
+        lost = newest
     if lost is None or lost in world.served or lost in world.counted:
         return world
     return world._replace(counted=world.counted | {lost}, unkept_streak=world.unkept_streak + 1)
@@ -497,8 +574,13 @@ def _send(world: World, effect: SendRequest | ReplayRequest) -> World:
 def _check_given_up(world: World, effect: Effect) -> None:
     """``SessionNotKept`` only once waiting cannot help."""
     error = getattr(effect, "error", None)
-    if isinstance(error, SessionNotKept) and world.unkept_streak < world.snap.config.unkept_sessions_limit:
-        raise Violation(8, f"gave up with {error!r} after only {world.unkept_streak} sessions lost unused")
+    if isinstance(error, SessionNotKept):
+        _check_streak_for_giving_up(world, f"gave up with {error!r}")
+
+
+def _check_streak_for_giving_up(world: World, what: str) -> None:
+    if world.unkept_streak < world.snap.config.unkept_sessions_limit:
+        raise Violation(8, f"{what} after only {world.unkept_streak} sessions lost unused")
 
 
 def _resolve_waiter(world: World, event: Event, effect: FailConnect | DeliverBinding) -> World:

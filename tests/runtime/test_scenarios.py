@@ -25,6 +25,7 @@ from mcp_session_recovery.model import (
     DeadlineExceeded,
     Era,
     EraMode,
+    ListenOpened,
     ListenRefused,
     OutcomeUnknown,
     ProtocolViolation,
@@ -36,7 +37,14 @@ from mcp_session_recovery.model import (
     Signal,
     State,
 )
-from mcp_session_recovery.runtime import Backoff, EraCache, Session, SessionOptions, TransitionRecord
+from mcp_session_recovery.runtime import (
+    Backoff,
+    EraCache,
+    RelistenSchedule,
+    Session,
+    SessionOptions,
+    TransitionRecord,
+)
 from mcp_session_recovery.testing import (
     AnswerRule,
     Behaviour,
@@ -338,11 +346,91 @@ async def test_a_get_stream_refused_with_404_tells_the_model_and_makes_up_no_req
         binding = session.binding
     refused = [record for record in records if isinstance(record.event, ListenRefused)]
     assert [(r.old_state, r.new_state, r.event) for r in refused[:1]] == [
-        (State.READY, State.INVALIDATED, ListenRefused(generation=1))
+        (State.READY, State.INVALIDATED, ListenRefused(generation=1, stream_served=True))
     ]
+    assert ListenOpened(generation=1) in [record.event for record in records], "the 200 was reported too"
     assert not any(isinstance(record.event, RequestSubmitted) for record in records), "no made-up ping"
     assert binding is not None
     assert binding.generation == 2
+
+
+#: Every GET answered 404, as a server without a GET stream answers when it does not say 405.
+GET_REFUSED = AnswerRule(CannedAnswer(404, "text/plain", "Not Found"), frozenset({"GET"}))
+
+
+def _refusals_of(generation: int, enough: int, records: list[TransitionRecord]) -> tuple[Any, anyio.Event]:
+    """An ``on_event`` hook keeping ``records``, and an event set once the GET of session
+    ``generation`` was refused ``enough`` times (the listener then waits for a new session)."""
+    done = anyio.Event()
+
+    def on_event(record: TransitionRecord) -> None:
+        records.append(record)
+        refused = [r for r in records if isinstance(r.event, ListenRefused) and r.event.generation == generation]
+        if len(refused) >= enough:
+            done.set()
+
+    return on_event, done
+
+
+async def test_a_server_whose_get_always_answers_404_costs_one_negotiation_then_the_session_lives() -> None:
+    schedule = RelistenSchedule(base=0.01, cap=0.05)
+    options = _options(mode=EraMode.LEGACY, listen=True, relisten=schedule)
+    records: list[TransitionRecord] = []
+    # The first session's GET is refused (a lost session, as far as anyone can tell), then the second
+    # session's every GET until the listener leaves the stream closed.
+    on_event, given_up = _refusals_of(2, schedule.max_failures, records)
+    async with (
+        serve(Behaviour(eras=LEGACY, answer_rules=(GET_REFUSED,))) as server,
+        _session(server, options, on_event=on_event) as session,
+    ):
+        await session.connect()
+        with anyio.fail_after(10):
+            await given_up.wait()
+        assert _text(await _bump(session)) == "1"
+        assert _text(await _bump(session)) == "2"
+        stats = server.stats
+        binding = session.binding
+        assert session.state is State.READY
+    assert stats.initializes == 2, "one extra negotiation, then no recovery loop"
+    assert stats.get_requests == 1 + schedule.max_failures, "the second session's GET backed off, then left"
+    assert binding is not None
+    assert binding.generation == 2
+    refused = [(r.old_state, r.new_state, r.event) for r in records if isinstance(r.event, ListenRefused)]
+    assert refused[0] == (State.READY, State.INVALIDATED, ListenRefused(generation=1))
+    assert refused[1:] == [(State.READY, State.READY, ListenRefused(generation=2))] * schedule.max_failures
+    assert sum(r.new_state is State.INVALIDATED for r in records) == 1
+
+
+async def test_a_404_to_a_served_stream_is_recovered_even_after_fresh_gets_were_refused() -> None:
+    schedule = RelistenSchedule(base=0.01, cap=0.05)
+    options = _options(mode=EraMode.LEGACY, listen=True, relisten=schedule)
+    records: list[TransitionRecord] = []
+    on_event, given_up = _refusals_of(2, schedule.max_failures, records)
+    async with (
+        serve(Behaviour(eras=LEGACY, answer_rules=(GET_REFUSED,))) as server,
+        _session(server, options, on_event=on_event) as session,
+    ):
+        await session.connect()
+        with anyio.fail_after(10):
+            await given_up.wait()  # the model took the server for one without a GET stream
+        # The server is redeployed with a stream: the next session's GET is served.
+        server.configure(answer_rules=())
+        server.restart()
+        assert _text(await _bump(session)) == "1"
+        await server.wait_until(lambda s: s.get_streams_opened == 1)
+        # Restarted again: the served stream is cut, and its reopening answered 404. That is a lost
+        # session (the stream was served), whatever the fresh GETs before it said: recover.
+        server.restart()
+        stats = await server.wait_until(lambda s: s.initializes == 1 and s.get_streams_opened == 1)
+        assert stats.requests_by_method.get("tools/call", 0) == 0, "no request found out: the GET did"
+        assert _text(await _bump(session)) == "1"
+        binding = session.binding
+    assert binding is not None
+    assert binding.generation == 4
+    events = [r.event for r in records]
+    assert ListenOpened(generation=3) in events
+    lost = [r for r in records if r.event == ListenRefused(generation=3, stream_served=True)]
+    assert [(r.old_state, r.new_state) for r in lost] == [(State.READY, State.INVALIDATED)]
 
 
 async def test_close_deletes_the_session_and_later_calls_raise_session_closed() -> None:
