@@ -32,8 +32,12 @@ from typing import Any
 
 import anyio
 import uvicorn
-from mcp.server.mcpserver import MCPServer
+import mcp_types as types
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp.shared.message import ServerMessageMetadata
 from mcp.types import ToolAnnotations
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_session_recovery.testing import MAX_BLOB_SIZE, blob_text
@@ -87,7 +91,9 @@ COUNTERS = Counters()
 
 
 def build_server() -> MCPServer[Any]:
-    """The SDK server with the five tools the integration tests call."""
+    """The SDK server with the tools the integration tests call: five plain ones, and four that ask
+    the client something or tell it something while they run (legacy sessions only: a sessionless
+    server has no channel for a request of its own)."""
     server: MCPServer[Any] = MCPServer("sdk-integration-server", log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True)
 
@@ -125,7 +131,70 @@ def build_server() -> MCPServer[Any]:
         COUNTERS.tool_executions["blob"] += 1
         return blob_text(size)
 
+    # What the client declared, then what it answered (or the error it sent instead), as text: a
+    # test reads both from the call's result.
+    @server.tool(description="Elicit a name from the client (elicitation/create on this call's stream).")
+    async def ask(question: str, ctx: Context) -> str:
+        COUNTERS.tool_executions["ask"] += 1
+        declared = _declared(ctx, "elicitation")
+        try:
+            answer = await ctx.elicit(question, _Name)
+        except MCPError as error:
+            return f"{declared}; error {error.error.code}: {error.error.message}"
+        name = answer.data.name if answer.action == "accept" and answer.data is not None else "-"
+        return f"{declared}; {answer.action}: {name}"
+
+    @server.tool(description="Ask the client's model (sampling/createMessage on this call's stream).")
+    async def sample(prompt: str, ctx: Context) -> str:
+        COUNTERS.tool_executions["sample"] += 1
+        declared = _declared(ctx, "sampling")
+        request = types.CreateMessageRequest(
+            params=types.CreateMessageRequestParams(
+                messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))],
+                max_tokens=32,
+            )
+        )
+        try:
+            result = await ctx.session.send_request(
+                request, types.CreateMessageResult, metadata=ServerMessageMetadata(related_request_id=ctx.request_id)
+            )
+        except MCPError as error:
+            return f"{declared}; error {error.error.code}: {error.error.message}"
+        content = result.content
+        text = content.text if isinstance(content, types.TextContent) else "?"
+        return f"{declared}; {result.model}: {text}"
+
+    @server.tool(description="List the client's roots (roots/list: on this call's stream, or on the GET stream).")
+    async def roots(ctx: Context, standalone: bool = False) -> str:
+        COUNTERS.tool_executions["roots"] += 1
+        declared = _declared(ctx, "roots")
+        # Without a related request the SDK sends it on the session's GET stream.
+        metadata = None if standalone else ServerMessageMetadata(related_request_id=ctx.request_id)
+        try:
+            result = await ctx.session.send_request(types.ListRootsRequest(), types.ListRootsResult, metadata=metadata)
+        except MCPError as error:
+            return f"{declared}; error {error.error.code}: {error.error.message}"
+        return f"{declared}; " + " ".join(str(root.uri) for root in result.roots)
+
+    @server.tool(description="Send `count` log messages (notifications/message on this call's stream).")
+    async def chatty(count: int, ctx: Context) -> str:
+        COUNTERS.tool_executions["chatty"] += 1
+        for index in range(count):
+            await ctx.info(f"line {index}")
+        return f"logged {count}"
+
     return server
+
+
+class _Name(BaseModel):
+    name: str
+
+
+def _declared(ctx: Context, capability: str) -> str:
+    """``declared <capability>`` or ``undeclared <capability>``: what the client's negotiation said."""
+    capabilities = ctx.session.client_capabilities
+    given = capabilities is not None and getattr(capabilities, capability) is not None
+    return f"{'declared' if given else 'undeclared'} {capability}"
 
 
 class StatsMiddleware:
