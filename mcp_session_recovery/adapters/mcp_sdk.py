@@ -181,11 +181,12 @@ async def connect(
     ``elicitation_callback`` and ``list_roots_callback`` answer the server's requests, on a call's
     stream or on the server's own stream, once, under the session that asked; one not given gets
     the SDK's default error (the server's own stream, which carries requests tied to no call, is
-    opened when a callback or ``on_message`` is given). ``logging_callback`` gets ``notifications/message``, ``message_handler``
-    every server notification (typed). Their context's ``session`` is the ``RecoveringClient``. The
-    capabilities they imply (``sampling``, given ``sampling_capabilities``; ``elicitation`` form and
-    url; ``roots`` with ``listChanged``) are declared, beside those of ``identity``, in every
-    negotiation, re-negotiations included. See :mod:`.sdk_callbacks`.
+    opened when a callback or ``on_message`` is given). ``logging_callback`` gets
+    ``notifications/message``, ``message_handler`` every server notification (typed). Their
+    context's ``session`` is the ``RecoveringClient``. The capabilities they imply (``sampling``,
+    as ``sampling_capabilities`` says; ``elicitation`` form and url; ``roots`` with ``listChanged``)
+    are declared, beside those of ``identity``, in every negotiation, re-negotiations included.
+    See :mod:`.sdk_callbacks`.
     """
     base = options or SessionOptions()
     callbacks = Callbacks(

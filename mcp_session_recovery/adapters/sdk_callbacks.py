@@ -25,6 +25,7 @@ the runtime sends them in every ``initialize`` and every modern request, re-nego
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -131,10 +132,9 @@ class ServerMessages:
             received = _Received(message, None, FALLBACK_VERSION)
         else:
             received = _Received(message, binding.generation, binding.protocol_version)
-        try:
+        # Closed: the client is closing, and nobody answers any more.
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._send.send_nowait(received)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass  # the client is closing: nobody answers any more
 
     async def serve(self) -> None:
         """Answer each request in a task of its own; hand notifications on in the order they came."""

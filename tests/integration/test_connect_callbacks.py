@@ -9,12 +9,13 @@ the answers are checked on a session the runtime negotiated on its own.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import mcp_types as types
 import pytest
 from mcp.client.session import ClientRequestContext
+from pydantic import FileUrl
 
 from mcp_session_recovery.adapters.mcp_sdk import RecoveringClient, connect
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions
@@ -77,7 +78,9 @@ class Asked:
 
     async def roots(self, context: ClientRequestContext) -> types.ListRootsResult:
         self.contexts.append(context)
-        return types.ListRootsResult(roots=[types.Root(uri="file:///work/one"), types.Root(uri="file:///work/two")])
+        return types.ListRootsResult(
+            roots=[types.Root(uri=FileUrl("file:///work/one")), types.Root(uri=FileUrl("file:///work/two"))]
+        )
 
     async def log(self, params: types.LoggingMessageNotificationParams) -> None:
         self.logged.append(params)
@@ -103,12 +106,14 @@ async def test_elicitation_is_answered_by_the_callback_also_after_a_sigkill_rest
         first = await client.call_tool("ask", {"question": "Your name?"})
         assert _text(first) == "declared elicitation; accept: Ada 1"
         assert asked.elicited[0].message == "Your name?"
-        assert asked.contexts[0].session is client, "the context names the client it came through"
+        # The context's ``session`` is the RecoveringClient (typed as the SDK's ClientSession).
+        assert cast(object, asked.contexts[0].session) is client, "the context names the client it came through"
         await _restart(server)
         again = await client.call_tool("ask", {"question": "Again?"})
         assert _text(again) == "declared elicitation; accept: Ada 2", "declared again on the new session"
         binding = client.session.binding
-        assert binding is not None and binding.generation == 2, "the answer went to the new session"
+        assert binding is not None
+        assert binding.generation == 2, "the answer went to the new session"
     stats: dict[str, Any] = await anyio.to_thread.run_sync(server.stats)
     assert stats["tool_executions"] == {"ask": 1}, "the restarted server ran the second call once"
     assert stats["initializes"] == 1
@@ -130,13 +135,18 @@ async def test_sampling_and_roots_are_answered_by_the_callbacks_also_after_a_sig
         assert asked.sampled[0].max_tokens == 32
 
 
-async def test_a_roots_request_on_the_get_stream_is_answered(server: ManagedServer) -> None:
+async def test_a_roots_request_on_the_get_stream_is_answered_also_after_a_sigkill_restart(
+    server: ManagedServer,
+) -> None:
     asked = Asked()
     async with connect(server.url, mode="legacy", options=OPTIONS, list_roots_callback=asked.roots) as client:
-        await _wait_for_get_stream(client, server)
-        rooted = await client.call_tool("roots", {"standalone": True})
-        assert _text(rooted) == "declared roots; file:///work/one file:///work/two"
-        assert len(asked.contexts) == 1
+        for round_ in range(2):
+            if round_:
+                await _restart(server)  # the GET stream is opened again for the new session
+            await _wait_for_get_stream(client, server)
+            rooted = await client.call_tool("roots", {"standalone": True})
+            assert _text(rooted) == "declared roots; file:///work/one file:///work/two"
+        assert len(asked.contexts) == 2
 
 
 async def test_log_messages_reach_the_logging_callback_and_the_message_handler(server: ManagedServer) -> None:
@@ -184,10 +194,13 @@ async def test_a_callbacks_error_data_is_sent_as_the_error(server: ManagedServer
 
 
 async def _wait_for_get_stream(client: RecoveringClient, server: ManagedServer) -> None:
-    """Until the server has the GET stream open: a standalone request sent before it is lost."""
+    """Until the server has the GET stream open: a request tied to no call, sent before, is lost.
+
+    The SDK starts the stream's writer beside the 200 it answers; a ping's round trip after that
+    200 was counted lets it run."""
     with anyio.fail_after(10):
         while True:  # bounded by the deadline above; each turn waits on the server
             stats: dict[str, Any] = await anyio.to_thread.run_sync(server.stats)
-            if stats["http_requests"].get("GET", 0) >= 1 and stats["responses_by_status"].get("200", 0) >= 3:
-                return
             await client.send_ping()
+            if stats["get_streams_opened"] >= 1:
+                return

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import uvicorn
 import mcp_types as types
+import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
@@ -70,6 +70,8 @@ class Counters:
     http_requests: Counter[str] = field(default_factory=Counter)
     #: HTTP status → how many answers the SDK gave (a stale session shows up as 404).
     responses_by_status: Counter[str] = field(default_factory=Counter)
+    #: GET streams the SDK opened (answered 200): where it sends what no call's stream carries.
+    get_streams_opened: int = 0
     #: The value behind ``bump`` and ``peek``: the side effect a test checks.
     counter: int = 0
 
@@ -81,6 +83,7 @@ class Counters:
             "requests_by_method": dict(self.requests_by_method),
             "http_requests": dict(self.http_requests),
             "responses_by_status": dict(self.responses_by_status),
+            "get_streams_opened": self.get_streams_opened,
             "counter": self.counter,
             "pid": os.getpid(),
         }
@@ -230,6 +233,8 @@ class StatsMiddleware:
                 self._counters.responses_by_status[str(status)] += 1
                 if 200 <= status < 300:
                     self._counters.initializes += methods.count("initialize")
+                if status == 200 and scope["method"] == "GET":
+                    self._counters.get_streams_opened += 1
             await send(message)
 
         await self._app(scope, receive, counting_send)
