@@ -47,7 +47,7 @@ from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import MessageHandler
 
 from .httpx_wire import HttpxWire
-from .sdk_callbacks import Callbacks, ServerMessages
+from .sdk_callbacks import Callbacks, ServerMessages, is_input_required
 
 __all__ = ["RecoveringClient", "connect"]
 
@@ -69,9 +69,16 @@ def _era_mode(mode: str) -> EraMode:
 class RecoveringClient:
     """The SDK's client calls, over a :class:`~mcp_session_recovery.runtime.Session` that recovers."""
 
-    def __init__(self, session: Session, on_tools_changed: Callable[[types.ListToolsResult], Awaitable[None]] | None):
+    def __init__(
+        self,
+        session: Session,
+        on_tools_changed: Callable[[types.ListToolsResult], Awaitable[None]] | None,
+        server_messages: ServerMessages | None = None,
+    ):
         self._session = session
         self._on_tools_changed = on_tools_changed
+        #: Answers what a sessionless server asks for in a result (``None``: its result is an error).
+        self._server_messages = server_messages
         #: The latest tool list (``None`` until one was fetched).
         self.tools: types.ListToolsResult | None = None
 
@@ -81,11 +88,20 @@ class RecoveringClient:
         return self._session
 
     async def _call(self, method: str, params: Mapping[str, Any] | None, model: type[_Model], **kwargs: Any) -> _Model:
+        result = await self._request(method, params, **kwargs)
+        if self._server_messages is not None and is_input_required(result):
+            # A sessionless server asks in its result; each round is a request of its own.
+            async def resend(retried: Mapping[str, Any]) -> Any:
+                return await self._request(method, retried, **kwargs)
+
+            result = await self._server_messages.complete_input(method, params, result, resend)
+        return model.model_validate(result)
+
+    async def _request(self, method: str, params: Mapping[str, Any] | None, **kwargs: Any) -> Any:
         try:
-            result = await self._session.request(method, params, **kwargs)
+            return await self._session.request(method, params, **kwargs)
         except RemoteError as exc:
             raise MCPError(exc.code, exc.message, exc.data) from exc
-        return model.model_validate(result)
 
     # -- the SDK's call surface ---------------------------------------------------------------------
 
@@ -222,12 +238,13 @@ async def connect(
     with ungrouped():
         async with _http(http_client, headers, auth) as http:
             session = Session(HttpxWire(http, url), url, session_options, on_event=observe, on_message=receive)
-            # The watcher's task group ends before the stream it reads is closed.
-            async with session, changes, changed, anyio.create_task_group() as watchers:
-                client = RecoveringClient(session, on_tools_changed)
+            # Always: a server's request is answered even without its callback (the SDK's refusal).
+            server_messages = ServerMessages(callbacks, session)
+            # The watchers' task group ends before the streams they read are closed.
+            async with session, changes, changed, server_messages, anyio.create_task_group() as watchers:
+                client = RecoveringClient(session, on_tools_changed, server_messages)
+                server_messages.client = client
                 watchers.start_soon(_refresh_on_change, client, changed)
-                # Always: a server's request is answered even without its callback (the SDK's refusal).
-                server_messages = ServerMessages(callbacks, session, client)
                 watchers.start_soon(server_messages.serve)
                 try:
                     await session.connect()

@@ -19,8 +19,15 @@ them from there to the callbacks the caller gave ``connect()``, with the SDK's o
   sent); other notifications go, in the order they came, to ``logging_callback`` (only
   ``notifications/message``) and then to ``message_handler``, as typed ``mcp_types`` models.
 
-The capabilities the callbacks imply are declared the way the SDK declares them (:func:`capabilities`):
-the runtime sends them in every ``initialize`` and every modern request, re-negotiations included.
+The sessionless era (2026-07-28) has no server-to-client requests: a server that needs input
+answers ``tools/call``, ``prompts/get`` or ``resources/read`` with an ``InputRequiredResult``, and
+the client asks the same callbacks and sends the request again with their answers
+(:meth:`ServerMessages.complete_input`, what the SDK's ``Client`` does: at most
+:data:`MAX_INPUT_ROUNDS` rounds, a round without questions after a short backoff).
+
+The capabilities the callbacks imply are declared the way the SDK declares them
+(:meth:`Callbacks.capabilities`): the runtime sends them in every ``initialize`` and every modern
+request, re-negotiations included.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -49,14 +56,23 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import methods as sdk_methods
 from pydantic import ValidationError
 
+from mcp_session_recovery.model import McpSessionError
 from mcp_session_recovery.runtime import Session
 
-__all__ = ["Callbacks", "ServerMessages"]
+__all__ = ["MAX_INPUT_ROUNDS", "Callbacks", "InputRoundsExceeded", "ServerMessages"]
 
 logger = logging.getLogger("mcp_session_recovery.adapters.mcp_sdk")
 
 #: The version a message is read under when no session is live (the SDK's own fallback).
 FALLBACK_VERSION = "2025-11-25"
+
+#: The most rounds of input one request gets (the SDK's ``DEFAULT_INPUT_REQUIRED_MAX_ROUNDS``).
+MAX_INPUT_ROUNDS = 10
+#: The backoff before re-sending a request whose server asked nothing yet (the SDK's: 50 ms doubling
+#: to 250 ms, reset by a round with questions).
+_STATE_ONLY_DELAY = (0.05, 0.25)
+#: The methods whose result may be an ``InputRequiredResult``.
+INPUT_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
 
 #: What the SDK answers when a callback was not given (``mcp.client.session``'s defaults).
 _NOT_SUPPORTED = {
@@ -100,6 +116,20 @@ class Callbacks:
         return declared.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
+class InputRoundsExceeded(McpSessionError):
+    """The server asked for input more than :data:`MAX_INPUT_ROUNDS` times for one request."""
+
+    def __init__(self, method: str, rounds: int) -> None:
+        self.method = method
+        self.rounds = rounds
+        super().__init__(f"{method}: the server still asked for input after {rounds} rounds of answers")
+
+
+def is_input_required(result: object) -> bool:
+    """Whether a request's ``result`` is an ``InputRequiredResult`` (the server asks before it answers)."""
+    return isinstance(result, Mapping) and result.get("resultType") == "input_required"
+
+
 @dataclass(frozen=True, slots=True)
 class _Received:
     """A server message, and the session it came under (its binding's generation and version)."""
@@ -113,17 +143,26 @@ class ServerMessages:
     """A server's requests and notifications, from the runtime's hook to the callbacks.
 
     :meth:`receive` is the runtime's ``on_message`` hook; :meth:`serve` does the work, in the task
-    group of ``connect()``, until cancelled. ``client`` is what a callback's context names as its
-    ``session`` (the object with the SDK's call surface).
+    group of ``connect()``, until cancelled. Use it as an async context manager around that task
+    group: leaving closes its inbox, whether ``serve`` ever ran or not. ``client`` is what a
+    callback's context names as its ``session`` (the object with the SDK's call surface).
     """
 
-    def __init__(self, callbacks: Callbacks, session: Session, client: object) -> None:
+    def __init__(self, callbacks: Callbacks, session: Session, client: object = None) -> None:
         self._callbacks = callbacks
         self._session = session
-        self._client = client
+        #: What a callback's context names as its ``session`` (set once the client exists).
+        self.client = client
         self._send, self._inbox = anyio.create_memory_object_stream[_Received](max_buffer_size=math.inf)
         #: The requests being answered, by (generation, request id): cancelled by the server's notice.
         self._answering: dict[tuple[int | None, Any], anyio.CancelScope] = {}
+
+    async def __aenter__(self) -> ServerMessages:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._send.close()
+        self._inbox.close()
 
     def receive(self, message: Mapping[str, Any]) -> None:
         """Take one server message (called by the task that read it: never blocks)."""
@@ -138,7 +177,7 @@ class ServerMessages:
 
     async def serve(self) -> None:
         """Answer each request in a task of its own; hand notifications on in the order they came."""
-        async with self._send, self._inbox, anyio.create_task_group() as answering:
+        async with anyio.create_task_group() as answering:
             async for received in self._inbox:
                 message = received.message
                 if not isinstance(message.get("method"), str):
@@ -180,7 +219,7 @@ class ServerMessages:
         context = ClientRequestContext(
             # The context's ``session`` is the RecoveringClient: the SDK's call surface, over a
             # session that recovers, not a ``ClientSession`` (there is none).
-            session=cast(ClientSession, self._client),
+            session=cast(ClientSession, self.client),
             request_id=message["id"],
             meta=request.params.meta if request.params is not None else None,
         )
@@ -216,6 +255,67 @@ class ServerMessages:
         missing = _NOT_SUPPORTED.get(request.method, "Method not found")
         code = types.INVALID_REQUEST if request.method in _NOT_SUPPORTED else types.METHOD_NOT_FOUND
         return types.ErrorData(code=code, message=missing)
+
+    # -- the sessionless era: input asked for in a result -----------------------------------------
+
+    async def complete_input(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        result: Mapping[str, Any],
+        resend: Callable[[Mapping[str, Any]], Awaitable[Any]],
+    ) -> Any:
+        """The final result of ``method``, whose ``result`` asked for input: the callbacks answer each
+        round's questions and ``resend`` sends the request again with the answers and the server's
+        state, until the server answers. Raises the SDK's ``MCPError`` for a callback's
+        ``ErrorData`` (no callback: the SDK's refusal), :class:`InputRoundsExceeded` after
+        :data:`MAX_INPUT_ROUNDS` rounds, and what a callback raised."""
+        delay, cap = _STATE_ONLY_DELAY
+        for _ in range(MAX_INPUT_ROUNDS):
+            asked = types.InputRequiredResult.model_validate(result)
+            retried: dict[str, Any] = {key: value for key, value in (params or {}).items()}
+            retried.pop("inputResponses", None)
+            retried.pop("requestState", None)
+            if asked.input_requests:
+                delay = _STATE_ONLY_DELAY[0]
+                retried["inputResponses"] = await self._answer_all(asked.input_requests)
+            else:
+                await anyio.sleep(delay)  # the server is not ready to ask: the SDK's backoff
+                delay = min(delay * 2, cap)
+            if asked.request_state is not None:
+                retried["requestState"] = asked.request_state  # opaque: passed back byte for byte
+            result = await resend(retried)
+            if not is_input_required(result):
+                return result
+        raise InputRoundsExceeded(method, MAX_INPUT_ROUNDS)
+
+    async def _answer_all(self, requests: Mapping[str, types.InputRequest]) -> dict[str, Any]:
+        """Every question of one round answered at once; the first refusal or failure ends the round."""
+        answers: dict[str, Any] = {}
+        failures: list[BaseException] = []
+
+        async def answer(key: str, request: types.InputRequest) -> None:
+            context = ClientRequestContext(
+                session=cast(ClientSession, self.client),
+                request_id=key,
+                meta=request.params.meta if request.params is not None else None,
+            )
+            try:
+                response = await self._dispatch(context, request)
+                if isinstance(response, types.ErrorData):
+                    raise MCPError.from_error_data(response)
+            except Exception as exc:  # one error out, never a group: the others are cancelled
+                failures.append(exc)
+                group.cancel_scope.cancel()
+                return
+            answers[key] = response.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+        async with anyio.create_task_group() as group:
+            for key, request in requests.items():
+                group.start_soon(answer, key, request)
+        if failures:
+            raise failures[0]
+        return answers
 
     # -- a server's notifications ----------------------------------------------------------------
 

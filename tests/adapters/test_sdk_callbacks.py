@@ -5,7 +5,8 @@ over a stand-in for the session (what it sends, and under which generation), and
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -14,11 +15,18 @@ import anyio
 import mcp_types as types
 import pytest
 from mcp.client.session import ClientRequestContext
+from mcp.shared.exceptions import MCPError
 
-from mcp_session_recovery.adapters.sdk_callbacks import Callbacks, ServerMessages
-from mcp_session_recovery.model import Binding, Era, Outgoing, SessionId
+from mcp_session_recovery.adapters.sdk_callbacks import (
+    MAX_INPUT_ROUNDS,
+    Callbacks,
+    InputRoundsExceeded,
+    ServerMessages,
+)
+from mcp_session_recovery.model import Binding, Era, McpSessionError, Outgoing, SessionId
 from mcp_session_recovery.runtime import SessionOptions
 from mcp_session_recovery.runtime.forwarding import relay_answer
+from mcp_session_recovery.runtime.groups import ungrouped
 
 pytestmark = pytest.mark.anyio
 
@@ -107,7 +115,7 @@ async def test_a_request_is_answered_under_the_generation_it_came_under() -> Non
         return types.ElicitResult(action="accept", content={"name": "Ada"})
 
     messages = _messages(Callbacks(elicitation=elicit), session, client)
-    async with anyio.create_task_group() as group:
+    async with messages, anyio.create_task_group() as group:
         group.start_soon(messages.serve)
         messages.receive(_request(7, "elicitation/create", {**ELICIT, "_meta": {"progressToken": "p"}}))
         with anyio.fail_after(5):
@@ -138,7 +146,7 @@ async def test_what_has_no_callback_gets_the_sdks_error(
 ) -> None:
     session = StandInSession()
     messages = _messages(Callbacks(), session)
-    async with anyio.create_task_group() as group:
+    async with messages, anyio.create_task_group() as group:
         group.start_soon(messages.serve)
         messages.receive(_request("a", method, params))
         answer, _ = await session.next_answer()
@@ -153,7 +161,7 @@ async def test_ping_is_answered_and_a_bad_result_is_an_internal_error() -> None:
         return types.ElicitResult(action="accept")  # type: ignore[return-value]
 
     messages = _messages(Callbacks(list_roots=roots), session)
-    async with anyio.create_task_group() as group:
+    async with messages, anyio.create_task_group() as group:
         group.start_soon(messages.serve)
         messages.receive(_request(1, "ping"))
         assert (await session.next_answer())[0] == {"jsonrpc": "2.0", "id": 1, "result": {}}
@@ -176,7 +184,7 @@ async def test_the_servers_cancellation_cancels_the_callback_and_nothing_is_answ
         raise AssertionError("unreachable")
 
     messages = _messages(Callbacks(elicitation=elicit), session)
-    async with anyio.create_task_group() as group:
+    async with messages, anyio.create_task_group() as group:
         group.start_soon(messages.serve)
         messages.receive(_request(5, "elicitation/create", ELICIT))
         with anyio.fail_after(5):
@@ -212,7 +220,7 @@ async def test_notifications_reach_the_logging_callback_then_the_handler_in_orde
     def note(method: str, params: Mapping[str, Any] | None = None) -> None:
         messages.receive({"jsonrpc": "2.0", "method": method, **({"params": params} if params else {})})
 
-    async with anyio.create_task_group() as group:
+    async with messages, anyio.create_task_group() as group:
         group.start_soon(messages.serve)
         note("notifications/message", {"level": "info", "data": "one"})
         note("notifications/message", {"level": "info", "data": "boom"})
@@ -275,3 +283,109 @@ async def test_relay_answer_sends_once_under_the_session_that_asked_and_drops_it
     assert len(wire.sent) == 1
     assert await relay_answer(_core(_binding(3), wire), body), "without a generation: the live session"
     assert len(wire.sent) == 2
+
+
+@asynccontextmanager
+async def _served(callbacks: Callbacks, session: StandInSession) -> AsyncIterator[ServerMessages]:
+    """A dispatcher with its work running (its inbox is closed when the block ends)."""
+    messages = _messages(callbacks, session)
+    with ungrouped():
+        async with messages, anyio.create_task_group() as group:
+            group.start_soon(messages.serve)
+            try:
+                yield messages
+            finally:
+                group.cancel_scope.cancel()
+
+
+# -- the sessionless era: questions in a result, answered by sending the request again -------------
+
+
+def _input_required(requests: Mapping[str, Any] | None, state: str | None) -> dict[str, Any]:
+    result: dict[str, Any] = {"resultType": "input_required"}
+    if requests is not None:
+        result["inputRequests"] = requests
+    if state is not None:
+        result["requestState"] = state
+    return result
+
+
+ELICIT_REQUEST = {"method": "elicitation/create", "params": {"mode": "form", **ELICIT}}
+
+
+async def test_input_asked_in_a_result_is_answered_and_the_request_sent_again() -> None:
+    session = StandInSession()
+
+    async def elicit(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"name": str(context.request_id)})
+
+    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[])
+
+    sent: list[Mapping[str, Any]] = []
+    results = [
+        _input_required(None, "waiting"),  # nothing to ask yet: sent again after a backoff
+        {"content": [], "resultType": "complete"},
+    ]
+
+    async def resend(params: Mapping[str, Any]) -> Any:
+        sent.append(params)
+        return results.pop(0)
+
+    first = _input_required({"who": ELICIT_REQUEST, "where": {"method": "roots/list"}}, "s1")
+    params = {"name": "survey", "arguments": {"a": 1}, "inputResponses": {"old": {}}}
+    async with _served(Callbacks(elicitation=elicit, list_roots=roots), session) as messages:
+        final = await messages.complete_input("tools/call", params, first, resend)
+    assert final == {"content": [], "resultType": "complete"}
+    assert sent[0] == {
+        "name": "survey",
+        "arguments": {"a": 1},
+        "inputResponses": {"who": {"action": "accept", "content": {"name": "who"}}, "where": {"roots": []}},
+        "requestState": "s1",
+    }
+    assert sent[1] == {"name": "survey", "arguments": {"a": 1}, "requestState": "waiting"}, "no answers: none sent"
+    assert session.answers == [], "nothing goes through relay_answer in the sessionless era"
+
+
+async def test_input_rounds_are_bounded() -> None:
+    resends = 0
+
+    async def resend(params: Mapping[str, Any]) -> Any:
+        nonlocal resends
+        resends += 1
+        return _input_required({"r": {"method": "roots/list"}}, None)
+
+    with pytest.raises(InputRoundsExceeded, match="after 10 rounds") as raised:
+        async with _served(Callbacks(list_roots=_no_roots), StandInSession()) as messages:
+            await messages.complete_input(
+                "prompts/get", {"name": "p"}, _input_required({"r": {"method": "roots/list"}}, None), resend
+            )
+    assert isinstance(raised.value, McpSessionError)
+    assert resends == MAX_INPUT_ROUNDS
+
+
+async def _no_roots(context: ClientRequestContext) -> types.ListRootsResult:
+    return types.ListRootsResult(roots=[])
+
+
+async def test_a_refused_or_failed_question_ends_the_call_with_one_error() -> None:
+    async def refuse(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ErrorData:
+        return types.ErrorData(code=-32042, message="not now")
+
+    async def fail(context: ClientRequestContext) -> types.ListRootsResult:
+        raise LookupError("the callback's own bug")
+
+    async def resend(params: Mapping[str, Any]) -> Any:
+        raise AssertionError("nothing is sent after a refusal")
+
+    with pytest.raises(MCPError, match="not now"):
+        async with _served(Callbacks(elicitation=refuse, list_roots=_no_roots), StandInSession()) as refused:
+            await refused.complete_input("tools/call", {}, _input_required({"who": ELICIT_REQUEST}, None), resend)
+    with pytest.raises(LookupError):  # the callback's own exception, not a group
+        async with _served(Callbacks(list_roots=fail), StandInSession()) as failing:
+            await failing.complete_input(
+                "tools/call", {}, _input_required({"r": {"method": "roots/list"}}, None), resend
+            )
+    with pytest.raises(MCPError, match="Elicitation not supported"):
+        async with _served(Callbacks(), StandInSession()) as without:
+            await without.complete_input("tools/call", {}, _input_required({"who": ELICIT_REQUEST}, None), resend)

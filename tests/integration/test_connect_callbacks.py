@@ -15,9 +15,11 @@ import anyio
 import mcp_types as types
 import pytest
 from mcp.client.session import ClientRequestContext
+from mcp.shared.exceptions import MCPError
 from pydantic import FileUrl
 
 from mcp_session_recovery.adapters.mcp_sdk import RecoveringClient, connect
+from mcp_session_recovery.model import Era
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions
 
 from .processes import ManagedServer, sdk_server_argv
@@ -173,6 +175,36 @@ async def test_without_callbacks_the_server_gets_the_sdks_refusal_and_the_result
             "undeclared sampling; error -32600: Sampling not supported"
         )
         assert _text(await client.call_tool("roots", {})) == "undeclared roots; error -32600: List roots not supported"
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_the_sdks_resolvers_are_answered_in_both_eras_also_after_a_sigkill_restart(
+    server: ManagedServer, mode: str
+) -> None:
+    """Auto mode speaks the sessionless era to this server: it asks in an InputRequiredResult, and the
+    call is sent again with the callbacks' answers; a legacy session gets the same questions mid-call."""
+    asked = Asked()
+    async with connect(server.url, mode=mode, options=OPTIONS, **asked.callbacks()) as client:
+        for round_ in range(2):
+            if round_:
+                await _restart(server)
+            result = await client.call_tool("survey", {})
+            assert _text(result) == f"Ada {round_ + 1}; file:///work/one file:///work/two; echo-model: HELLO"
+        binding = client.session.binding
+        assert binding is not None
+        assert binding.era is (Era.MODERN if mode == "auto" else Era.LEGACY)
+        assert len(asked.elicited) == 2
+        assert len(asked.sampled) == 2
+        assert {type(context.request_id) for context in asked.contexts} == {str if mode == "auto" else int}
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_without_callbacks_the_sdks_resolvers_refuse_for_want_of_the_capability(
+    server: ManagedServer, mode: str
+) -> None:
+    async with connect(server.url, mode=mode, options=OPTIONS) as client:
+        with pytest.raises(MCPError, match="did not declare the form elicitation capability"):
+            await client.call_tool("survey", {})
 
 
 async def test_a_callback_that_raises_gets_the_server_an_internal_error(server: ManagedServer) -> None:

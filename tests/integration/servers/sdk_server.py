@@ -28,12 +28,12 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import mcp_types as types
 import uvicorn
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, Elicit, ListRoots, MCPServer, Resolve, Sample
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp.types import ToolAnnotations
@@ -186,11 +186,36 @@ def build_server() -> MCPServer[Any]:
             await ctx.info(f"line {index}")
         return f"logged {count}"
 
+    # The SDK's resolvers ask in either era: mid-call requests on a legacy session, one
+    # InputRequiredResult (answered by the client's retry) on a sessionless one.
+    @server.tool(description="Ask the name, the roots and the model at once (resolvers: both eras).")
+    async def survey(
+        name: Annotated[_Name, Resolve(_ask_name)],
+        roots: Annotated[types.ListRootsResult, Resolve(_list_roots)],
+        reply: Annotated[types.CreateMessageResult, Resolve(_sample_hello)],
+    ) -> str:
+        COUNTERS.tool_executions["survey"] += 1
+        text = reply.content.text if isinstance(reply.content, types.TextContent) else "?"
+        return f"{name.name}; " + " ".join(str(root.uri) for root in roots.roots) + f"; {reply.model}: {text}"
+
     return server
 
 
 class _Name(BaseModel):
     name: str
+
+
+def _ask_name() -> Elicit[_Name]:
+    return Elicit("Your name?", _Name)
+
+
+def _list_roots() -> ListRoots:
+    return ListRoots()
+
+
+def _sample_hello() -> Sample:
+    message = types.SamplingMessage(role="user", content=types.TextContent(type="text", text="hello"))
+    return Sample([message], max_tokens=32)
 
 
 def _declared(ctx: Context, capability: str) -> str:
