@@ -47,7 +47,7 @@ from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import MessageHandler
 
 from .httpx_wire import HttpxWire
-from .sdk_callbacks import Callbacks, ServerMessages, is_input_required
+from .sdk_callbacks import INPUT_METHODS, Callbacks, ServerMessages, is_input_required
 
 __all__ = ["RecoveringClient", "connect"]
 
@@ -89,7 +89,7 @@ class RecoveringClient:
 
     async def _call(self, method: str, params: Mapping[str, Any] | None, model: type[_Model], **kwargs: Any) -> _Model:
         result = await self._request(method, params, **kwargs)
-        if self._server_messages is not None and is_input_required(result):
+        if method in INPUT_METHODS and self._server_messages is not None and is_input_required(result):
             # A sessionless server asks in its result; each round is a request of its own.
             async def resend(retried: Mapping[str, Any]) -> Any:
                 return await self._request(method, retried, **kwargs)
