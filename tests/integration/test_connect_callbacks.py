@@ -105,19 +105,19 @@ class Asked:
 async def test_elicitation_is_answered_by_the_callback_also_after_a_sigkill_restart(server: ManagedServer) -> None:
     asked = Asked()
     async with connect(server.url, mode="legacy", options=OPTIONS, elicitation_callback=asked.elicit) as client:
-        first = await client.call_tool("ask", {"question": "Your name?"})
+        first = await client.call_tool("elicit_name", {"question": "Your name?"})
         assert _text(first) == "declared elicitation; accept: Ada 1"
         assert asked.elicited[0].message == "Your name?"
         # The context's ``session`` is the RecoveringClient (typed as the SDK's ClientSession).
         assert cast(object, asked.contexts[0].session) is client, "the context names the client it came through"
         await _restart(server)
-        again = await client.call_tool("ask", {"question": "Again?"})
+        again = await client.call_tool("elicit_name", {"question": "Again?"})
         assert _text(again) == "declared elicitation; accept: Ada 2", "declared again on the new session"
         binding = client.session.binding
         assert binding is not None
         assert binding.generation == 2, "the answer went to the new session"
     stats: dict[str, Any] = await anyio.to_thread.run_sync(server.stats)
-    assert stats["tool_executions"] == {"ask": 1}, "the restarted server ran the second call once"
+    assert stats["tool_executions"] == {"elicit_name": 1}, "the restarted server ran the second call once"
     assert stats["initializes"] == 1
 
 
@@ -129,9 +129,9 @@ async def test_sampling_and_roots_are_answered_by_the_callbacks_also_after_a_sig
         for round_ in range(2):
             if round_:
                 await _restart(server)
-            sampled = await client.call_tool("sample", {"prompt": "hello"})
+            sampled = await client.call_tool("sample_text", {"prompt": "hello"})
             assert _text(sampled) == "declared sampling; echo-model: HELLO"
-            rooted = await client.call_tool("roots", {})
+            rooted = await client.call_tool("client_roots", {})
             assert _text(rooted) == "declared roots; file:///work/one file:///work/two"
         assert len(asked.sampled) == 2
         assert asked.sampled[0].max_tokens == 32
@@ -146,7 +146,7 @@ async def test_a_roots_request_on_the_get_stream_is_answered_also_after_a_sigkil
             if round_:
                 await _restart(server)  # the GET stream is opened again for the new session
             await _wait_for_get_stream(client, server)
-            rooted = await client.call_tool("roots", {"standalone": True})
+            rooted = await client.call_tool("client_roots", {"standalone": True})
             assert _text(rooted) == "declared roots; file:///work/one file:///work/two"
         assert len(asked.contexts) == 2
 
@@ -155,7 +155,7 @@ async def test_log_messages_reach_the_logging_callback_and_the_message_handler(s
     asked = Asked()
     asked.expected_logs = 3
     async with connect(server.url, mode="legacy", options=OPTIONS, **asked.callbacks()) as client:
-        assert _text(await client.call_tool("chatty", {"count": 3})) == "logged 3"
+        assert _text(await client.call_tool("log_lines", {"count": 3})) == "logged 3"
         with anyio.fail_after(10):
             await asked.all_logged.wait()
         assert [params.data for params in asked.logged] == ["line 0", "line 1", "line 2"]
@@ -168,13 +168,16 @@ async def test_without_callbacks_the_server_gets_the_sdks_refusal_and_the_result
     server: ManagedServer,
 ) -> None:
     async with connect(server.url, mode="legacy", options=OPTIONS) as client:
-        assert _text(await client.call_tool("ask", {"question": "?"})) == (
+        assert _text(await client.call_tool("elicit_name", {"question": "?"})) == (
             "undeclared elicitation; error -32600: Elicitation not supported"
         )
-        assert _text(await client.call_tool("sample", {"prompt": "?"})) == (
+        assert _text(await client.call_tool("sample_text", {"prompt": "?"})) == (
             "undeclared sampling; error -32600: Sampling not supported"
         )
-        assert _text(await client.call_tool("roots", {})) == "undeclared roots; error -32600: List roots not supported"
+        assert (
+            _text(await client.call_tool("client_roots", {}))
+            == "undeclared roots; error -32600: List roots not supported"
+        )
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
@@ -212,7 +215,7 @@ async def test_a_callback_that_raises_gets_the_server_an_internal_error(server: 
         raise RuntimeError("secret detail")
 
     async with connect(server.url, mode="legacy", options=OPTIONS, elicitation_callback=broken) as client:
-        text = _text(await client.call_tool("ask", {"question": "?"}))
+        text = _text(await client.call_tool("elicit_name", {"question": "?"}))
         assert text == "declared elicitation; error -32603: the client's callback failed"
         assert "secret" not in text
 
@@ -222,7 +225,10 @@ async def test_a_callbacks_error_data_is_sent_as_the_error(server: ManagedServer
         return types.ErrorData(code=-32042, message="not now")
 
     async with connect(server.url, mode="legacy", options=OPTIONS, elicitation_callback=declining) as client:
-        assert _text(await client.call_tool("ask", {"question": "?"})) == "declared elicitation; error -32042: not now"
+        assert (
+            _text(await client.call_tool("elicit_name", {"question": "?"}))
+            == "declared elicitation; error -32042: not now"
+        )
 
 
 async def _wait_for_get_stream(client: RecoveringClient, server: ManagedServer) -> None:

@@ -99,7 +99,7 @@ def test_sdk_server_session_dies_with_its_process() -> None:
         tools = {tool["name"]: tool.get("annotations", {}) for tool in message_of(listed)["result"]["tools"]}
         read_only = {"readOnlyHint": True}
         plain = {"bump": {}, "add": read_only, "peek": read_only, "slow": {}, "blob": read_only}
-        asking = ("ask", "sample", "roots", "chatty", "survey")  # they ask or tell the client
+        asking = ("elicit_name", "sample_text", "client_roots", "log_lines", "survey")  # they ask or tell the client
         assert tools == {**plain, **{name: {} for name in asking}}
         bumped = call(client, server.url, in_session(session_id), "bump")
         assert bumped.headers["content-type"].startswith("text/event-stream")  # stateful default: SSE answers

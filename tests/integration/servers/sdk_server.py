@@ -135,10 +135,11 @@ def build_server() -> MCPServer[Any]:
         return blob_text(size)
 
     # What the client declared, then what it answered (or the error it sent instead), as text: a
-    # test reads both from the call's result.
+    # test reads both from the call's result. (tests/cli/servers/bridge_server.py builds on this
+    # server and adds tools of its own: names must not meet, ``ask`` is taken there.)
     @server.tool(description="Elicit a name from the client (elicitation/create on this call's stream).")
-    async def ask(question: str, ctx: Context) -> str:
-        COUNTERS.tool_executions["ask"] += 1
+    async def elicit_name(question: str, ctx: Context) -> str:
+        COUNTERS.tool_executions["elicit_name"] += 1
         declared = _declared(ctx, "elicitation")
         try:
             answer = await ctx.elicit(question, _Name)
@@ -148,8 +149,8 @@ def build_server() -> MCPServer[Any]:
         return f"{declared}; {answer.action}: {name}"
 
     @server.tool(description="Ask the client's model (sampling/createMessage on this call's stream).")
-    async def sample(prompt: str, ctx: Context) -> str:
-        COUNTERS.tool_executions["sample"] += 1
+    async def sample_text(prompt: str, ctx: Context) -> str:
+        COUNTERS.tool_executions["sample_text"] += 1
         declared = _declared(ctx, "sampling")
         request = types.CreateMessageRequest(
             params=types.CreateMessageRequestParams(
@@ -168,8 +169,8 @@ def build_server() -> MCPServer[Any]:
         return f"{declared}; {result.model}: {text}"
 
     @server.tool(description="List the client's roots (roots/list: on this call's stream, or on the GET stream).")
-    async def roots(ctx: Context, standalone: bool = False) -> str:
-        COUNTERS.tool_executions["roots"] += 1
+    async def client_roots(ctx: Context, standalone: bool = False) -> str:
+        COUNTERS.tool_executions["client_roots"] += 1
         declared = _declared(ctx, "roots")
         # Without a related request the SDK sends it on the session's GET stream.
         metadata = None if standalone else ServerMessageMetadata(related_request_id=ctx.request_id)
@@ -180,8 +181,8 @@ def build_server() -> MCPServer[Any]:
         return f"{declared}; " + " ".join(str(root.uri) for root in result.roots)
 
     @server.tool(description="Send `count` log messages (notifications/message on this call's stream).")
-    async def chatty(count: int, ctx: Context) -> str:
-        COUNTERS.tool_executions["chatty"] += 1
+    async def log_lines(count: int, ctx: Context) -> str:
+        COUNTERS.tool_executions["log_lines"] += 1
         for index in range(count):
             await ctx.info(f"line {index}")
         return f"logged {count}"
