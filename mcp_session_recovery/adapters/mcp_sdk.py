@@ -10,7 +10,9 @@ The adapter owns negotiation (DESIGN §5): the runtime probes, negotiates and re
 so a server that changes era in either direction on the same URL (a deploy, a rollback) is followed
 without the caller noticing; a legacy session that is re-initialized gets its subscriptions and log
 level back; when the server's terms change, the tool list is fetched again and ``on_tools_changed``
-is told. Results are the SDK's own ``mcp_types`` models and a server's JSON-RPC error is the SDK's
+is told. A server's requests (elicitation, sampling, roots) and notifications reach the SDK's own
+callbacks (:mod:`.sdk_callbacks`), whose capabilities are declared on every negotiation. Results
+are the SDK's own ``mcp_types`` models and a server's JSON-RPC error is the SDK's
 ``MCPError``; what the library gives up on is one of its typed errors
 (:class:`~mcp_session_recovery.model.McpSessionError`), never a dead client.
 """
@@ -28,6 +30,7 @@ import anyio
 import httpx2
 import mcp_types as types
 from anyio.streams.memory import MemoryObjectReceiveStream
+from mcp.client.session import ElicitationFnT, ListRootsFnT, LoggingFnT, MessageHandlerFnT, SamplingFnT
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
@@ -44,6 +47,7 @@ from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.reading import MessageHandler
 
 from .httpx_wire import HttpxWire
+from .sdk_callbacks import INPUT_METHODS, Callbacks, ServerMessages, is_input_required
 
 __all__ = ["RecoveringClient", "connect"]
 
@@ -65,9 +69,16 @@ def _era_mode(mode: str) -> EraMode:
 class RecoveringClient:
     """The SDK's client calls, over a :class:`~mcp_session_recovery.runtime.Session` that recovers."""
 
-    def __init__(self, session: Session, on_tools_changed: Callable[[types.ListToolsResult], Awaitable[None]] | None):
+    def __init__(
+        self,
+        session: Session,
+        on_tools_changed: Callable[[types.ListToolsResult], Awaitable[None]] | None,
+        server_messages: ServerMessages | None = None,
+    ):
         self._session = session
         self._on_tools_changed = on_tools_changed
+        #: Answers what a sessionless server asks for in a result (``None``: its result is an error).
+        self._server_messages = server_messages
         #: The latest tool list (``None`` until one was fetched).
         self.tools: types.ListToolsResult | None = None
 
@@ -77,11 +88,20 @@ class RecoveringClient:
         return self._session
 
     async def _call(self, method: str, params: Mapping[str, Any] | None, model: type[_Model], **kwargs: Any) -> _Model:
+        result = await self._request(method, params, **kwargs)
+        if method in INPUT_METHODS and self._server_messages is not None and is_input_required(result):
+            # A sessionless server asks in its result; each round is a request of its own.
+            async def resend(retried: Mapping[str, Any]) -> Any:
+                return await self._request(method, retried, **kwargs)
+
+            result = await self._server_messages.complete_input(method, params, result, resend)
+        return model.model_validate(result)
+
+    async def _request(self, method: str, params: Mapping[str, Any] | None, **kwargs: Any) -> Any:
         try:
-            result = await self._session.request(method, params, **kwargs)
+            return await self._session.request(method, params, **kwargs)
         except RemoteError as exc:
             raise MCPError(exc.code, exc.message, exc.data) from exc
-        return model.model_validate(result)
 
     # -- the SDK's call surface ---------------------------------------------------------------------
 
@@ -157,6 +177,12 @@ async def connect(
     on_message: MessageHandler | None = None,
     on_tools_changed: Callable[[types.ListToolsResult], Awaitable[None]] | None = None,
     http_client: httpx2.AsyncClient | None = None,
+    sampling_callback: SamplingFnT | None = None,
+    elicitation_callback: ElicitationFnT | None = None,
+    list_roots_callback: ListRootsFnT | None = None,
+    logging_callback: LoggingFnT | None = None,
+    message_handler: MessageHandlerFnT | None = None,
+    sampling_capabilities: types.SamplingCapability | None = None,
 ) -> AsyncIterator[RecoveringClient]:
     """Connect to the MCP endpoint ``url`` and keep the connection alive until the block ends.
 
@@ -166,10 +192,32 @@ async def connect(
     tunes the runtime (timeouts, attempts, backoff, replay ``policy``); ``on_event`` sees every
     state change, ``on_message`` every server notification, ``on_tools_changed`` every tool list
     fetched again after the server's terms changed. Connects eagerly: errors surface here.
+
+    The SDK's callbacks, with its signatures (``mcp.client.session``): ``sampling_callback``,
+    ``elicitation_callback`` and ``list_roots_callback`` answer the server's requests, on a call's
+    stream or on the server's own stream, once, under the session that asked; one not given gets
+    the SDK's default error (the server's own stream, which carries requests tied to no call, is
+    opened when a callback or ``on_message`` is given). ``logging_callback`` gets
+    ``notifications/message``, ``message_handler`` every server notification (typed). Their
+    context's ``session`` is the ``RecoveringClient``. The capabilities they imply (``sampling``,
+    as ``sampling_capabilities`` says; ``elicitation`` form and url; ``roots`` with ``listChanged``)
+    are declared, beside those of ``identity``, in every negotiation, re-negotiations included.
+    See :mod:`.sdk_callbacks`.
     """
     base = options or SessionOptions()
+    callbacks = Callbacks(
+        sampling=sampling_callback,
+        elicitation=elicitation_callback,
+        list_roots=list_roots_callback,
+        logging=logging_callback,
+        message_handler=message_handler,
+        sampling_capabilities=sampling_capabilities,
+    )
+    declared = identity or base.identity
+    # What the caller's identity declares itself wins over what the callbacks imply.
+    declared = dataclasses.replace(declared, capabilities={**callbacks.capabilities(), **declared.capabilities})
     session_options = dataclasses.replace(
-        base, mode=_era_mode(mode), identity=identity or base.identity, listen=on_message is not None
+        base, mode=_era_mode(mode), identity=declared, listen=on_message is not None or callbacks.any
     )
     changes, changed = anyio.create_memory_object_stream[BindingChange](max_buffer_size=math.inf)
 
@@ -179,13 +227,25 @@ async def connect(
         if on_event is not None:
             on_event(record)
 
+    server_messages: ServerMessages | None = None
+
+    def receive(message: Mapping[str, Any]) -> None:
+        if on_message is not None:
+            on_message(message)
+        if server_messages is not None:  # set before the session can read anything
+            server_messages.receive(message)
+
     with ungrouped():
         async with _http(http_client, headers, auth) as http:
-            session = Session(HttpxWire(http, url), url, session_options, on_event=observe, on_message=on_message)
-            # The watcher's task group ends before the stream it reads is closed.
-            async with session, changes, changed, anyio.create_task_group() as watchers:
-                client = RecoveringClient(session, on_tools_changed)
+            session = Session(HttpxWire(http, url), url, session_options, on_event=observe, on_message=receive)
+            # Always: a server's request is answered even without its callback (the SDK's refusal).
+            server_messages = ServerMessages(callbacks, session)
+            # The watchers' task group ends before the streams they read are closed.
+            async with session, changes, changed, server_messages, anyio.create_task_group() as watchers:
+                client = RecoveringClient(session, on_tools_changed, server_messages)
+                server_messages.client = client
                 watchers.start_soon(_refresh_on_change, client, changed)
+                watchers.start_soon(server_messages.serve)
                 try:
                     await session.connect()
                     yield client

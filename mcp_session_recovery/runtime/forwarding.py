@@ -202,17 +202,22 @@ async def forward(
             core.release(call)
 
 
-async def relay_answer(core: SessionSeam, body: bytes) -> bool:
+async def relay_answer(core: SessionSeam, body: bytes, *, generation: int | None = None) -> bool:
     """Send a client's answer to a server's request (sampling, elicitation, roots) under the live
     binding, once and unchanged; whether the server took it.
 
     It belongs to the session the server's request came from, so it is never replayed into a new
     one: an answer the server can no longer take (its session is gone, or none is live) is dropped,
-    as a server that restarted would drop it.
+    as a server that restarted would drop it. ``generation``, when the caller knows it, is that of
+    the binding the request came under: when another binding is live by now, the answer is dropped
+    (the new session never asked).
     """
     binding = core.snapshot.live_binding
     if binding is None:
         logger.info("%s: an answer to a server request was dropped: no live session", core.origin)
+        return False
+    if generation is not None and binding.generation != generation:
+        logger.info("%s: an answer to a server request was dropped: its session was replaced", core.origin)
         return False
     try:
         response = await send_following(core.wire.send, answer_message(binding, body), core.url)

@@ -194,10 +194,11 @@ class Session:
             hand_over_streams=hand_over_streams,
         )
 
-    async def relay_answer(self, body: bytes) -> bool:
+    async def relay_answer(self, body: bytes, *, generation: int | None = None) -> bool:
         """Send a client's answer to a server's request under the live session, once; whether the
-        server took it. See :func:`.forwarding.relay_answer`."""
-        return await forwarding.relay_answer(self._core, body)
+        server took it. ``generation``: that of the binding the request came under (the answer is
+        dropped when another one is live). See :func:`.forwarding.relay_answer`."""
+        return await forwarding.relay_answer(self._core, body, generation=generation)
 
     async def listen_stream(self) -> forwarding.Forwarded:
         """The legacy server-to-client stream for a client above, kept open across recoveries.

@@ -98,7 +98,9 @@ def test_sdk_server_session_dies_with_its_process() -> None:
         listed = client.post(server.url, json=rpc("tools/list", request_id=3), headers=in_session(session_id))
         tools = {tool["name"]: tool.get("annotations", {}) for tool in message_of(listed)["result"]["tools"]}
         read_only = {"readOnlyHint": True}
-        assert tools == {"bump": {}, "add": read_only, "peek": read_only, "slow": {}, "blob": read_only}
+        plain = {"bump": {}, "add": read_only, "peek": read_only, "slow": {}, "blob": read_only}
+        asking = ("elicit_name", "sample_text", "client_roots", "log_lines", "survey")  # they ask or tell the client
+        assert tools == {**plain, **{name: {} for name in asking}}
         bumped = call(client, server.url, in_session(session_id), "bump")
         assert bumped.headers["content-type"].startswith("text/event-stream")  # stateful default: SSE answers
         assert text_of(bumped) == "1"

@@ -28,12 +28,16 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
+import mcp_types as types
 import uvicorn
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, Elicit, ListRoots, MCPServer, Resolve, Sample
+from mcp.shared.exceptions import MCPError
+from mcp.shared.message import ServerMessageMetadata
 from mcp.types import ToolAnnotations
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_session_recovery.testing import MAX_BLOB_SIZE, blob_text
@@ -66,6 +70,8 @@ class Counters:
     http_requests: Counter[str] = field(default_factory=Counter)
     #: HTTP status → how many answers the SDK gave (a stale session shows up as 404).
     responses_by_status: Counter[str] = field(default_factory=Counter)
+    #: GET streams the SDK opened (answered 200): where it sends what no call's stream carries.
+    get_streams_opened: int = 0
     #: The value behind ``bump`` and ``peek``: the side effect a test checks.
     counter: int = 0
 
@@ -77,6 +83,7 @@ class Counters:
             "requests_by_method": dict(self.requests_by_method),
             "http_requests": dict(self.http_requests),
             "responses_by_status": dict(self.responses_by_status),
+            "get_streams_opened": self.get_streams_opened,
             "counter": self.counter,
             "pid": os.getpid(),
         }
@@ -87,7 +94,9 @@ COUNTERS = Counters()
 
 
 def build_server() -> MCPServer[Any]:
-    """The SDK server with the five tools the integration tests call."""
+    """The SDK server with the tools the integration tests call: five plain ones, and four that ask
+    the client something or tell it something while they run (legacy sessions only: a sessionless
+    server has no channel for a request of its own)."""
     server: MCPServer[Any] = MCPServer("sdk-integration-server", log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True)
 
@@ -125,7 +134,96 @@ def build_server() -> MCPServer[Any]:
         COUNTERS.tool_executions["blob"] += 1
         return blob_text(size)
 
+    # What the client declared, then what it answered (or the error it sent instead), as text: a
+    # test reads both from the call's result. (tests/cli/servers/bridge_server.py builds on this
+    # server and adds tools of its own: names must not meet, ``ask`` is taken there.)
+    @server.tool(description="Elicit a name from the client (elicitation/create on this call's stream).")
+    async def elicit_name(question: str, ctx: Context) -> str:
+        COUNTERS.tool_executions["elicit_name"] += 1
+        declared = _declared(ctx, "elicitation")
+        try:
+            answer = await ctx.elicit(question, _Name)
+        except MCPError as error:
+            return f"{declared}; error {error.error.code}: {error.error.message}"
+        name = answer.data.name if answer.action == "accept" and answer.data is not None else "-"
+        return f"{declared}; {answer.action}: {name}"
+
+    @server.tool(description="Ask the client's model (sampling/createMessage on this call's stream).")
+    async def sample_text(prompt: str, ctx: Context) -> str:
+        COUNTERS.tool_executions["sample_text"] += 1
+        declared = _declared(ctx, "sampling")
+        request = types.CreateMessageRequest(
+            params=types.CreateMessageRequestParams(
+                messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))],
+                max_tokens=32,
+            )
+        )
+        try:
+            result = await ctx.session.send_request(
+                request, types.CreateMessageResult, metadata=ServerMessageMetadata(related_request_id=ctx.request_id)
+            )
+        except MCPError as error:
+            return f"{declared}; error {error.error.code}: {error.error.message}"
+        content = result.content
+        text = content.text if isinstance(content, types.TextContent) else "?"
+        return f"{declared}; {result.model}: {text}"
+
+    @server.tool(description="List the client's roots (roots/list: on this call's stream, or on the GET stream).")
+    async def client_roots(ctx: Context, standalone: bool = False) -> str:
+        COUNTERS.tool_executions["client_roots"] += 1
+        declared = _declared(ctx, "roots")
+        # Without a related request the SDK sends it on the session's GET stream.
+        metadata = None if standalone else ServerMessageMetadata(related_request_id=ctx.request_id)
+        try:
+            result = await ctx.session.send_request(types.ListRootsRequest(), types.ListRootsResult, metadata=metadata)
+        except MCPError as error:
+            return f"{declared}; error {error.error.code}: {error.error.message}"
+        return f"{declared}; " + " ".join(str(root.uri) for root in result.roots)
+
+    @server.tool(description="Send `count` log messages (notifications/message on this call's stream).")
+    async def log_lines(count: int, ctx: Context) -> str:
+        COUNTERS.tool_executions["log_lines"] += 1
+        for index in range(count):
+            await ctx.info(f"line {index}")
+        return f"logged {count}"
+
+    # The SDK's resolvers ask in either era: mid-call requests on a legacy session, one
+    # InputRequiredResult (answered by the client's retry) on a sessionless one.
+    @server.tool(description="Ask the name, the roots and the model at once (resolvers: both eras).")
+    async def survey(
+        name: Annotated[_Name, Resolve(_ask_name)],
+        roots: Annotated[types.ListRootsResult, Resolve(_list_roots)],
+        reply: Annotated[types.CreateMessageResult, Resolve(_sample_hello)],
+    ) -> str:
+        COUNTERS.tool_executions["survey"] += 1
+        text = reply.content.text if isinstance(reply.content, types.TextContent) else "?"
+        return f"{name.name}; " + " ".join(str(root.uri) for root in roots.roots) + f"; {reply.model}: {text}"
+
     return server
+
+
+class _Name(BaseModel):
+    name: str
+
+
+def _ask_name() -> Elicit[_Name]:
+    return Elicit("Your name?", _Name)
+
+
+def _list_roots() -> ListRoots:
+    return ListRoots()
+
+
+def _sample_hello() -> Sample:
+    message = types.SamplingMessage(role="user", content=types.TextContent(type="text", text="hello"))
+    return Sample([message], max_tokens=32)
+
+
+def _declared(ctx: Context, capability: str) -> str:
+    """``declared <capability>`` or ``undeclared <capability>``: what the client's negotiation said."""
+    capabilities = ctx.session.client_capabilities
+    given = capabilities is not None and getattr(capabilities, capability) is not None
+    return f"{'declared' if given else 'undeclared'} {capability}"
 
 
 class StatsMiddleware:
@@ -161,6 +259,8 @@ class StatsMiddleware:
                 self._counters.responses_by_status[str(status)] += 1
                 if 200 <= status < 300:
                     self._counters.initializes += methods.count("initialize")
+                if status == 200 and scope["method"] == "GET":
+                    self._counters.get_streams_opened += 1
             await send(message)
 
         await self._app(scope, receive, counting_send)
