@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.official_suite", description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", action="append", choices=MODES, help="a mode to run (repeatable; default all)")
     parser.add_argument("--scenario", action="append", help="a client scenario to run (repeatable; default all)")
-    parser.add_argument("--jobs", type=int, default=3, help="suite processes at a time (default 3)")
+    parser.add_argument("--jobs", type=int, default=4, help="suite processes at a time (default 4)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where each run's results go")
     parser.add_argument("--json", type=Path, default=None, help="the table as JSON (default OUT/results.json)")
     args = parser.parse_args(argv)

@@ -397,9 +397,17 @@ def main(argv: list[str] | None = None) -> int:
     say(f"scenario {scenario!r}, mode {args.mode}")
     try:
         return anyio.run(run, args.mode, args.url, scenario, context)
-    except Exception:
-        say("failed:\n" + traceback.format_exc())
+    except Exception as exc:
+        say(f"failed: {innermost(exc)}")
+        traceback.print_exc()
         return 1
+
+
+def innermost(exc: BaseException) -> str:
+    """The first error inside any exception groups, as ``Type: message`` on one line."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 if __name__ == "__main__":

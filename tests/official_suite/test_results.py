@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from mcp import types
 
-from tests.official_suite.client import arguments_for, elicitation_defaults
+from tests.official_suite.client import arguments_for, elicitation_defaults, innermost
 from tests.official_suite.results import (
     CheckNote,
     Outcome,
@@ -150,3 +150,9 @@ def test_elicitation_is_answered_with_the_schema_defaults() -> None:
     result = elicitation_defaults(params)
     assert result.action == "accept"
     assert result.content == {"name": "Ada"}
+
+
+def test_a_client_error_is_named_by_the_first_error_inside_its_groups() -> None:
+    nested = ExceptionGroup("outer", [ExceptionGroup("inner", [ValueError("the server refused\n our credentials")])])
+    assert innermost(nested) == "ValueError: the server refused our credentials"
+    assert innermost(KeyError("k")) == "KeyError: 'k'"
