@@ -6,8 +6,9 @@ Installs the pinned suite first (``.ci/install-official-suite``: npm, cached in 
 runs every (scenario, mode) pair as its own suite process, several at a time, each bounded by a
 timeout, judges each run (:mod:`.results`), prints the table scenario x mode and writes it as JSON
 (``--json``, default ``.ci/.official-suite/results.json``). Exits 1 when a scenario the plain SDK
-passes fails in some mode, 2 when the suite cannot be installed or run; 0 otherwise. No pytest
-test runs this: it needs Node and npm.
+passes fails in some mode (judged only when ``plain`` is among the modes), 2 when the suite cannot
+be installed or run or a scenario is unknown; 0 otherwise. No pytest test runs this: it needs
+Node and npm (``test_results.py`` checks the judging without them).
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     listed = list_scenarios(node)
     if not listed:
         print("official suite: the suite listed no client scenarios", file=sys.stderr)
+        return 2
+    unknown = sorted(set(args.scenario or ()) - {name for name, _ in listed})
+    if unknown:
+        print(f"official suite: no such client scenario: {', '.join(unknown)}", file=sys.stderr)
         return 2
     scenarios = [name for name, _ in listed if not args.scenario or name in args.scenario]
     pairs = [(scenario, mode) for scenario in scenarios for mode in modes]
