@@ -1,0 +1,43 @@
+"""The ways the conformance client reaches a scenario's server, and what each way cannot carry today.
+
+Shared by the client (which builds the connection) and the runner (which prints the gaps beside the
+results), so the two can never disagree about what a mode was given.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+__all__ = ["CONNECT_CALLBACKS", "MODES", "MODE_DESCRIPTIONS", "connect_accepts", "gaps"]
+
+#: Every mode, in table order; ``plain`` first: it is the yardstick the others are held to.
+MODES: tuple[str, ...] = ("plain", "transport", "connect", "stdio", "proxy")
+
+MODE_DESCRIPTIONS: dict[str, str] = {
+    "plain": "the SDK's ClientSession over streamable_http_client with a plain httpx2 client",
+    "transport": "the same, with RecoveringTransport(httpx2.AsyncHTTPTransport()) under the AsyncClient",
+    "connect": "mcp_session_recovery.adapters.mcp_sdk.connect(url, ...)",
+    "stdio": "the unmodified SDK client over stdio to `mcp-session-recovery stdio URL`",
+    "proxy": "the unmodified SDK client over HTTP to `mcp-session-recovery proxy URL`",
+}
+
+#: The SDK callbacks the client logic uses, by the keyword ``ClientSession`` takes them under.
+CONNECT_CALLBACKS: tuple[str, ...] = ("elicitation_callback",)
+
+
+def connect_accepts(keyword: str) -> bool:
+    """Whether today's ``connect()`` takes ``keyword`` (another branch adds the SDK's callbacks)."""
+    from mcp_session_recovery.adapters.mcp_sdk import connect
+
+    return keyword in inspect.signature(connect).parameters
+
+
+def gaps(mode: str) -> tuple[str, ...]:
+    """What the client logic wants to hand ``mode`` and cannot: it runs without it and says so."""
+    if mode == "connect":
+        wanted = ("auth", *CONNECT_CALLBACKS)
+        return tuple(f"connect() takes no {keyword}" for keyword in wanted if not connect_accepts(keyword))
+    if mode == "stdio":
+        # A stdio host has no HTTP layer to put an httpx2.Auth on; the bridge takes static headers only.
+        return ("the stdio bridge carries no OAuth flow (static --header only)",)
+    return ()
