@@ -86,9 +86,10 @@ class Counters:
 COUNTERS = Counters()
 
 
-def build_server() -> MCPServer[Any]:
-    """The SDK server with the five tools the integration tests call."""
-    server: MCPServer[Any] = MCPServer("sdk-integration-server", log_level="WARNING")
+def build_server(**settings: Any) -> MCPServer[Any]:
+    """The SDK server with the five tools the integration tests call (``settings``: more of
+    ``MCPServer``'s, e.g. its auth)."""
+    server: MCPServer[Any] = MCPServer("sdk-integration-server", log_level="WARNING", **settings)
     read_only = ToolAnnotations(read_only_hint=True)
 
     @server.tool(description="Increment the process counter and return it (a side effect that must not repeat).")
