@@ -481,7 +481,12 @@ def test_every_answer_becomes_an_event_of_the_given_generation(
 
     assert isinstance(
         event,
-        DiscoverSucceeded | InitializeSucceeded | InitializedDelivered | NegotiationDisrupted | NegotiationRejected,
+        DiscoverSucceeded
+        | InitializeSucceeded
+        | InitializedDelivered
+        | NegotiationDisrupted
+        | NegotiationRejected
+        | CredentialsRefused,
     )
     assert event.generation == generation
 
