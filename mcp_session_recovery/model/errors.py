@@ -360,6 +360,28 @@ class ConnectTimedOut(McpSessionError):
         )
 
 
+class CredentialsRejected(McpSessionError):
+    """The server refused the credentials (401 or 403) while the session was being (re)negotiated.
+
+    Credentials are the client's: no retry of ours can fix them, and no timer retries them. The
+    round of negotiation ends; the requests that waited for it get this error, or, under a client
+    that negotiates itself (``RecoveringTransport``, ``RecoveringMiddleware``), the server's own
+    answer (``status``, ``headers``, ``body``), so that its auth flow (an ``httpx.Auth``) runs and
+    sends the request again with new credentials. The next request negotiates again, with the
+    credentials it carries.
+    """
+
+    def __init__(self, status: int, headers: Mapping[str, str] | None = None, body: bytes = b"") -> None:
+        self.status = status
+        #: The refusal's headers (``WWW-Authenticate`` says what the server wants) and its body.
+        self.headers: Mapping[str, str] = dict(headers or {})
+        self.body = body
+        super().__init__(
+            f"the server refused the credentials (HTTP {status}) while negotiating the session; "
+            "renew or fix them (the client's auth flow, or the token): the next request negotiates again"
+        )
+
+
 class RemoteError(McpSessionError):
     """The server answered a request with a JSON-RPC error: an answer for the caller, not a fault."""
 
@@ -605,28 +627,6 @@ class InitializeRejected(SessionUnusable):
         self.code = code
         self.detail = detail
         super().__init__(f"the server rejected initialize (code {code}): {detail}")
-
-
-class CredentialsRejected(McpSessionError):
-    """The server refused the credentials (401 or 403) while the session was being (re)negotiated.
-
-    Credentials are the client's: no retry of ours can fix them, and no timer retries them. The
-    round of negotiation ends; the requests that waited for it get this error, or, under a client
-    that negotiates itself (``RecoveringTransport``, ``RecoveringMiddleware``), the server's own
-    answer (``status``, ``headers``, ``body``), so that its auth flow (an ``httpx.Auth``) runs and
-    sends the request again with new credentials. The next request negotiates again, with the
-    credentials it carries.
-    """
-
-    def __init__(self, status: int, headers: Mapping[str, str] | None = None, body: bytes = b"") -> None:
-        self.status = status
-        #: The refusal's headers (``WWW-Authenticate`` says what the server wants) and its body.
-        self.headers: Mapping[str, str] = dict(headers or {})
-        self.body = body
-        super().__init__(
-            f"the server refused the credentials (HTTP {status}) while negotiating the session; "
-            "renew or fix them (the client's auth flow, or the token): the next request negotiates again"
-        )
 
 
 class ProtocolViolation(SessionUnusable):
