@@ -52,7 +52,7 @@ from mcp_session_recovery.model import (
 from mcp_session_recovery.model.messages import with_runtime_headers
 from mcp_session_recovery.runtime import SessionOptions, WireError
 from mcp_session_recovery.runtime.forwarding import Forwarded
-from mcp_session_recovery.runtime.front import ClientHeaders, ClientRequest, Front, read_client_request
+from mcp_session_recovery.runtime.front import ClientHeaders, Front, read_client_request
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.session import Session
 
@@ -135,9 +135,11 @@ class RecoveringMiddleware:
         relay_streams: bool = False,
     ) -> None:
         self._relay_streams = relay_streams
-        self._endpoint = URL(url) if url is not None else None
         self._wire: _RuntimeWire | None = None
-        self._front = Front(self, mode=mode, options=options, on_event=on_event, not_started=_not_started)
+        endpoint = str(URL(url)) if url is not None else None
+        self._front = Front(
+            self, endpoint=endpoint, mode=mode, options=options, on_event=on_event, not_started=_not_started
+        )
 
     @property
     def session(self) -> Session | None:
@@ -171,16 +173,17 @@ class RecoveringMiddleware:
     ) -> aiohttp.ClientResponse:
         body = await _body_of(request) if request.method == "POST" else b""
         client_request = read_client_request(request.method, body)
-        if not self._serves(request, client_request):
-            if self._endpoint is not None and request.url.origin() != self._endpoint.origin():
-                # Another origin (a redirect aiohttp follows, say): no session header of ours goes there.
+        front = self._front
+        if not front.serves(str(request.url), client_request):
+            if front.endpoint is not None and request.url.origin() != URL(front.endpoint).origin():
+                # Another origin (a redirect aiohttp follows, an auth server): no session header of ours goes there.
                 request.headers = CIMultiDict(with_runtime_headers(request.headers.items(), {}))
             return await handler(request)
-        assert self._endpoint is not None
+        assert front.endpoint is not None
         if self._wire is None:
-            self._wire = _RuntimeWire(request.session, self._endpoint)
+            self._wire = _RuntimeWire(request.session, URL(front.endpoint))
         wire = self._wire
-        session = self._front.session_for(str(self._endpoint), client_request)
+        session = front.session_for(front.endpoint, client_request)
         wire.client_headers.learn(request.headers)
         sent_body = body
 
@@ -196,14 +199,6 @@ class RecoveringMiddleware:
             session, client_request, send=send, hand_over_streams=not self._relay_streams
         )
         return self._answer(wire, forwarded)
-
-    def _serves(self, request: aiohttp.ClientRequest, client_request: ClientRequest) -> bool:
-        endpoint = self._endpoint
-        if endpoint is None:
-            if client_request.method is None:
-                return False  # the endpoint is where the first JSON-RPC request goes
-            endpoint = self._endpoint = request.url.with_fragment(None)
-        return request.url.with_fragment(None) == endpoint
 
     def _answer(self, wire: _RuntimeWire, forwarded: Forwarded) -> aiohttp.ClientResponse:
         source = forwarded.source

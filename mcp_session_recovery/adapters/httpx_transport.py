@@ -144,9 +144,6 @@ def _differing(raw: list[tuple[bytes, bytes]], runtime: Mapping[str, str]) -> li
     return differing if len(placed) == len(wanted) else None
 
 
-_MISDIRECTED = b'{"error": "RecoveringTransport serves the origin of its first request; this one was not sent"}'
-
-
 class RecoveringTransport(_TransportBase):
     """An async transport of ``httpx`` or ``httpx2`` that keeps the MCP session under it alive.
 
@@ -193,18 +190,21 @@ class RecoveringTransport(_TransportBase):
     async def handle_async_request(self, request: Any) -> Any:
         client_request = read_client_request(request.method, await request.aread())
         url = str(request.url)
-        session = self._front.session_for(url, client_request)
-        if url != self._wire.url_text and origin_of(url) != session.origin:
-            # One transport, one endpoint: its session id and the client's credentials stay there.
-            headers = {"content-type": "application/json"}
-            return self._module.Response(421, headers=headers, content=_MISDIRECTED, request=request)
+        front = self._front
+        if not front.serves(url, client_request):
+            # Not the MCP endpoint (an auth flow's metadata, registration or token request): as a plain
+            # transport would send it; another origin gets none of the session's headers.
+            if origin_of(url) != origin_of(front.endpoint or url):
+                request.headers = self._module.Headers(with_runtime_headers(request.headers.multi_items(), {}))
+            return await self._inner.handle_async_request(request)
+        session = front.session_for(url, client_request)
         self._wire.learn(request, url)
         wire = self._wire
 
         async def send(outgoing: Outgoing) -> HttpxResponse:
             return await wire.send_client(request, outgoing)
 
-        forwarded = await self._front.handle(session, client_request, send=send)
+        forwarded = await front.handle(session, client_request, send=send)
         return self._response(forwarded, request)
 
     def _response(self, forwarded: Forwarded, request: Any) -> Any:

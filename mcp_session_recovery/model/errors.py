@@ -9,6 +9,7 @@
     ├── RecoveryFailed                recovery gave up for now (.attempts, .last_signal, .hint, .advice)
     │   └── SessionNotKept            new sessions were lost, one after another, before any was used (.losses)
     ├── ConnectTimedOut               connect() outlasted its timeout (.timeout, .last_signal, .cause)
+    ├── CredentialsRejected           the server refused the credentials while we negotiated (.status, .headers, .body)
     ├── RemoteError                   the server answered the request with a JSON-RPC error (.code, .message, .data)
     ├── UnexpectedAnswer              the server answered with something that is not JSON-RPC (.status, .detail)
     │   ├── AnswerTooLarge            the answer crossed a read limit; nothing more was read (.limit, .bound)
@@ -23,7 +24,6 @@
     └── SessionUnusable               abstract: the session is FAILED; no retry can fix it
         ├── NoCommonProtocolVersion   (.offered, .supported)
         ├── InitializeRejected        the server refused our ``initialize`` (.code, .detail)
-        ├── CredentialsRejected       the server refused our credentials while we negotiated (.status)
         ├── ProtocolViolation         the server broke the protocol while we negotiated (.detail)
         └── UnexpectedException       a bug (no network fault) raised while we negotiated (.exception_type)
 
@@ -360,6 +360,28 @@ class ConnectTimedOut(McpSessionError):
         )
 
 
+class CredentialsRejected(McpSessionError):
+    """The server refused the credentials (401 or 403) while the session was being (re)negotiated.
+
+    Credentials are the client's: no retry of ours can fix them, and no timer retries them. The
+    round of negotiation ends; the requests that waited for it get this error, or, under a client
+    that negotiates itself (``RecoveringTransport``, ``RecoveringMiddleware``), the server's own
+    answer (``status``, ``headers``, ``body``), so that its auth flow (an ``httpx.Auth``) runs and
+    sends the request again with new credentials. The next request negotiates again, with the
+    credentials it carries.
+    """
+
+    def __init__(self, status: int, headers: Mapping[str, str] | None = None, body: bytes = b"") -> None:
+        self.status = status
+        #: The refusal's headers (``WWW-Authenticate`` says what the server wants) and its body.
+        self.headers: Mapping[str, str] = dict(headers or {})
+        self.body = body
+        super().__init__(
+            f"the server refused the credentials (HTTP {status}) while negotiating the session; "
+            "renew or fix them (the client's auth flow, or the token): the next request negotiates again"
+        )
+
+
 class RemoteError(McpSessionError):
     """The server answered a request with a JSON-RPC error: an answer for the caller, not a fault."""
 
@@ -605,20 +627,6 @@ class InitializeRejected(SessionUnusable):
         self.code = code
         self.detail = detail
         super().__init__(f"the server rejected initialize (code {code}): {detail}")
-
-
-class CredentialsRejected(SessionUnusable):
-    """The server refused our credentials (401/403) while the session was being (re)negotiated.
-
-    Retrying with the same credentials cannot help; open a new session once they are fixed.
-    """
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-        super().__init__(
-            f"the server refused our credentials (HTTP {status}) while negotiating the session; "
-            "fix the credentials, then open a new session"
-        )
 
 
 class ProtocolViolation(SessionUnusable):

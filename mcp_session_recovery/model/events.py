@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .binding import SessionId
-from .errors import SessionUnusable
+from .errors import CredentialsRejected, SessionUnusable
 from .states import Replayability, Signal
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "CloseRequested",
     "ConnectAbandoned",
     "ConnectRequested",
+    "CredentialsRefused",
     "DiscoverSucceeded",
     "Event",
     "InitializeSucceeded",
@@ -262,6 +263,23 @@ class NegotiationRejected(Event):
             raise ValueError("a rejection carries a SessionUnusable error")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CredentialsRefused(Event):
+    """A step of negotiation ``generation`` was refused for its credentials (401 or 403).
+
+    Neither a fault to wait out nor a dead end: the credentials are the client's to renew (its auth
+    flow, a refreshed token). ``error`` carries the server's answer for the callers that waited.
+    """
+
+    generation: int
+    error: CredentialsRejected
+
+    def __post_init__(self) -> None:
+        _check_generation(self.generation)
+        if not isinstance(self.error, CredentialsRejected):
+            raise ValueError("a refusal of credentials carries a CredentialsRejected error")
+
+
 @dataclass(frozen=True, slots=True)
 class BackoffElapsed(Event):
     """The delay of the scheduled recovery attempt is over."""
@@ -287,6 +305,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     InitializedDelivered,
     NegotiationDisrupted,
     NegotiationRejected,
+    CredentialsRefused,
     BackoffElapsed,
     CloseRequested,
 )

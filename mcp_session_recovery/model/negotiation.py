@@ -10,7 +10,8 @@ pure place:
   ``ERA_CHANGED`` (fall back to ``initialize`` in auto mode), unless the server names only
   versions we cannot speak in either era (``NoCommonProtocolVersion``);
 - a refused connection, 502/503, 5xx, 408 or 429 is ``UNREACHABLE``: wait and try again;
-- 401/403 is ``CredentialsRejected`` and a broken answer is ``ProtocolViolation``: no retry helps.
+- 401/403 is ``CredentialsRefused``: the credentials are the client's to renew (no retry of ours);
+- a broken answer is ``ProtocolViolation``: no retry helps.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .errors import (
     SessionUnusable,
 )
 from .events import (
+    CredentialsRefused,
     DiscoverSucceeded,
     Event,
     InitializedDelivered,
@@ -164,7 +166,8 @@ def _trouble(
     if 200 <= status < 300:
         return None
     if status in (401, 403):
-        return _reject(generation, CredentialsRejected(status))
+        # The server's own answer goes with it: a client's auth flow reads its WWW-Authenticate.
+        return CredentialsRefused(generation=generation, error=CredentialsRejected(status, answer.headers, answer.body))
     if status >= 500 or status in (408, 429):
         detail = f"server unreachable: HTTP {status} to {exchange.method}"
         return NegotiationDisrupted(generation=generation, signal=Signal.UNREACHABLE, detail=detail)

@@ -45,6 +45,7 @@ from .events import (
     Abandonment,
     ConnectAbandoned,
     ConnectRequested,
+    CredentialsRefused,
     DiscoverSucceeded,
     Event,
     InitializeSucceeded,
@@ -610,6 +611,26 @@ def give_up_unkept(snap: Snapshot, event: Event) -> Outcome:
         found = (FailRequest(request_id=event.request_id, error=error),)
     over, effects = _fail_waiting(over, error)
     return over, (*found, *effects)
+
+
+def refuse_credentials(snap: Snapshot, event: Event) -> Outcome:
+    """The server refused the credentials: end the round without a timer (waiting cannot renew them).
+
+    Parked requests and ``connect()`` callers get the refusal (the server's own answer, for a client
+    whose auth flow renews them); the next request or ``connect()`` negotiates again, with the
+    credentials it brings. A handshake refused after ``initialize`` leaves a session to DELETE.
+    """
+    assert isinstance(event, CredentialsRefused)
+    over = replace(
+        snap,
+        pending=None,
+        attempt=0,
+        era_switched=False,
+        recovery_scheduled=False,
+        last_cause=str(event.error),
+    )
+    over, effects = _fail_waiting(over, event.error)
+    return over, (*_delete(snap.pending), *effects)
 
 
 def fail_session(snap: Snapshot, event: Event) -> Outcome:

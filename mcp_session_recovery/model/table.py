@@ -17,6 +17,7 @@ from .events import (
     CloseRequested,
     ConnectAbandoned,
     ConnectRequested,
+    CredentialsRefused,
     DiscoverSucceeded,
     Event,
     InitializedDelivered,
@@ -65,6 +66,7 @@ LATE_REPORTS: tuple[type[Event], ...] = (
     InitializedDelivered,
     NegotiationDisrupted,
     NegotiationRejected,
+    CredentialsRefused,
 )
 
 _NEGOTIATING = (S.INITIALIZING, S.RECOVERING)
@@ -92,6 +94,8 @@ TABLE: tuple[Row, ...] = (
             Row(state, NegotiationDisrupted, S.INVALIDATED, rules.give_up_unkept, rules.sessions_not_kept),
             Row(state, NegotiationDisrupted, S.INVALIDATED, rules.count_failure, rules.current_negotiation),
             Row(state, NegotiationRejected, S.FAILED, rules.fail_session, rules.current_negotiation),
+            # The credentials are the client's: the round ends, the next request negotiates again.
+            Row(state, CredentialsRefused, S.INVALIDATED, rules.refuse_credentials, rules.current_negotiation),
         )
     ),
     # --- ready: requests go out under the live binding ----------------------------------------

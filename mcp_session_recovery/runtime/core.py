@@ -32,6 +32,7 @@ from mcp_session_recovery.model import (
     ClientIdentity,
     CloseRequested,
     ConnectRequested,
+    CredentialsRefused,
     DeliverBinding,
     DeliverResponse,
     Effect,
@@ -512,6 +513,6 @@ def _result_of(body: bytes) -> Mapping[str, Any]:
 
 def _reason(event: Event) -> str:
     """Why a negotiation step failed, in a caller's words (the model's); empty when it succeeded."""
-    if isinstance(event, NegotiationRejected):
+    if isinstance(event, (NegotiationRejected, CredentialsRefused)):
         return str(event.error)
     return event.detail if isinstance(event, NegotiationDisrupted) else ""

@@ -37,6 +37,7 @@ from mcp_session_recovery.model import (
     Abandonment,
     AnswerTooLarge,
     Binding,
+    CredentialsRejected,
     Exchange,
     HttpAnswer,
     McpSessionError,
@@ -121,7 +122,14 @@ def json_rpc_error(client_id: Any, error: McpSessionError) -> dict[str, Any]:
 
 
 def error_answer(client_id: Any, error: McpSessionError) -> Forwarded:
-    """A whole HTTP answer carrying :func:`json_rpc_error` (the SDK hands it to that caller alone)."""
+    """A whole HTTP answer carrying :func:`json_rpc_error` (the SDK hands it to that caller alone).
+
+    Refused credentials are the exception: the client gets the server's refusal as it came (status,
+    ``WWW-Authenticate``, body), as if it had sent the negotiation itself, so that its auth flow
+    (an ``httpx.Auth``) renews them and sends the request again.
+    """
+    if isinstance(error, CredentialsRejected):
+        return Forwarded(error.status, error.headers, error.body)
     body = json.dumps(json_rpc_error(client_id, error)).encode()
     return Forwarded(200, {"content-type": "application/json"}, body, error=error)
 

@@ -144,6 +144,7 @@ class Front:
         self,
         wire: Wire,
         *,
+        endpoint: str | None = None,
         mode: EraMode | str = EraMode.AUTO,
         options: SessionOptions | None = None,
         on_event: EventHook | None = None,
@@ -159,6 +160,8 @@ class Front:
         self.session: Session | None = None
         #: What the client believes its session id is; it never sees a real one.
         self.virtual_id = f"recovering-{secrets.token_hex(16)}"
+        #: The URL of the MCP endpoint (``None`` until the client's first JSON-RPC message, unless given).
+        self.endpoint = _without_fragment(endpoint) if endpoint is not None else None
 
     async def open(self) -> None:
         """Open the task group of the session's background work."""
@@ -186,6 +189,22 @@ class Front:
     def task_group(self) -> Any:
         """The open task group (``None`` outside ``open``/``close``): for an adapter's own pumps."""
         return self._background.task_group
+
+    def serves(self, url: str, request: ClientRequest) -> bool:
+        """Whether the client's ``request`` to ``url`` is the endpoint's, which the session serves.
+
+        The endpoint is where the client posts its first JSON-RPC message. Every other request (an
+        auth flow's: protected-resource and authorization-server metadata, client registration,
+        tokens; any other URL) is no MCP message: the adapter sends it on untouched, and the
+        runtime learns nothing from it (a token request's client credentials never become the
+        session's headers).
+        """
+        url = _without_fragment(url)
+        if self.endpoint is None:
+            if request.method is None:
+                return False
+            self.endpoint = url
+        return url == self.endpoint
 
     def session_for(self, url: str, first: ClientRequest) -> Session:
         """The session, made for ``url`` on the client's first request ``first``."""
@@ -287,6 +306,10 @@ async def _connected(session: Session, message: Mapping[str, Any]) -> Binding | 
     except McpSessionError as exc:
         error = exc.in_context(method=str(message.get("method")), client_id=message.get("id"))
         return error_answer(message.get("id"), error)
+
+
+def _without_fragment(url: str) -> str:
+    return url.partition("#")[0]
 
 
 def _encode(message: Mapping[str, Any]) -> bytes:

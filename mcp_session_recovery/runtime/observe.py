@@ -89,6 +89,8 @@ class SessionLog:
                 self._lost_at = self._clock()
                 if record.old_state is State.READY:
                     return logging.WARNING, f"{origin}: session lost{why}; reconnecting"
+                if gave_up:  # nothing retries by itself (refused credentials, or a round of one attempt)
+                    return logging.WARNING, f"{origin}: cannot connect{why}; the next request tries again"
                 return logging.WARNING, f"{origin}: cannot connect{why}; retrying"
             if gave_up:
                 return logging.WARNING, (

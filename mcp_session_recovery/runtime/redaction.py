@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
-from mcp_session_recovery.model import Event, McpSessionError, NegotiationRejected
+from mcp_session_recovery.model import CredentialsRefused, Event, McpSessionError, NegotiationRejected
 
 __all__ = ["MIN_SECRET_LENGTH", "REDACTED", "Redactor", "credential_values", "is_credential_header"]
 
@@ -98,6 +98,8 @@ class Redactor:
     def event(self, event: Event) -> Event:
         """``event``, with the error it carries redacted (a refused negotiation quotes the server)."""
         if isinstance(event, NegotiationRejected):
+            return dataclasses.replace(event, error=self.error(event.error))
+        if isinstance(event, CredentialsRefused):
             return dataclasses.replace(event, error=self.error(event.error))
         return event
 

@@ -26,6 +26,7 @@ __all__ = [
     "ManagedServer",
     "ManagedServerError",
     "free_port",
+    "oauth_server_argv",
     "proxy_argv",
     "sdk_server_argv",
     "testing_server_argv",
@@ -51,6 +52,12 @@ def free_port() -> int:
 def sdk_server_argv(*flags: str) -> Callable[[int], list[str]]:
     """The SDK 2.3.0 server (``--json-response``, ``--stateless`` are its flags)."""
     return lambda port: [sys.executable, str(SDK_SERVER), "--port", str(port), *flags]
+
+
+def oauth_server_argv(state: Path) -> Callable[[int], list[str]]:
+    """The SDK 2.3.0 server behind the SDK's OAuth, its clients and tokens kept in ``state``."""
+    module = "tests.integration.servers.oauth_server"
+    return lambda port: [sys.executable, "-m", module, "--port", str(port), "--state", str(state)]
 
 
 def proxy_argv(backend_port: int, *, down_answer: str = "bad_gateway") -> Callable[[int], list[str]]:

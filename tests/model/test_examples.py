@@ -11,6 +11,8 @@ from mcp_session_recovery.model import (
     ConnectAbandoned,
     ConnectRequested,
     ConnectTimedOut,
+    CredentialsRefused,
+    CredentialsRejected,
     DeadlineExceeded,
     DeliverBinding,
     DeliverResponse,
@@ -220,6 +222,43 @@ def test_no_common_version_fails_the_session_for_good() -> None:
     assert submit(machine, 1) == (FailRequest(request_id=1, error=error),)
     machine.handle(CloseRequested())
     assert now(machine) is State.CLOSED
+
+
+def test_refused_credentials_end_the_round_and_the_next_request_negotiates_with_its_own() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.LEGACY))
+    submit(machine, 0)
+    machine.handle(ConnectRequested(waiter_id=0, timeout=5.0))
+    refusal = CredentialsRejected(401, {"www-authenticate": "Bearer"}, b"")
+
+    effects = machine.handle(CredentialsRefused(generation=1, error=refusal))
+
+    # The waiting request and connect() caller get the server's refusal (for the client's auth
+    # flow), and nothing retries it by itself: no timer, no negotiation.
+    assert effects == (FailRequest(request_id=0, error=refusal), FailConnect(waiter_id=0, error=refusal))
+    assert now(machine) is State.INVALIDATED
+    assert not machine.snapshot.recovery_scheduled
+    assert not machine.allows(BackoffElapsed())
+    # The client's retry (with renewed credentials) negotiates again.
+    assert submit(machine, 1) == (SendInitialize(generation=2),)
+    assert now(machine) is State.RECOVERING
+
+
+def test_credentials_refused_in_a_recovery_leave_the_lost_binding_and_delete_a_half_made_session() -> None:
+    machine = legacy_ready()
+    machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))
+    machine.handle(BackoffElapsed())
+    answer = InitializeSucceeded(generation=2, protocol_version="2025-11-25", session_id=SessionId("s-2"))
+    machine.handle(answer)
+    pending = machine.snapshot.pending
+    assert pending is not None
+    refusal = CredentialsRejected(403)
+
+    effects = machine.handle(CredentialsRefused(generation=2, error=refusal))
+
+    assert effects == (SendDelete(binding=pending), FailRequest(request_id=0, error=refusal))
+    assert now(machine) is State.INVALIDATED
+    assert machine.snapshot.binding is not None, "the lost binding stays, to restore what it held"
+    assert not machine.snapshot.recovery_scheduled
 
 
 def test_close_deletes_a_live_legacy_session_once_and_refuses_later_requests() -> None:

@@ -61,15 +61,28 @@ RUNS: list[tuple[str, EraMode, Era, Limits, int]] = [
         Limits(requests=DEFAULT_REQUESTS[:1], affinity_losses=1, refusals=0, listen=False),
         1,  # the first session lost unused ends the round: even the first negotiation's loss
     ),
+    (
+        "auto mode, legacy server, 2 requests, connect, credentials expire and are renewed",
+        EraMode.AUTO,
+        Era.LEGACY,
+        Limits(requests=DEFAULT_REQUESTS[:2], faults=1, abandons=0, refusals=0, credential_expiries=1),
+        2,
+    ),
 ]
 if thorough():
     RUNS = [
         *(
-            (f"{mode.value} mode, {era.value} server, everything", mode, era, Limits(affinity_losses=1), 2)
+            (
+                f"{mode.value} mode, {era.value} server, everything",
+                mode,
+                era,
+                Limits(affinity_losses=1, credential_expiries=1),
+                2,
+            )
             for mode in EraMode
             for era in Era
         ),
-        RUNS[-1],
+        RUNS[3],  # the server that forgets every session
     ]
 
 

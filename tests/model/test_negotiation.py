@@ -17,6 +17,7 @@ from mcp_session_recovery.model import (
     LEGACY_PROTOCOL_VERSIONS,
     MODERN_PROTOCOL_VERSIONS,
     Binding,
+    CredentialsRefused,
     CredentialsRejected,
     DiscoverSucceeded,
     Era,
@@ -171,10 +172,15 @@ def test_a_transport_failure_disrupts_negotiation(
 
 @pytest.mark.parametrize("reader", READERS, ids=READER_IDS)
 @pytest.mark.parametrize("status", [401, 403])
-def test_refused_credentials_fail_the_session(reader: Reader, status: int) -> None:
-    answer = HttpAnswer(status=status, headers={"www-authenticate": "Bearer"}, body=b"Unauthorized")
+def test_refused_credentials_are_the_clients_to_renew_and_carry_the_servers_answer(reader: Reader, status: int) -> None:
+    challenge = {"www-authenticate": 'Bearer resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource"'}
+    answer = HttpAnswer(status=status, headers=challenge, body=b"Unauthorized")
 
-    assert reader(3, answer) == NegotiationRejected(generation=3, error=CredentialsRejected(status))
+    event = reader(3, answer)
+
+    assert event == CredentialsRefused(generation=3, error=CredentialsRejected(status, challenge, b"Unauthorized"))
+    assert isinstance(event, CredentialsRefused)
+    assert event.error.headers == challenge, "the challenge goes up to the client's auth flow"
 
 
 @pytest.mark.parametrize("reader", READERS, ids=READER_IDS)
@@ -475,7 +481,12 @@ def test_every_answer_becomes_an_event_of_the_given_generation(
 
     assert isinstance(
         event,
-        DiscoverSucceeded | InitializeSucceeded | InitializedDelivered | NegotiationDisrupted | NegotiationRejected,
+        DiscoverSucceeded
+        | InitializeSucceeded
+        | InitializedDelivered
+        | NegotiationDisrupted
+        | NegotiationRejected
+        | CredentialsRefused,
     )
     assert event.generation == generation
 

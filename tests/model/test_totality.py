@@ -19,6 +19,7 @@ from mcp_session_recovery.model import (
     CloseRequested,
     ConnectAbandoned,
     ConnectRequested,
+    CredentialsRefused,
     DiscoverSucceeded,
     Engine,
     EraMode,
@@ -44,7 +45,7 @@ from mcp_session_recovery.model import (
     step,
 )
 
-from .world import REJECTION, Limits, World, apply, possible_actions, start
+from .world import REFUSAL, REJECTION, Limits, World, apply, possible_actions, start
 
 FAILURES = st.sampled_from([s for s in Signal if s is not Signal.PASS_THROUGH])
 IDS = st.integers(0, 3)
@@ -75,6 +76,7 @@ EVENTS: dict[type[Event], st.SearchStrategy[Event]] = {
     InitializedDelivered: st.builds(InitializedDelivered, generation=GENERATIONS),
     NegotiationDisrupted: st.builds(NegotiationDisrupted, generation=GENERATIONS, signal=FAILURES),
     NegotiationRejected: st.builds(NegotiationRejected, generation=GENERATIONS, error=st.just(REJECTION)),
+    CredentialsRefused: st.builds(CredentialsRefused, generation=GENERATIONS, error=st.just(REFUSAL)),
     BackoffElapsed: st.just(BackoffElapsed()),
     CloseRequested: st.just(CloseRequested()),
 }

@@ -21,6 +21,8 @@ from mcp_session_recovery.model import (
     CloseRequested,
     ConnectAbandoned,
     ConnectRequested,
+    CredentialsRefused,
+    CredentialsRejected,
     DeliverBinding,
     DeliverResponse,
     DiscoverSucceeded,
@@ -65,6 +67,8 @@ from mcp_session_recovery.model import (
 
 #: One shared rejection, so FAILED snapshots compare equal however they were reached.
 REJECTION = NoCommonProtocolVersion(offered=("2026-07-28", "2025-11-25"), supported=("1999-01-01",))
+#: One shared refusal of the credentials (a 401 with its challenge).
+REFUSAL = CredentialsRejected(401, {"www-authenticate": "Bearer"}, b"")
 
 #: Methods of the requests callers submit, with their replayability, in submission order.
 DEFAULT_REQUESTS: tuple[tuple[str, Replayability], ...] = (
@@ -108,6 +112,9 @@ class Limits:
     streamless_server: bool = False
     #: How often the server may start forgetting every session it hands out (a fault).
     affinity_losses: int = 0
+    #: How often the server may start refusing the client's credentials (a token expires) until
+    #: the client renews them (its auth flow).
+    credential_expiries: int = 0
 
 
 class World(NamedTuple):
@@ -138,6 +145,9 @@ class World(NamedTuple):
     #: Generations whose GET stream the client heard was served (``ListenOpened`` fed).
     streamed: frozenset[int] = frozenset()
     affinity_losses: int = 0
+    #: The server refuses the client's credentials (until it renews them); how often they expired.
+    credentials_refused: bool = False
+    credential_expiries: int = 0
     kinds: tuple[Replayability, ...] = ()
     # --- the checker's books ---
     resolved: frozenset[int] = frozenset()
@@ -161,6 +171,8 @@ class World(NamedTuple):
     #: The last GET 404 about the live session was to a GET never served, with no stream served
     #: since: the next such 404 may be a server without a GET stream, not a lost session.
     fresh_get_refused: bool = False
+    #: Credentials were refused: no negotiation may start until a caller asks for one (no timer).
+    refused_until_asked: bool = False
 
     def negotiating(self) -> bool:
         return any(op.kind != "request" for op in self.ops)
@@ -222,6 +234,10 @@ def possible_actions(world: World, limits: Limits) -> list[Action]:
         actions.append(Action("server_back"))
     if world.server_forgets:
         actions.append(Action("affinity_back"))
+    if world.credential_expiries < limits.credential_expiries and not world.credentials_refused:
+        actions.append(Action("expire_credentials"))
+    if world.credentials_refused:
+        actions.append(Action("renew_credentials"))
     if world.closes < limits.closes:
         actions.append(Action("close"))
     if not limits.listen:
@@ -305,6 +321,10 @@ def apply(
         )
     if name == "affinity_back":
         return world._replace(server_forgets=False)
+    if name == "expire_credentials":
+        return world._replace(credentials_refused=True, credential_expiries=world.credential_expiries + 1)
+    if name == "renew_credentials":
+        return world._replace(credentials_refused=False)
     if name == "close":
         return _feed(world._replace(closed=True, closes=world.closes + 1), CloseRequested(), table, trace)
     if name == "get_served":
@@ -339,6 +359,10 @@ def _answer(world: World, op: Op, table: Sequence[Row], trace: Trace | None) -> 
         signal = Signal.UNREACHABLE
     elif op.era is not world.server_era:
         signal = Signal.ERA_CHANGED
+    elif world.credentials_refused:
+        if op.kind == "request":  # a 401 to a request is its caller's answer (its auth flow's)
+            return _feed(world, ResponseReceived(request_id=op.request_id), table, trace)
+        return _feed(world, CredentialsRefused(generation=op.generation, error=REFUSAL), table, trace)
     elif op.kind != "request" and op.kind != "initialized" and not world.server_compatible:
         return _feed(world, NegotiationRejected(generation=op.generation, error=REJECTION), table, trace)
     elif op.era is Era.LEGACY and op.kind in ("initialized", "request") and op.generation not in world.sessions:
@@ -390,6 +414,10 @@ def _feed(world: World, event: Event, table: Sequence[Row], trace: Trace | None)
         # waiting cannot help; the next round starts afresh.
         _check_streak_for_giving_up(world, "ended the round")
         world = world._replace(unkept_streak=0)
+    if isinstance(event, CredentialsRefused):
+        if any(isinstance(e, (ScheduleRecovery, SendDiscover, SendInitialize)) for e in result.effects):
+            raise Violation(8, "refused credentials were retried with no caller asking")
+        world = world._replace(refused_until_asked=True, negotiations_this_round=0)
     if isinstance(event, NegotiationDisrupted) and not any(
         isinstance(e, (ScheduleRecovery, SendDiscover, SendInitialize)) for e in result.effects
     ):
@@ -407,6 +435,10 @@ def _feed(world: World, event: Event, table: Sequence[Row], trace: Trace | None)
 
 def _check_event(world: World, before: Snapshot, event: Event) -> World:
     after = world.snap
+    if isinstance(event, (RequestSubmitted, ConnectRequested, RequestDisrupted)):
+        # A caller asks for a session (a lost request waits for one): it may negotiate, with the
+        # credentials it brings.
+        world = world._replace(refused_until_asked=False)
     if isinstance(event, RequestDisrupted):
         tracked = before.request(event.request_id)
         if event.signal is Signal.SESSION_GONE and tracked is not None and tracked.generation is not None:
@@ -507,6 +539,8 @@ def _perform(world: World, event: Event, effect: Effect) -> World:
             raise Violation(8, f"{effect} after {world.unkept_streak} sessions in a row were lost unused")
         if world.must_back_off:
             raise Violation(8, f"{effect} without backing off after a failed attempt")
+        if world.refused_until_asked:
+            raise Violation(8, f"{effect} after refused credentials, with no caller asking (a retry loop)")
         rounds = world.negotiations_this_round + 1
         if rounds > 2 * world.snap.config.max_attempts:
             raise Violation(8, f"{rounds} negotiations in one round of recovery")

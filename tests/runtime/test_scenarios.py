@@ -21,6 +21,7 @@ import pytest
 from mcp_session_recovery.adapters.httpx_wire import HttpxWire
 from mcp_session_recovery.model import (
     ClassifierOptions,
+    CredentialsRefused,
     CredentialsRejected,
     DeadlineExceeded,
     Era,
@@ -458,12 +459,15 @@ async def test_a_deadline_passing_while_the_server_is_down_raises_deadline_excee
         assert _text(await _bump(session)) == "2", "the session recovers once the server is back"
 
 
-async def test_credentials_rejected_mid_recovery_fail_the_waiting_calls_with_a_typed_error() -> None:
+async def test_credentials_rejected_mid_recovery_fail_the_waiting_calls_and_each_later_call_tries_once() -> None:
     invalidated = anyio.Event()
+    refusals: list[TransitionRecord] = []
 
     def on_event(record: TransitionRecord) -> None:
         if record.new_state is State.INVALIDATED:
             invalidated.set()
+        if isinstance(record.event, CredentialsRefused):
+            refusals.append(record)
 
     options = _options(mode=EraMode.LEGACY, max_attempts=50, backoff=Backoff(base=0.05, cap=0.1))
     async with serve(Behaviour(eras=LEGACY)) as server, _session(server, options, on_event=on_event) as session:
@@ -484,9 +488,15 @@ async def test_credentials_rejected_mid_recovery_fail_the_waiting_calls_with_a_t
                 await invalidated.wait()  # the call is waiting for recovery; now the server answers 401
                 await server.start_listening()
         assert [getattr(e, "status", None) for e in errors] == [401]
-        assert session.state is State.FAILED
-        with pytest.raises(CredentialsRejected):
+        assert session.state is State.INVALIDATED, "credentials are renewable: the session is not FAILED"
+        assert len(refusals) == 1
+        with pytest.raises(CredentialsRejected) as refused:
             await _bump(session)
+        assert refused.value.body == b"token expired", "the server's own answer is kept for the caller"
+        # One negotiation per call, none by a timer: refused credentials are never a retry loop.
+        assert len(refusals) == 2
+        server.configure(answer_status_for_all=None)
+        assert _text(await _bump(session)) == "2", "once the credentials are accepted, the next call recovers"
 
 
 async def test_a_proxy_answering_404_forever_ends_in_recovery_failed_and_bounded_attempts() -> None:

@@ -35,9 +35,9 @@ class Answer(BaseModel):
     answer: str
 
 
-def build_server() -> MCPServer[Any]:
+def build_server(**settings: Any) -> MCPServer[Any]:
     """The SDK integration server plus ``count_to``, ``ask`` and ``credential``."""
-    server = _base_build_server()
+    server = _base_build_server(**settings)
 
     @server.tool(description="Report progress 1..n (with a pause between), then answer 'counted n'.")
     async def count_to(n: int, ctx: Context) -> str:

@@ -93,11 +93,12 @@ class Counters:
 COUNTERS = Counters()
 
 
-def build_server() -> MCPServer[Any]:
+def build_server(**settings: Any) -> MCPServer[Any]:
     """The SDK server with the tools the integration tests call: five plain ones, and four that ask
     the client something or tell it something while they run (legacy sessions only: a sessionless
-    server has no channel for a request of its own)."""
-    server: MCPServer[Any] = MCPServer("sdk-integration-server", log_level="WARNING")
+    server has no channel for a request of its own). ``settings``: more of ``MCPServer``'s, e.g. its
+    auth."""
+    server: MCPServer[Any] = MCPServer("sdk-integration-server", log_level="WARNING", **settings)
     read_only = ToolAnnotations(read_only_hint=True)
 
     @server.tool(description="Increment the process counter and return it (a side effect that must not repeat).")
