@@ -12,6 +12,7 @@ earns that ``plain`` did not is listed as such.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ __all__ = [
     "new_warnings",
     "outcome_from_json",
     "outcome_to_json",
+    "pending_reason",
     "regressions",
     "render_table",
     "scenarios_from_listing",
@@ -150,6 +152,15 @@ def regressions(outcomes: Iterable[Outcome], baseline: str = "plain") -> list[Ou
     cells = list(outcomes)
     passed_by_baseline = {o.scenario for o in cells if o.mode == baseline and o.passed}
     return [o for o in cells if o.mode != baseline and o.scenario in passed_by_baseline and not o.passed]
+
+
+def pending_reason(outcome: Outcome, pending: Mapping[tuple[str, str], str]) -> str | None:
+    """Why ``outcome``'s cell is known to fail, when ``pending`` (scenario pattern, mode) -> reason
+    lists it (``fnmatch`` patterns: ``auth/*``)."""
+    for (pattern, mode), reason in pending.items():
+        if mode == outcome.mode and fnmatch.fnmatchcase(outcome.scenario, pattern):
+            return reason
+    return None
 
 
 def new_warnings(outcomes: Iterable[Outcome], baseline: str = "plain") -> list[tuple[Outcome, CheckNote]]:

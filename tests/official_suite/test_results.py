@@ -15,6 +15,7 @@ from tests.official_suite.results import (
     new_warnings,
     outcome_from_json,
     outcome_to_json,
+    pending_reason,
     regressions,
     render_table,
     scenarios_from_listing,
@@ -156,3 +157,11 @@ def test_a_client_error_is_named_by_the_first_error_inside_its_groups() -> None:
     nested = ExceptionGroup("outer", [ExceptionGroup("inner", [ValueError("the server refused\n our credentials")])])
     assert innermost(nested) == "ValueError: the server refused our credentials"
     assert innermost(KeyError("k")) == "KeyError: 'k'"
+
+
+def test_a_pending_cell_is_matched_by_its_scenario_pattern_and_mode() -> None:
+    pending = {("auth/*", "stdio"): "issue 21"}
+    stdio = Outcome(scenario="auth/metadata-default", mode="stdio", passed=False)
+    assert pending_reason(stdio, pending) == "issue 21"
+    assert pending_reason(Outcome(scenario="auth/metadata-default", mode="proxy", passed=False), pending) is None
+    assert pending_reason(Outcome(scenario="sse-retry", mode="stdio", passed=False), pending) is None
