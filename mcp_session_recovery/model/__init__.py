@@ -27,6 +27,7 @@ from .effects import (
     NotifyBindingChanged,
     ReplayRequest,
     RestoreSessionState,
+    ResumeStream,
     ScheduleRecovery,
     SendDelete,
     SendDiscover,
@@ -80,6 +81,7 @@ from .events import (
     RequestDisrupted,
     RequestSubmitted,
     ResponseReceived,
+    StreamPaused,
 )
 from .machine import Engine, SessionMachine
 from .messages import LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, ClientIdentity, Outgoing
@@ -158,6 +160,7 @@ __all__ = [
     "RequestSubmitted",
     "ResponseReceived",
     "RestoreSessionState",
+    "ResumeStream",
     "Row",
     "ScheduleRecovery",
     "SendDelete",
@@ -174,6 +177,7 @@ __all__ = [
     "Snapshot",
     "State",
     "Step",
+    "StreamPaused",
     "TrackedRequest",
     "TransportFailure",
     "TransportFailureKind",
