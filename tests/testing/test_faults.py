@@ -111,7 +111,8 @@ async def test_cut_tool_response_runs_the_tool_then_loses_the_answer(style: Resp
                 assert header(response, "content-type") == "text/event-stream"
                 # a comment, then the first half of the event (its blank line never comes)
                 data = await raw.next_data()
-                assert data is not None and data.startswith(b": cut\n\nevent: message\ndata: {")
+                assert data is not None
+                assert data.startswith(b": cut\n\nevent: message\ndata: {")
                 assert not data.endswith(b"\n\n")
             else:
                 assert header(response, "content-type") == "application/json"
