@@ -137,6 +137,8 @@ class SessionCore:
                 max_replays=options.max_replays,
                 known_era=known,
                 unkept_sessions_limit=options.unkept_sessions_limit,
+                max_resumptions=options.max_resumptions,
+                resume_delay=options.resume_delay,
             )
         )
         self._pending_result: Mapping[str, Any] = {}

@@ -16,7 +16,14 @@ import httpx
 import pytest
 
 from mcp_session_recovery.adapters.httpx_wire import HttpxWire
-from mcp_session_recovery.model import EraMode, OutcomeUnknown, ReplayPolicy, ResponseReceived, StreamPaused
+from mcp_session_recovery.model import (
+    DeadlineExceeded,
+    EraMode,
+    OutcomeUnknown,
+    ReplayPolicy,
+    ResponseReceived,
+    StreamPaused,
+)
 from mcp_session_recovery.runtime import Backoff, EraCache, Session, SessionOptions, TransitionRecord
 from mcp_session_recovery.testing import Behaviour, ServedEra, TestServer, serve
 
@@ -115,3 +122,13 @@ async def test_a_resumption_that_finds_the_session_gone_falls_to_the_replay_poli
         assert _text(results[0]) == "5"
         assert server.stats.tool_executions["add"] == 1, "replayed once in the new session"
         assert server.stats.initializes == 1, "the newest server process saw one new session"
+
+
+async def test_a_resumption_past_the_calls_deadline_fails_it_with_the_deadline() -> None:
+    behaviour = Behaviour(eras=LEGACY, pause_tool_responses=1, pause_retry_ms=30_000)
+    async with serve(behaviour) as server, _session(server, _options()) as session:
+        started = anyio.current_time()
+        with pytest.raises(DeadlineExceeded):
+            await session.request("tools/call", {"name": "bump", "arguments": {}}, timeout=0.5)
+        assert anyio.current_time() - started < 5, "the call's deadline bounds the server's retry"
+        assert server.stats.streams_resumed == 0
