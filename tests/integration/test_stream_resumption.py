@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from mcp_session_recovery.adapters.mcp_sdk import connect
 from mcp_session_recovery.model import EraMode, StreamPaused
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions, TransitionRecord
+from mcp_session_recovery.runtime.forwarding import LIBRARY_ERROR_CODE
 from mcp_session_recovery.testing import Behaviour, ServedEra, TestServer, serve
 
 from .test_sdk_transport import sdk_session
@@ -77,3 +80,26 @@ async def test_connect_resumes_a_paused_stream() -> None:
         result = await client.call_tool("bump", {})
         assert str(result.content[0].text) == "2"  # type: ignore[union-attr]
         _check_resumed(server)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the SDK's client runs on asyncio
+async def test_the_sdk_gets_the_replay_policys_answer_when_the_session_went_with_a_restart() -> None:
+    behaviour = Behaviour(eras=frozenset({ServedEra.LEGACY}), pause_tool_responses=1, pause_retry_ms=1500)
+    async with serve(behaviour) as server, sdk_session(server.url, _options()) as session:
+        failures: list[MCPError] = []
+
+        async def bump() -> None:
+            try:
+                await session.call_tool("bump", {})
+            except MCPError as exc:
+                failures.append(exc)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(bump)
+            await server.wait_until(lambda stats: stats.streams_paused == 1)
+            server.restart()  # the resumption finds neither the session nor its events
+        [failure] = failures
+        assert failure.error.code == LIBRARY_ERROR_CODE
+        assert "may or may not" in failure.error.message, "it ran before its stream paused: not run again"
+        assert server.stats.tool_executions.get("bump", 0) == 0
+        assert str((await session.call_tool("bump", {})).content[0].text) == "1", "the client goes on"  # type: ignore[union-attr]
