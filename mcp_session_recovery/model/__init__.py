@@ -27,6 +27,7 @@ from .effects import (
     NotifyBindingChanged,
     ReplayRequest,
     RestoreSessionState,
+    ResumeStream,
     ScheduleRecovery,
     SendDelete,
     SendDiscover,
@@ -81,6 +82,7 @@ from .events import (
     RequestDisrupted,
     RequestSubmitted,
     ResponseReceived,
+    StreamPaused,
 )
 from .machine import Engine, SessionMachine
 from .messages import LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, ClientIdentity, Outgoing
@@ -160,6 +162,7 @@ __all__ = [
     "RequestSubmitted",
     "ResponseReceived",
     "RestoreSessionState",
+    "ResumeStream",
     "Row",
     "ScheduleRecovery",
     "SendDelete",
@@ -176,6 +179,7 @@ __all__ = [
     "Snapshot",
     "State",
     "Step",
+    "StreamPaused",
     "TrackedRequest",
     "TransportFailure",
     "TransportFailureKind",

@@ -16,6 +16,7 @@ __all__ = [
     "NotifyBindingChanged",
     "ReplayRequest",
     "RestoreSessionState",
+    "ResumeStream",
     "ScheduleRecovery",
     "SendDelete",
     "SendDiscover",
@@ -69,6 +70,19 @@ class ReplayRequest(Effect):
     request_id: int
     generation: int
     replay: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeStream(Effect):
+    """After ``delay`` seconds, resume the paused response stream of a request with a GET that
+    carries ``Last-Event-ID: last_event_id`` and the session of ``generation`` (the one the request
+    was sent under: event ids belong to their session). What the resumed stream carries continues
+    the request's answer."""
+
+    request_id: int
+    generation: int
+    last_event_id: str
+    delay: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,6 +32,7 @@ __all__ = [
     "RequestDisrupted",
     "RequestSubmitted",
     "ResponseReceived",
+    "StreamPaused",
 ]
 
 
@@ -117,6 +118,30 @@ class RequestDisrupted(Event):
     def __post_init__(self) -> None:
         _check_request_id(self.request_id)
         _check_disruption(self.signal)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamPaused(Event):
+    """A request's response stream ended (closed by the server, or cut) before the response, after
+    an event that carried an ``id`` (SEP-1699: a server may close a stream after a priming event).
+
+    ``last_event_id`` is the id of the last such event on that stream; ``retry_ms`` the last
+    ``retry`` value the stream gave (``None``: none). The model decides whether the request waits to
+    resume the stream (``ResumeStream``) or the pause is a cut like any other (``OUTCOME_UNKNOWN``).
+    """
+
+    request_id: int
+    last_event_id: str
+    retry_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_request_id(self.request_id)
+        if not isinstance(self.last_event_id, str):
+            raise ValueError(f"an event id is a string, not {self.last_event_id!r}")
+        if self.retry_ms is not None and (
+            isinstance(self.retry_ms, bool) or not isinstance(self.retry_ms, int) or self.retry_ms < 0
+        ):
+            raise ValueError(f"a retry delay is a non-negative number of milliseconds, not {self.retry_ms!r}")
 
 
 class Abandonment(enum.Enum):
@@ -296,6 +321,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RequestSubmitted,
     ResponseReceived,
     RequestDisrupted,
+    StreamPaused,
     RequestAbandoned,
     ListenRefused,
     ListenOpened,

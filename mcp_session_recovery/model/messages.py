@@ -265,6 +265,14 @@ def listen_request(binding: Binding) -> Outgoing:
     return Outgoing("GET", {"accept": "text/event-stream", **_legacy_headers(binding)})
 
 
+def resume_request(binding: Binding, last_event_id: str) -> Outgoing:
+    """The legacy GET that resumes a paused response stream of ``binding``'s session from the event
+    ``last_event_id`` (SEP-1699: resumption is always by GET, whether the stream began as a POST)."""
+    if binding.era is not Era.LEGACY:
+        raise ValueError("only a legacy session resumes streams")
+    return Outgoing("GET", {"accept": "text/event-stream", "last-event-id": last_event_id, **_legacy_headers(binding)})
+
+
 def delete_request(binding: Binding) -> Outgoing:
     """The DELETE that ends ``binding``'s legacy session."""
     if binding.session_id is None:

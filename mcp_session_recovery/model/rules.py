@@ -21,6 +21,7 @@ from .effects import (
     NotifyBindingChanged,
     ReplayRequest,
     RestoreSessionState,
+    ResumeStream,
     ScheduleRecovery,
     SendDelete,
     SendDiscover,
@@ -57,6 +58,7 @@ from .events import (
     RequestDisrupted,
     RequestSubmitted,
     ResponseReceived,
+    StreamPaused,
 )
 from .snapshot import ConnectWaiter, Snapshot, TrackedRequest
 from .states import Era, EraMode, Replayability, Signal
@@ -75,15 +77,23 @@ _BINDING_LOST = frozenset({Signal.SESSION_GONE, Signal.UNREACHABLE, Signal.ERA_C
 # Guards
 
 
-def _disrupted_request(snap: Snapshot, event: Event) -> TrackedRequest | None:
+def _disruption(event: Event) -> RequestDisrupted:
+    """``event`` as the disruption it is: a paused stream that is not resumed is a cut stream (the
+    request was sent and its answer lost: ``OUTCOME_UNKNOWN``)."""
+    if isinstance(event, StreamPaused):
+        return RequestDisrupted(request_id=event.request_id, signal=Signal.OUTCOME_UNKNOWN)
     assert isinstance(event, RequestDisrupted)
-    tracked = snap.request(event.request_id)
+    return event
+
+
+def _disrupted_request(snap: Snapshot, event: Event) -> TrackedRequest | None:
+    tracked = snap.request(_disruption(event).request_id)
     return tracked if tracked is not None and tracked.generation is not None else None
 
 
 def in_flight(snap: Snapshot, event: Event) -> bool:
     """The event concerns a request that was sent and is not yet answered."""
-    assert isinstance(event, (ResponseReceived, RequestDisrupted))
+    assert isinstance(event, (ResponseReceived, RequestDisrupted, StreamPaused))
     tracked = snap.request(event.request_id)
     return tracked is not None and tracked.generation is not None
 
@@ -124,12 +134,11 @@ def loses_binding(snap: Snapshot, event: Event) -> bool:
     A request sent under an older generation says nothing about the live binding (invariant 3).
     """
     request = _disrupted_request(snap, event)
-    assert isinstance(event, RequestDisrupted)
     return (
         request is not None
         and snap.binding is not None
         and request.generation == snap.binding.generation
-        and event.signal in _BINDING_LOST
+        and _disruption(event).signal in _BINDING_LOST
     )
 
 
@@ -178,6 +187,31 @@ def opens_older_stream(snap: Snapshot, event: Event) -> bool:
     return snap.binding is not None and event.generation < snap.binding.generation
 
 
+def resumable(snap: Snapshot, event: Event) -> bool:
+    """A request's stream paused (it ended after an event with an id, before the response) under the
+    live legacy session, and the request may wait to resume it: with progress since the last pause
+    (a new event id), or fewer than ``max_resumptions`` resumptions in a row without.
+
+    The sessionless era has no resumption (a broken stream loses the request), and a pause under an
+    older session cannot be resumed under the live one (event ids belong to their session).
+    """
+    assert isinstance(event, StreamPaused)
+    request = _disrupted_request(snap, event)
+    binding = snap.binding
+    return (
+        request is not None
+        and binding is not None
+        and binding.era is Era.LEGACY
+        and request.generation == binding.generation
+        and _resumptions(request, event) <= snap.config.max_resumptions
+    )
+
+
+def _resumptions(request: TrackedRequest, event: StreamPaused) -> int:
+    """Which resumption in a row without progress resuming ``request`` after ``event`` would be."""
+    return 1 if event.last_event_id != request.last_event_id else request.resumptions + 1
+
+
 def recovery_scheduled(snap: Snapshot, event: Event) -> bool:
     """A backoff timer is running: recovery will start by itself."""
     return snap.recovery_scheduled
@@ -191,8 +225,11 @@ def recovery_idle(snap: Snapshot, event: Event) -> bool:
 def requeues_while_idle(snap: Snapshot, event: Event) -> bool:
     """A lost request will wait for a binding, and nothing is scheduled to provide one."""
     request = _disrupted_request(snap, event)
-    assert isinstance(event, RequestDisrupted)
-    return request is not None and not snap.recovery_scheduled and _resend_error(snap, request, event.signal) is None
+    return (
+        request is not None
+        and not snap.recovery_scheduled
+        and _resend_error(snap, request, _disruption(event).signal) is None
+    )
 
 
 def current_negotiation(snap: Snapshot, event: Event) -> bool:
@@ -252,7 +289,7 @@ def _resend_error(snap: Snapshot, request: TrackedRequest, signal: Signal) -> Mc
 
 def _requeue_or_fail(snap: Snapshot, event: Event, *, send_now: bool) -> Outcome:
     """Send a lost request again (now, or once a binding exists), or fail it if policy says no."""
-    assert isinstance(event, RequestDisrupted)
+    event = _disruption(event)
     request = snap.request(event.request_id)
     assert request is not None
     error = _resend_error(snap, request, event.signal)
@@ -267,7 +304,9 @@ def _requeue_or_fail(snap: Snapshot, event: Event, *, send_now: bool) -> Outcome
         )
     else:
         generation, effects = None, ()
-    requeued = replace(request, generation=generation, replays=replays, last_signal=event.signal)
+    requeued = replace(
+        request, generation=generation, replays=replays, last_signal=event.signal, resumptions=0, last_event_id=None
+    )
     return snap.with_request(requeued), effects
 
 
@@ -469,6 +508,21 @@ def abandon(snap: Snapshot, event: Event) -> Outcome:
     return snap.without_request(request.request_id), (FailRequest(request_id=request.request_id, error=error),)
 
 
+def resume(snap: Snapshot, event: Event) -> Outcome:
+    """The request waits for its paused stream: resume it after the server's ``retry`` delay (or the
+    default), under the session it was sent under."""
+    assert isinstance(event, StreamPaused)
+    request = snap.request(event.request_id)
+    assert request is not None
+    assert request.generation is not None
+    resuming = replace(request, resumptions=_resumptions(request, event), last_event_id=event.last_event_id)
+    delay = event.retry_ms / 1000 if event.retry_ms is not None else snap.config.resume_delay
+    effect = ResumeStream(
+        request_id=request.request_id, generation=request.generation, last_event_id=event.last_event_id, delay=delay
+    )
+    return snap.with_request(resuming), (effect,)
+
+
 def resend_or_fail(snap: Snapshot, event: Event) -> Outcome:
     """The live binding stands: send the lost request again now, if policy allows."""
     return _requeue_or_fail(snap, event, send_now=True)
@@ -658,4 +712,6 @@ def _delete(binding: Binding | None) -> tuple[Effect, ...]:
 def _signal(event: Event) -> Signal | None:
     if isinstance(event, ListenRefused):  # a 404 to the GET says what a 404 to a request says
         return Signal.SESSION_GONE
+    if isinstance(event, StreamPaused):  # a pause not resumed is a cut stream
+        return Signal.OUTCOME_UNKNOWN
     return getattr(event, "signal", None)

@@ -29,6 +29,11 @@ class ModelConfig:
     #: New sessions lost in a row before any of their requests was answered, after which waiting
     #: requests and ``connect()`` callers get ``SessionNotKept`` at once: waiting cannot help.
     unkept_sessions_limit: int = 3
+    #: Resumptions of one request's paused stream in a row without progress (no new event id) before
+    #: the pause counts as a cut (``OUTCOME_UNKNOWN``, and so the replay policy).
+    max_resumptions: int = 3
+    #: Seconds to wait before resuming a paused stream whose server gave no ``retry`` value.
+    resume_delay: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -37,6 +42,10 @@ class ModelConfig:
             raise ValueError("unkept_sessions_limit must be at least 1")
         if self.max_replays < 0:
             raise ValueError("max_replays cannot be negative")
+        if self.max_resumptions < 0:
+            raise ValueError("max_resumptions cannot be negative")
+        if not self.resume_delay >= 0:
+            raise ValueError("resume_delay cannot be negative")
         pinned = {EraMode.LEGACY: Era.LEGACY, EraMode.MODERN: Era.MODERN}.get(self.mode)
         if pinned is not None and self.known_era not in (None, pinned):
             raise ValueError(f"known_era {self.known_era} contradicts mode {self.mode}")
@@ -63,6 +72,10 @@ class TrackedRequest:
     replays: int = 0
     #: The signal that last disrupted it.
     last_signal: Signal | None = None
+    #: Resumptions of its paused stream in a row without progress (0: not resuming).
+    resumptions: int = 0
+    #: The last event id its stream carried before the latest pause (``None``: no pause yet).
+    last_event_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,6 +30,7 @@ from .events import (
     RequestDisrupted,
     RequestSubmitted,
     ResponseReceived,
+    StreamPaused,
 )
 from .rules import Action, Guard
 from .states import State
@@ -105,6 +106,10 @@ TABLE: tuple[Row, ...] = (
     Row(S.READY, RequestDisrupted, S.INVALIDATED, rules.give_up_unkept, rules.sessions_not_kept),
     Row(S.READY, RequestDisrupted, S.INVALIDATED, rules.invalidate, rules.loses_binding),
     Row(S.READY, RequestDisrupted, S.READY, rules.resend_or_fail, rules.keeps_binding),
+    # A stream closed (or cut) after an event with an id, before the response: the request waits to
+    # resume it (SEP-1699); past the bound, or where it cannot be resumed, it is a cut stream.
+    Row(S.READY, StreamPaused, S.READY, rules.resume, rules.resumable),
+    Row(S.READY, StreamPaused, S.READY, rules.resend_or_fail, rules.keeps_binding),
     # --- invalidated: waiting for the backoff, or for a request that wants a binding ----------
     Row(S.INVALIDATED, ConnectRequested, S.RECOVERING, rules.wait_and_negotiate, rules.recovery_idle),
     Row(S.INVALIDATED, ConnectRequested, S.INVALIDATED, rules.wait_for_binding, rules.recovery_scheduled),
@@ -114,11 +119,14 @@ TABLE: tuple[Row, ...] = (
     Row(S.INVALIDATED, ResponseReceived, S.INVALIDATED, rules.deliver, rules.in_flight),
     Row(S.INVALIDATED, RequestDisrupted, S.RECOVERING, rules.requeue_and_negotiate, rules.requeues_while_idle),
     Row(S.INVALIDATED, RequestDisrupted, S.INVALIDATED, rules.requeue_or_fail, rules.in_flight),
+    Row(S.INVALIDATED, StreamPaused, S.RECOVERING, rules.requeue_and_negotiate, rules.requeues_while_idle),
+    Row(S.INVALIDATED, StreamPaused, S.INVALIDATED, rules.requeue_or_fail, rules.in_flight),
     # --- recovering: old-generation requests may still report -----------------------------------
     Row(S.RECOVERING, ConnectRequested, S.RECOVERING, rules.wait_for_binding),
     Row(S.RECOVERING, RequestSubmitted, S.RECOVERING, rules.park),
     Row(S.RECOVERING, ResponseReceived, S.RECOVERING, rules.deliver, rules.in_flight),
     Row(S.RECOVERING, RequestDisrupted, S.RECOVERING, rules.requeue_or_fail, rules.in_flight),
+    Row(S.RECOVERING, StreamPaused, S.RECOVERING, rules.requeue_or_fail, rules.in_flight),
     # --- any live state: a request's (or a connect() caller's) deadline passes or its caller leaves
     *(Row(state, RequestAbandoned, state, rules.abandon, rules.tracked) for state in _LIVE),
     # --- the GET stream refused with 404: the session of that generation is gone, unless the

@@ -26,7 +26,9 @@ from mcp_session_recovery.model import (
     RequestAbandoned,
     RequestDisrupted,
     ResponseReceived,
+    ResumeStream,
     Signal,
+    StreamPaused,
 )
 
 __all__ = ["Call", "Resolution", "Waiter"]
@@ -58,6 +60,7 @@ class Call:
     __slots__ = (
         "_report",
         "_reporting",
+        "_resume",
         "_scope",
         "_send",
         "_waiter",
@@ -69,6 +72,7 @@ class Call:
         "request_id",
         "resolution",
         "timeout",
+        "wire_id",
     )
 
     def __init__(
@@ -95,6 +99,10 @@ class Call:
         self.answer = _NOTHING
         self._report = report
         self._send: Binding | None = None
+        #: The next send is the resumption of a paused stream (the model's ``ResumeStream``).
+        self._resume: ResumeStream | None = None
+        #: The JSON-RPC id of the latest send (a resumed stream answers it).
+        self.wire_id: object = None
         self._waiter: anyio.Event | None = None
         self._scope: anyio.CancelScope | None = None
         #: The sender is reporting: a resolution now needs no cancellation (the sender sees it itself).
@@ -102,9 +110,10 @@ class Call:
 
     # -- the core performs the model's effects ------------------------------------------------------
 
-    def instruct(self, binding: Binding) -> None:
-        """The model says: send (again) under ``binding``."""
+    def instruct(self, binding: Binding, resume: ResumeStream | None = None) -> None:
+        """The model says: send (again) under ``binding``, or resume the paused stream (``resume``)."""
         self._send = binding
+        self._resume = resume
         self._wake()
 
     def resolve(self, resolution: Resolution) -> None:
@@ -135,6 +144,17 @@ class Call:
             return None
         binding, self._send = self._send, None
         return binding
+
+    def take_resume(self) -> ResumeStream | None:
+        """Whether the send :meth:`next_send` gave is the resumption of a paused stream (then how)."""
+        resume, self._resume = self._resume, None
+        return resume
+
+    def paused(self, last_event_id: str, retry_ms: int | None, reason: str) -> None:
+        """The response stream ended before the response, after an event with an id: the model
+        decides whether to resume it."""
+        if self.resolution is None:
+            self._tell(StreamPaused(request_id=self.request_id, last_event_id=last_event_id, retry_ms=retry_ms), reason)
 
     def disrupted(self, signal: Signal, reason: str) -> None:
         """The send failed with ``signal`` (the classifier's verdict); the model decides what next."""

@@ -53,6 +53,7 @@ from mcp_session_recovery.model import (
     RequestDisrupted,
     RequestSubmitted,
     RestoreSessionState,
+    ResumeStream,
     ScheduleRecovery,
     SendDelete,
     SendDiscover,
@@ -63,6 +64,7 @@ from mcp_session_recovery.model import (
     Signal,
     Snapshot,
     State,
+    StreamPaused,
     TransportFailure,
     TransportFailureKind,
     UnexpectedException,
@@ -82,7 +84,7 @@ from .era_cache import origin_of
 from .memory import SessionMemory
 from .observe import BindingChange, EventHook, SessionLog, TransitionRecord, logger
 from .options import SessionOptions
-from .reading import MessageHandler, Reply, json_object, read_reply
+from .reading import MessageHandler, Pause, Reply, json_object, read_reply_or_pause
 from .redaction import Redactor
 from .redirects import send_following
 from .seam import Background, Restore
@@ -136,6 +138,8 @@ class SessionCore:
                 max_replays=options.max_replays,
                 known_era=known,
                 unkept_sessions_limit=options.unkept_sessions_limit,
+                max_resumptions=options.max_resumptions,
+                resume_delay=options.resume_delay,
             )
         )
         self._pending_result: Mapping[str, Any] = {}
@@ -287,12 +291,18 @@ class SessionCore:
         finally:
             self._background.discard(scope)
 
-    async def fetch(self, outgoing: Outgoing, expected_id: object) -> Reply | TransportFailure:
-        """One HTTP exchange read to the response (bounded): the reply, or the transport failure."""
+    async def fetch(
+        self, outgoing: Outgoing, expected_id: object, *, resume_from: str | None = None
+    ) -> Reply | TransportFailure | Pause:
+        """One HTTP exchange read to the response (bounded): the reply, the transport failure, or the
+        pause of a stream that ended after an event with an id (``resume_from``: ``outgoing``
+        resumes the stream paused after the event with that id)."""
         try:
             response = await send_following(self.wire.send, outgoing, self.url)
             try:
-                reply = await read_reply(response, expected_id, self.options.limits, self.deliver_message)
+                reply = await read_reply_or_pause(
+                    response, expected_id, self.options.limits, self.deliver_message, resume_from
+                )
             finally:
                 await release(response, self.options.close_timeout)
         except WireError as exc:
@@ -331,7 +341,7 @@ class SessionCore:
                 self._issued = issued
                 self.redactor.add_session_id(issued.header_value)
         entered = before.state is not after.state
-        if reason and isinstance(event, (RequestDisrupted, NegotiationDisrupted)):
+        if reason and isinstance(event, (RequestDisrupted, NegotiationDisrupted, StreamPaused)):
             self.last_failure = reason
         if entered and after.state is State.READY:
             self._negotiated += 1
@@ -383,6 +393,10 @@ class SessionCore:
             assert after.binding is not None
             assert after.binding.generation == effect.generation
             self._calls[effect.request_id].instruct(after.binding)
+        elif isinstance(effect, ResumeStream):
+            assert after.binding is not None
+            assert after.binding.generation == effect.generation
+            self._calls[effect.request_id].instruct(after.binding, effect)
         elif isinstance(effect, DeliverResponse):
             call = self._calls[effect.request_id]
             call.resolve(call.answer)
@@ -469,6 +483,8 @@ class SessionCore:
 
     async def _negotiation_answer(self, outgoing: Outgoing, wire_id: str | None) -> HttpAnswer | TransportFailure:
         fetched = await self.fetch(outgoing, wire_id)
+        if isinstance(fetched, Pause):  # a negotiation is not resumed: its stream was cut
+            return TransportFailure(kind=TransportFailureKind.STREAM_CUT, progress=Progress.STREAMING)
         if isinstance(fetched, TransportFailure):
             return fetched
         self.heed(fetched.answer.status, fetched.answer.headers)

@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
+
 from mcp_session_recovery.model import Abandonment, Binding, McpSessionError, Signal, TransportFailure, classify
 from mcp_session_recovery.model.classify import exchange_of
-from mcp_session_recovery.model.messages import session_message
+from mcp_session_recovery.model.messages import resume_request, session_message
 
 from .calls import Call
 from .observe import logger
-from .reading import resolution_of
+from .reading import Pause, Reply, is_stream, resolution_of
 from .seam import SessionSeam
 
 __all__ = ["restore", "run"]
@@ -68,11 +70,32 @@ async def restore(core: SessionSeam, binding: Binding) -> None:
 
 
 async def _attempt(core: SessionSeam, call: Call, binding: Binding) -> None:
-    """Send the request once under ``binding`` and report what happened."""
-    wire_id = None if call.notification else core.next_wire_id()
-    outgoing = session_message(binding, call.method, call.params, wire_id, core.identity)
+    """Send the request once under ``binding`` (or resume its paused stream) and report what happened."""
+    resume = call.take_resume()
     exchange = exchange_of(binding.era, call.method, binding.session_id is not None)
+    if resume is not None:
+        # After the server's ``retry`` delay (the call's deadline bounds it): a GET with Last-Event-ID,
+        # whose stream carries the answer to the request as it was first sent (its id).
+        await anyio.sleep(resume.delay)
+        wire_id = call.wire_id
+        fetched = await core.fetch(
+            resume_request(binding, resume.last_event_id), wire_id, resume_from=resume.last_event_id
+        )
+        if isinstance(fetched, Pause):
+            call.paused(fetched.last_event_id, fetched.retry_ms, fetched.reason)
+        elif isinstance(fetched, TransportFailure) or not _resumed(fetched.answer.status, fetched.answer.headers):
+            # Processed before its stream paused: whatever the resumption met, the outcome is unknown.
+            call.disrupted(Signal.OUTCOME_UNKNOWN, _not_resumed(fetched))
+        else:
+            _answered(core, call, fetched, "")
+        return
+    wire_id = None if call.notification else core.next_wire_id()
+    call.wire_id = wire_id
+    outgoing = session_message(binding, call.method, call.params, wire_id, core.identity)
     fetched = await core.fetch(outgoing, wire_id)
+    if isinstance(fetched, Pause):
+        call.paused(fetched.last_event_id, fetched.retry_ms, fetched.reason)
+        return
     if isinstance(fetched, TransportFailure):
         classification = classify(exchange, fetched)
         call.disrupted(classification.signal, classification.reason)
@@ -82,9 +105,25 @@ async def _attempt(core: SessionSeam, call: Call, binding: Binding) -> None:
         core.heed(fetched.answer.status, fetched.answer.headers)
         call.disrupted(classification.signal, classification.reason)
         return
+    _answered(core, call, fetched, classification.reason)
+
+
+def _resumed(status: int, headers: Mapping[str, str]) -> bool:
+    """Whether the server answered a resumption with the stream."""
+    return 200 <= status < 300 and is_stream(headers)
+
+
+def _not_resumed(fetched: Reply | TransportFailure) -> str:
+    """Why a paused stream could not be resumed, in words."""
+    if isinstance(fetched, TransportFailure):
+        return f"the paused stream could not be resumed: {fetched.kind.value}"
+    return f"the server did not resume the paused stream (HTTP {fetched.answer.status})"
+
+
+def _answered(core: SessionSeam, call: Call, fetched: Reply, reason: str) -> None:
     value, error = resolution_of(fetched, call.notification)
     if error is None:
         core.memory.observe(call.method, call.params, value)
     else:
         error = core.redactor.error(error)  # it may quote a server that echoed a secret
-    call.answered(value, error, classification.reason)
+    call.answered(value, error, reason)

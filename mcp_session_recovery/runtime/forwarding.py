@@ -13,8 +13,11 @@ live binding and gives back the answer for that client:
   the client's id;
 - an SSE answer is handed back as a live stream, event by event as each completes (server requests
   and notifications on it pass at once). The relay reads each event for the JSON-RPC response;
-  when the stream breaks before it, the request is re-sent if the replay policy allows and the new
-  answer continues the same stream, or the stream ends with a JSON-RPC error naming why;
+  when the stream ends before it after an event with an id (SEP-1699), the model may have it
+  resumed: after the server's ``retry`` delay a GET with ``Last-Event-ID`` continues the same
+  stream (the client never sees the break). When it breaks otherwise, the request is re-sent if the
+  replay policy allows and the new answer continues the same stream, or the stream ends with a
+  JSON-RPC error naming why;
 - a response with another request's id, or an answer that crosses a read limit, becomes a JSON-RPC
   error for that one request, like whatever the model gives up on: never an exception that would
   tear the client down.
@@ -26,6 +29,7 @@ An adapter that must send the client's request through its own chain (aiohttp's 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -45,13 +49,14 @@ from mcp_session_recovery.model import (
     Outgoing,
     Progress,
     RedirectRefused,
+    ResumeStream,
     Signal,
     TransportFailure,
     TransportFailureKind,
     classify,
 )
 from mcp_session_recovery.model.classify import exchange_of
-from mcp_session_recovery.model.messages import answer_message, relayed_message, session_message
+from mcp_session_recovery.model.messages import answer_message, relayed_message, resume_request, session_message
 
 from .calls import Call
 from .heads import message_head
@@ -61,6 +66,7 @@ from .reading import (
     is_response,
     is_stream,
     json_object,
+    pause_of,
     read_body,
     response_id_matches,
     sse_reader,
@@ -191,6 +197,7 @@ async def forward(
     relay = _Relay(core, call, message, body, send, hand_over_streams)
     streaming = False
     call.timeout = timeout if timeout is not None else core.options.request_timeout
+    relay.deadline = anyio.current_time() + call.timeout
     scope = core.deadline_scope(call.timeout)
     try:
         with call.guard(scope):
@@ -248,6 +255,8 @@ class _Live(NamedTuple):
     response: WireResponse
     expected_id: object
     exchange: Exchange
+    #: The id of the event this stream resumes from (``None``: the request's own answer).
+    resume_from: str | None = None
 
 
 class _Relay:
@@ -270,6 +279,8 @@ class _Relay:
         self._body = body
         self._client_id = message.get("id")
         self._sent = False
+        #: When the call's deadline passes (``anyio.current_time()``): it bounds a resumption too.
+        self.deadline = math.inf
 
     # -- the head: everything until the client can be given status and headers ----------------------
 
@@ -371,7 +382,7 @@ class _Relay:
         try:
             while live is not None:
                 failure = _CUT
-                reader = sse_reader(core.options.limits)
+                reader = sse_reader(core.options.limits, live.resume_from)
                 # An answer under the client's own id goes on as it comes, a big event before it
                 # is whole: the client parses while the rest arrives. One to a re-sent request is
                 # held until whole, for its id is rewritten.
@@ -409,13 +420,22 @@ class _Relay:
                     await release(live.response, core.options.close_timeout)
                 if reader.handed_on:
                     yield _closing_cut_event(handed)
-                self._disrupted(live.exchange, failure)
-                live = None
-                # The model says what happens next: a re-send (whose answer continues this stream) or
-                # an error that ends it.
+                pause = pause_of(reader, "the server closed the stream before the response")
+                if pause is not None:  # after an event with an id: the model may have it resumed
+                    call.paused(pause.last_event_id, pause.retry_ms, pause.reason)
+                else:
+                    self._disrupted(live.exchange, failure)
+                expected_id, live = live.expected_id, None
+                # The model says what happens next: a resumption or a re-send (whose answer continues
+                # this stream), or an error that ends it.
                 while (binding := await call.next_send()) is not None:
+                    resume = call.take_resume()
+                    outcome: Forwarded | _Live | None
                     with call.guard(anyio.CancelScope()):
-                        outcome = await self._send(binding)
+                        if resume is not None:
+                            outcome = await self._resume(binding, resume, expected_id)
+                        else:
+                            outcome = await self._send(binding)
                     if isinstance(outcome, _Live):
                         live = outcome
                         break
@@ -431,6 +451,29 @@ class _Relay:
             # The consumer closed early, or we are done: the model must not track the request on.
             call.abandon(Abandonment.CANCELLED)
             core.release(call)
+
+    async def _resume(self, binding: Binding, resume: ResumeStream, expected_id: object) -> _Live | None:
+        """Resume the paused stream after the server's delay: a GET with ``Last-Event-ID`` under the
+        session the request was sent under, whose events continue the answer (``expected_id``: the
+        id the request went out with). ``None`` after reporting why it could not be resumed."""
+        call, core = self._call, self._core
+        exchange = exchange_of(binding.era, call.method, binding.session_id is not None)
+        with anyio.move_on_after(self.deadline - anyio.current_time()) as waited:
+            await anyio.sleep(resume.delay)
+            try:
+                response = await send_following(self._transmit, resume_request(binding, resume.last_event_id), core.url)
+            except WireError as exc:
+                # Processed before its stream paused: whatever the resumption met, the outcome is unknown.
+                call.disrupted(Signal.OUTCOME_UNKNOWN, f"the paused stream could not be resumed: {exc}")
+                return None
+        if waited.cancelled_caught:
+            call.abandon(Abandonment.DEADLINE)
+            return None
+        if 200 <= response.status < 300 and is_stream(response.headers):
+            return _Live(response, expected_id, exchange, resume.last_event_id)
+        await release(response, core.options.close_timeout)
+        call.disrupted(Signal.OUTCOME_UNKNOWN, f"the server did not resume the paused stream (HTTP {response.status})")
+        return None
 
     def _relayed(self, event: SseEvent, live: _Live, started: bool) -> tuple[tuple[bytes, ...], bool]:
         """What the client gets for one event of a live answer (its pieces), and whether the answer

@@ -33,6 +33,12 @@ class SessionOptions:
     #: forgets sessions at once: waiting cannot help). A refused connection or a gateway's 502 or
     #: 404 never counts: those are waited out for the whole ``max_attempts`` round.
     unkept_sessions_limit: int = 3
+    #: Resumptions of one request's paused response stream (SEP-1699: the server ended it after an
+    #: event with an id) in a row without a new event id, before it counts as cut (and the replay
+    #: policy decides). The request's deadline bounds them too.
+    max_resumptions: int = 3
+    #: Seconds before resuming a paused stream whose server gave no ``retry`` (the SDK's 1 s).
+    resume_delay: float = 1.0
     #: The delay before each recovery attempt.
     backoff: Backoff = field(default_factory=Backoff)
     #: The longest ``Retry-After`` (on 429 and 503) honoured before the next attempt, in seconds;
@@ -61,6 +67,8 @@ class SessionOptions:
     def __post_init__(self) -> None:
         if not self.retry_after_limit >= 0:
             raise ValueError("retry_after_limit must not be negative")
+        if not 0 <= self.resume_delay < float("inf"):
+            raise ValueError("resume_delay must be a finite number of seconds, not negative")
         for name in ("request_timeout", "negotiation_timeout", "close_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")

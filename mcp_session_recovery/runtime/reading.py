@@ -33,6 +33,7 @@ from .wire import WireError, WireResponse
 __all__ = [
     "LimitCrossed",
     "MessageHandler",
+    "Pause",
     "ReadLimits",
     "Reply",
     "is_stream",
@@ -40,6 +41,7 @@ __all__ = [
     "media_type",
     "read_body",
     "read_reply",
+    "read_reply_or_pause",
     "resolution_of",
     "response_id_matches",
     "scan_json_value",
@@ -88,6 +90,19 @@ class Reply:
     answer: HttpAnswer
     response: Mapping[str, Any] | None
     refused: McpSessionError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """A response stream that ended (closed, or cut) before the response, after an event with an id:
+    the request's answer may follow on a resumed stream (SEP-1699)."""
+
+    #: The id of the last event the stream carried (what ``Last-Event-ID`` resumes from).
+    last_event_id: str
+    #: The stream's last ``retry`` value in milliseconds, ``None`` if it gave none.
+    retry_ms: int | None
+    #: What ended it, in words.
+    reason: str
 
 
 def media_type(headers: Mapping[str, str]) -> str:
@@ -150,9 +165,16 @@ async def read_body(response: WireResponse, limits: ReadLimits) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def sse_reader(limits: ReadLimits) -> SseReader:
-    """A reader of one SSE body under ``limits``."""
-    return SseReader(max_event=limits.max_sse_event, max_line=limits.max_sse_line)
+def sse_reader(limits: ReadLimits, last_event_id: str | None = None) -> SseReader:
+    """A reader of one SSE body under ``limits`` (``last_event_id``: the id a resumed stream continues from)."""
+    return SseReader(max_event=limits.max_sse_event, max_line=limits.max_sse_line, last_event_id=last_event_id)
+
+
+def pause_of(reader: SseReader, reason: str) -> Pause | None:
+    """The pause a stream read by ``reader`` ended in, if its events gave an id (else it was cut)."""
+    if not reader.last_event_id:  # an empty id is no resume point (no Last-Event-ID is sent for it)
+        return None
+    return Pause(reader.last_event_id, reader.retry, reason)
 
 
 async def sse_events(response: WireResponse, limits: ReadLimits) -> AsyncGenerator[SseEvent, None]:
@@ -172,21 +194,48 @@ async def read_reply(
     Other messages on a stream go to ``on_message``. A stream that ends before the response is a
     cut stream (:class:`WireError` ``STREAM_CUT``), which the classifier calls ``OUTCOME_UNKNOWN``.
     """
+    reply = await read_reply_or_pause(response, expected_id, limits, on_message)
+    if isinstance(reply, Pause):
+        raise WireError(TransportFailureKind.STREAM_CUT, Progress.STREAMING, reply.reason)
+    return reply
+
+
+async def read_reply_or_pause(
+    response: WireResponse,
+    expected_id: object,
+    limits: ReadLimits,
+    on_message: MessageHandler,
+    resume_from: str | None = None,
+) -> Reply | Pause:
+    """:func:`read_reply`, but a stream that ends (closed or cut) before the response after an event
+    with an id is a :class:`Pause`, not a cut. ``resume_from``: ``response`` is the resumed stream
+    of the event with that id."""
     status, headers = response.status, response.headers
     try:
         if expected_id is not None and 200 <= status < 300 and is_stream(headers):
-            async with aclosing(sse_events(response, limits)) as events:
-                async for event in events:
-                    message = json_object(event.data) if event.data else None
-                    if message is None:
-                        continue  # keep-alives and garbage carry nothing for us
-                    if not is_response(message):
-                        on_message(message)
-                        continue
-                    answer = HttpAnswer(status=status, headers=headers, body=event.data.encode())
-                    if not response_id_matches(message, expected_id):
-                        return Reply(answer, None, MismatchedResponse(status))
-                    return Reply(answer, message)
+            reader = sse_reader(limits, resume_from)
+            try:
+                async with aclosing(response.iter_bytes()) as chunks:
+                    async for chunk in chunks:
+                        for event in reader.feed(chunk):
+                            message = json_object(event.data) if event.data else None
+                            if message is None:
+                                continue  # keep-alives and garbage carry nothing for us
+                            if not is_response(message):
+                                on_message(message)
+                                continue
+                            answer = HttpAnswer(status=status, headers=headers, body=event.data.encode())
+                            if not response_id_matches(message, expected_id):
+                                return Reply(answer, None, MismatchedResponse(status))
+                            return Reply(answer, message)
+            except WireError as exc:
+                pause = pause_of(reader, str(exc))
+                if pause is None:
+                    raise
+                return pause
+            pause = pause_of(reader, "the server closed the stream before the response")
+            if pause is not None:
+                return pause
             raise WireError(TransportFailureKind.STREAM_CUT, Progress.STREAMING, "the stream ended before the response")
         if expected_id is None and 200 <= status < 300:
             # A notification's success carries nothing to read (a 202 has no body). Left unread, the

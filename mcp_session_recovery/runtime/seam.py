@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .calls import Call
     from .memory import SessionMemory
     from .options import SessionOptions
-    from .reading import Reply
+    from .reading import Pause, Reply
     from .redaction import Redactor
     from .wire import Wire
 
@@ -99,7 +99,9 @@ class SessionSeam(Protocol):
     def start_background(self, function: Background, *args: Any) -> None:
         """Run ``function(*args)`` in the session's task group until it ends or the session closes."""
 
-    async def fetch(self, outgoing: Outgoing, expected_id: object) -> Reply | TransportFailure:
+    async def fetch(
+        self, outgoing: Outgoing, expected_id: object, *, resume_from: str | None = None
+    ) -> Reply | TransportFailure | Pause:
         """One HTTP exchange read to the response (bounded): the reply, or the transport failure."""
 
     def heed(self, status: int, headers: Mapping[str, str]) -> None:

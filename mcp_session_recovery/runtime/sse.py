@@ -3,8 +3,9 @@
 Pure: bytes in, events out. Each :class:`SseEvent` carries the exact bytes it was made of (from the
 end of the previous event to the blank line that ends it), so a relay can hand a client the
 server's bytes unchanged while the runtime reads the same event's ``data``. Handles CRLF, LF and
-CR line endings, multi-line ``data``, comments and events split across chunks. ``id`` and
-``retry`` are not interpreted (event ids are scoped to a session and die with it).
+CR line endings, multi-line ``data``, comments and events split across chunks. The reader keeps the
+stream's last event id and last ``retry`` value (what resuming a paused stream needs, SEP-1699);
+event ids are scoped to a session and die with it.
 
 Bounded: an event is held until its blank line arrives, never longer than ``max_event`` bytes,
 and no line longer than ``max_line``; crossing either raises :class:`LimitCrossed` naming it.
@@ -95,7 +96,14 @@ class SseEvent:
 class SseReader:
     """Feed body chunks; collect complete events (with ``data``) and the raw bytes of all others."""
 
-    def __init__(self, *, max_event: int, max_line: int) -> None:
+    def __init__(self, *, max_event: int, max_line: int, last_event_id: str | None = None) -> None:
+        """``last_event_id``: the id a resumed stream continues from (its own events may carry none)."""
+        #: The id of the last event dispatched that set one (``None``: none yet), as the SSE standard's
+        #: "last event ID buffer" (an ``id`` line without a value empties it).
+        self.last_event_id = last_event_id
+        #: The last valid ``retry`` value (milliseconds) the stream gave, ``None`` if none.
+        self.retry: int | None = None
+        self._event_id: str | None = None
         self._max_event = max_event
         self._max_line = max_line
         #: The bytes of the event not yet complete, searched for line ends and fields.
@@ -272,6 +280,14 @@ class SseReader:
             self._data.append((value_start, stop))
         elif name == b"event":
             self._name = source[value_start:stop].decode("utf-8", errors="replace")
+        elif name == b"id":
+            value = bytes(source[value_start:stop])
+            if b"\0" not in value:  # the standard ignores an id with NUL
+                self._event_id = value.decode("utf-8", errors="replace")
+        elif name == b"retry":
+            value = bytes(source[value_start:stop])
+            if value.isdigit() and len(value) <= 9:
+                self.retry = int(value)
 
     def _take(self, size: int) -> tuple[bytes, ...]:
         """The next ``size`` bytes fed, as pieces of the chunks that carried them.
@@ -303,6 +319,8 @@ class SseReader:
     def _dispatch(self, source: bytes | bytearray, pieces: tuple[bytes, ...]) -> SseEvent:
         spans, name = self._data, self._name
         self._data, self._name = [], ""
+        if self._event_id is not None:
+            self.last_event_id, self._event_id = self._event_id, None
         if not spans:
             return SseEvent("", pieces)
         return SseEvent(name or "message", pieces, source, tuple(spans))

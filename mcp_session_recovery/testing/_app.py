@@ -65,6 +65,14 @@ class App:
         self._behaviour = self._behaviour.replace(cut_tool_responses=pending - 1)
         return True
 
+    def take_pause(self) -> bool:
+        """Use up one pending pause, if any."""
+        pending = self._behaviour.pause_tool_responses
+        if pending <= 0:
+            return False
+        self._behaviour = self._behaviour.replace(pause_tool_responses=pending - 1)
+        return True
+
     def take_rule(self, http_method: str, rpc_method: str | None) -> AnswerRule | None:
         """The first live rule matching the request, using up one of its ``times``."""
         rules = self._behaviour.answer_rules

@@ -8,6 +8,8 @@ the 400 with a throwaway id that a careful client must not adopt.
 
 from __future__ import annotations
 
+import time
+
 from ._faults import tool_answer
 from ._methods import Host, serve_method
 from ._state import Session
@@ -29,7 +31,7 @@ from ._wire import (
     result_body,
     stale_reply,
 )
-from .behaviour import LEGACY_PROTOCOL_VERSIONS, LEGACY_VERSION_LATEST, SERVER_NAME
+from .behaviour import LEGACY_PROTOCOL_VERSIONS, LEGACY_VERSION_LATEST, SERVER_NAME, ResponseStyle
 
 __all__ = ["handle_legacy"]
 
@@ -54,6 +56,9 @@ async def handle_legacy(host: Host, request: HttpRequest) -> Reply:
         return Fixed(200, ())
     if "text/event-stream" not in (request.header("accept") or ""):
         return fixed_error(406, INVALID_REQUEST, "Not Acceptable: Client must accept text/event-stream")
+    last_event_id = request.header("last-event-id")
+    if last_event_id is not None:
+        return _resume(host, session, last_event_id)
     return _open_stream(host, session)
 
 
@@ -116,10 +121,36 @@ async def _in_session(host: Host, session: Session, message: Message) -> Reply:
     except RpcError as error:
         outcome = error
     if message.method == "tools/call":
+        if not isinstance(outcome, RpcError) and host.take_pause():
+            return _pause(host, session, result_body(message.id, outcome), headers)
         return tool_answer(host, message.id, outcome, headers)
     if isinstance(outcome, RpcError):
         return Answer(error_body(message.id, outcome.code, outcome.message, outcome.data), style, headers)
     return Answer(result_body(message.id, outcome), style, headers)
+
+
+def _pause(host: Host, session: Session, answer: bytes, headers: tuple[tuple[str, str], ...]) -> Reply:
+    """A stream that carries only its priming event, then ends; ``answer`` waits for the resumption."""
+    session.events_sent += 1
+    event_id = f"event-{session.events_sent}"
+    session.paused_answers[event_id] = answer
+    host.state.streams_paused += 1
+    host.state.pause_times.append(time.monotonic())
+    priming = f"id: {event_id}\nretry: {host.behaviour.pause_retry_ms}\ndata: \n\n".encode()
+    return Fixed(200, (*_SSE, *headers), priming)
+
+
+def _resume(host: Host, session: Session, last_event_id: str) -> Reply:
+    """The paused stream's answer, once; a resume point this session does not hold is answered 404."""
+    host.state.resume_times.append(time.monotonic())
+    answer = session.paused_answers.pop(last_event_id, None)
+    if answer is None:
+        return fixed_error(404, INVALID_REQUEST, "Not Found: no stream to resume from that event")
+    host.state.streams_resumed += 1
+    return Answer(answer, ResponseStyle.SSE, (("mcp-session-id", session.id),))
+
+
+_SSE = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
 
 
 def _open_stream(host: Host, session: Session) -> Reply:

@@ -98,6 +98,10 @@ class Host(Protocol):
         """Whether this tool answer must be cut (uses up one of ``cut_tool_responses``)."""
         ...
 
+    def take_pause(self) -> bool:
+        """Whether this tool answer must wait for a resumption (uses up one of ``pause_tool_responses``)."""
+        ...
+
 
 async def serve_method(host: Host, method: str, params: Mapping[str, Any], session: Session | None) -> object:
     """The result of ``method``; raises :class:`RpcError` for unknown methods and bad params.

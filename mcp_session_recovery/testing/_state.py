@@ -25,6 +25,10 @@ class Session:
     subscriptions: set[str] = field(default_factory=set)
     log_level: str | None = None
     feeds: set[EventFeed] = field(default_factory=set)
+    #: Answers of paused ``tools/call`` streams, by the id of their priming event (SEP-1699).
+    paused_answers: dict[str, bytes] = field(default_factory=dict)
+    #: Event ids handed out in this session so far (ids are unique within a session).
+    events_sent: int = 0
 
 
 @dataclass(eq=False)
@@ -49,6 +53,11 @@ class ProcessState:
     delete_requests: int = 0
     canned_answers: int = 0
     dropped_requests: int = 0
+    streams_paused: int = 0
+    streams_resumed: int = 0
+    #: ``time.monotonic()`` when each paused stream ended, and when each resuming GET arrived (bounded).
+    pause_times: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_INITIALIZE_TIMES))
+    resume_times: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_INITIALIZE_TIMES))
     #: ``time.monotonic()`` of the latest ``initialize`` POSTs received (bounded).
     initialize_times: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_INITIALIZE_TIMES))
     #: The latest requests received, while ``Behaviour.record_requests`` is not 0 (bounded by it).
@@ -72,6 +81,8 @@ class ProcessState:
             tool_executions=frozen_counts(self.tool_executions),
             requests_by_method=frozen_counts(self.requests_by_method),
             initialize_times=tuple(self.initialize_times),
+            pause_times=tuple(self.pause_times),
+            resume_times=tuple(self.resume_times),
             recorded_requests=tuple(self.recorded_requests),
             live_sessions=len(self.sessions),
             restarts=self.restarts,

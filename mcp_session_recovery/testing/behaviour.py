@@ -118,6 +118,12 @@ class Behaviour:
     cut_tool_responses: int = 0
     #: The ``slow`` tool's default duration in seconds.
     slow_seconds: float = 1.0
+    #: The next N legacy ``tools/call`` requests run their tool, then answer a ``text/event-stream``
+    #: that carries only a priming event (``id``, ``retry: pause_retry_ms``, empty data) and ends
+    #: (SEP-1699): the answer waits in the session for a GET with that ``Last-Event-ID``.
+    pause_tool_responses: int = 0
+    #: The ``retry`` value of those priming events, in milliseconds.
+    pause_retry_ms: int = 500
     #: While set, every request gets this answer and nothing else happens (a gateway, backend down).
     answer_status_for_all: CannedAnswer | None = None
     #: While set, every ``tools/call`` runs its tool, then answers 200 ``text/event-stream`` with one
@@ -165,6 +171,10 @@ class Behaviour:
             raise ValueError(f"cut_tool_responses must be an int, got {self.cut_tool_responses!r}")
         if self.cut_tool_responses < 0:
             raise ValueError("cut_tool_responses must not be negative")
+        for name, bound in (("pause_tool_responses", 1 << 20), ("pause_retry_ms", 60_000)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= bound:
+                raise ValueError(f"{name} must be an int in 0..{bound}, got {value!r}")
         _check_seconds(self.slow_seconds, "slow_seconds")
         object.__setattr__(self, "slow_seconds", float(self.slow_seconds))
         if self.answer_status_for_all is not None:
@@ -212,6 +222,8 @@ class Behaviour:
             "forget_sessions_after_initialize": self.forget_sessions_after_initialize,
             "cut_tool_responses": self.cut_tool_responses,
             "slow_seconds": self.slow_seconds,
+            "pause_tool_responses": self.pause_tool_responses,
+            "pause_retry_ms": self.pause_retry_ms,
             "answer_status_for_all": None if canned is None else canned_to_json(canned),
             "endless_sse_event": self.endless_sse_event,
             "oversized_json_bytes": self.oversized_json_bytes,
@@ -232,6 +244,8 @@ class BehaviourChanges(TypedDict, total=False):
     response_style: ResponseStyle
     forget_sessions_after_initialize: bool
     cut_tool_responses: int
+    pause_tool_responses: int
+    pause_retry_ms: int
     slow_seconds: float
     answer_status_for_all: CannedAnswer | tuple[int, str, bytes | str] | None
     endless_sse_event: bool
@@ -273,10 +287,20 @@ def changes_from_json(data: object) -> BehaviourChanges:
                 changes["echo_secrets"] = value
             else:
                 changes["mismatched_response_id"] = value
-        elif key in ("cut_tool_responses", "oversized_json_bytes", "record_requests"):
+        elif key in (
+            "cut_tool_responses",
+            "oversized_json_bytes",
+            "record_requests",
+            "pause_tool_responses",
+            "pause_retry_ms",
+        ):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{key} must be an integer")
-            if key == "cut_tool_responses":
+            if key == "pause_tool_responses":
+                changes["pause_tool_responses"] = value
+            elif key == "pause_retry_ms":
+                changes["pause_retry_ms"] = value
+            elif key == "cut_tool_responses":
                 changes["cut_tool_responses"] = value
             elif key == "record_requests":
                 changes["record_requests"] = value

@@ -34,6 +34,8 @@ COUNTERS = (
     "delete_requests",
     "canned_answers",
     "dropped_requests",
+    "streams_paused",
+    "streams_resumed",
 )
 #: The generated answers (``Behaviour.endless_sse_event``, ``oversized_json_bytes``) and what of
 #: them was sent: ``<kind>_started``, ``<kind>_ended``, ``<kind>_bytes_sent``.
@@ -113,6 +115,14 @@ class ServerStats:
     #: server process's ``time.monotonic()`` (on Linux the same clock as the test's), oldest
     #: first; the last :data:`MAX_INITIALIZE_TIMES` only.
     initialize_times: tuple[float, ...] = ()
+    #: Response streams paused after a priming event (``Behaviour.pause_tool_responses``), and GETs
+    #: that resumed one with its ``Last-Event-ID`` (the answer followed).
+    streams_paused: int = 0
+    streams_resumed: int = 0
+    #: When each paused stream was ended and each resuming GET arrived (``time.monotonic()``, as
+    #: ``initialize_times``).
+    pause_times: tuple[float, ...] = ()
+    resume_times: tuple[float, ...] = ()
     #: The last ``Behaviour.record_requests`` requests received, oldest first.
     recorded_requests: tuple[RecordedRequest, ...] = ()
     #: Sessions the server holds now.
@@ -128,6 +138,8 @@ class ServerStats:
         data["tool_executions"] = dict(self.tool_executions)
         data["requests_by_method"] = dict(self.requests_by_method)
         data["initialize_times"] = list(self.initialize_times)
+        data["pause_times"] = list(self.pause_times)
+        data["resume_times"] = list(self.resume_times)
         data["recorded_requests"] = [request.to_json() for request in self.recorded_requests]
         return data
 
@@ -140,6 +152,8 @@ class ServerStats:
             tool_executions=_counts(data.get("tool_executions", {})),
             requests_by_method=_counts(data.get("requests_by_method", {})),
             initialize_times=tuple(float(moment) for moment in data.get("initialize_times", ())),
+            pause_times=tuple(float(moment) for moment in data.get("pause_times", ())),
+            resume_times=tuple(float(moment) for moment in data.get("resume_times", ())),
             recorded_requests=tuple(RecordedRequest.from_json(entry) for entry in data.get("recorded_requests", ())),
         )
 

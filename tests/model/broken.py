@@ -16,6 +16,7 @@ from mcp_session_recovery.model import (
     Signal,
     Snapshot,
     State,
+    StreamPaused,
     rules,
 )
 from mcp_session_recovery.model.rules import Outcome
@@ -62,6 +63,19 @@ def resend_ignoring_policy(snap: Snapshot, event: Event) -> Outcome:
     again = replace(tracked, generation=snap.binding.generation, replays=tracked.replays + 1)
     effect = ReplayRequest(request_id=tracked.request_id, generation=snap.binding.generation, replay=again.replays)
     return snap.with_request(again), (effect,)
+
+
+def resumable_without_bound(snap: Snapshot, event: Event) -> bool:
+    """Broken: a paused stream of the live session is resumed however often it paused in a row."""
+    assert isinstance(event, StreamPaused)
+    tracked = snap.request(event.request_id)
+    return tracked is not None and snap.binding is not None and tracked.generation == snap.binding.generation
+
+
+def resend_paused_ignoring_policy(snap: Snapshot, event: Event) -> Outcome:
+    """Broken: a paused stream not resumed is re-sent as if the request never ran."""
+    assert isinstance(event, StreamPaused)
+    return resend_ignoring_policy(snap, RequestDisrupted(request_id=event.request_id, signal=Signal.OUTCOME_UNKNOWN))
 
 
 def gives_up_at_the_first_unkept_session(snap: Snapshot, event: Event) -> bool:
@@ -117,6 +131,14 @@ BROKEN_TABLES: dict[str, tuple[tuple[Row, ...], int]] = {
         _swap(TABLE, "READY.RequestDisrupted[keeps_binding]", action=resend_ignoring_policy),
         5,
     ),
+    "a paused stream is resumed for ever": (
+        _swap(TABLE, "READY.StreamPaused[resumable]", guard=resumable_without_bound),
+        8,
+    ),
+    "a paused unsafe call that is not resumed is re-sent": (
+        _swap(TABLE, "READY.StreamPaused[keeps_binding]", action=resend_paused_ignoring_policy),
+        5,
+    ),
 }
 
 
@@ -127,5 +149,11 @@ BROKEN_WORLDS: dict[str, Limits] = {
     ),
     "a session lost unused through its GET does not count towards SessionNotKept": Limits(
         requests=DEFAULT_REQUESTS[:1], connects=0, refusals=1
+    ),
+    "a paused stream is resumed for ever": Limits(
+        requests=DEFAULT_REQUESTS[:1], faults=0, abandons=0, connects=0, listen=False, pauses=2
+    ),
+    "a paused unsafe call that is not resumed is re-sent": Limits(
+        requests=DEFAULT_REQUESTS[:1], faults=0, abandons=0, connects=0, listen=False, pauses=2
     ),
 }

@@ -42,6 +42,7 @@ from mcp_session_recovery.model import (
     RequestSubmitted,
     ResponseReceived,
     RestoreSessionState,
+    ResumeStream,
     ScheduleRecovery,
     SendDelete,
     SendDiscover,
@@ -54,6 +55,7 @@ from mcp_session_recovery.model import (
     SessionNotKept,
     Signal,
     State,
+    StreamPaused,
 )
 
 CALL = Replayability.IF_UNPROCESSED
@@ -654,3 +656,78 @@ def test_connect_after_close_or_failure_is_refused_by_the_model() -> None:
         FailConnect(waiter_id=0, error=rejection),
     )
     assert failed.handle(ConnectRequested(waiter_id=1, timeout=1.0)) == (FailConnect(waiter_id=1, error=rejection),)
+
+
+# --- streams paused after an event with an id (SEP-1699) ----------------------------------------
+
+
+def test_a_paused_stream_is_resumed_after_the_servers_retry_then_answers() -> None:
+    machine = legacy_ready()
+    effects = machine.handle(StreamPaused(request_id=0, last_event_id="event-1", retry_ms=500))
+    assert effects == (ResumeStream(request_id=0, generation=1, last_event_id="event-1", delay=0.5),)
+    assert now(machine) is State.READY
+    assert machine.handle(ResponseReceived(request_id=0)) == (DeliverResponse(request_id=0),)
+
+
+def test_a_pause_without_retry_waits_the_default_delay() -> None:
+    machine = legacy_ready(ModelConfig(mode=EraMode.LEGACY, resume_delay=1.0))
+    (resume,) = machine.handle(StreamPaused(request_id=0, last_event_id="e"))
+    assert isinstance(resume, ResumeStream)
+    assert resume.delay == 1.0
+
+
+def test_resumptions_without_progress_are_bounded_then_the_replay_policy_decides() -> None:
+    machine = legacy_ready(ModelConfig(mode=EraMode.LEGACY, max_resumptions=2))
+    submit(machine, 1, READ, "resources/read")
+    for _ in range(2):
+        (resume,) = machine.handle(StreamPaused(request_id=0, last_event_id="e-1"))
+        assert isinstance(resume, ResumeStream)
+    # Progress (a new event id) starts the count again.
+    assert isinstance(machine.handle(StreamPaused(request_id=0, last_event_id="e-2"))[0], ResumeStream)
+    assert isinstance(machine.handle(StreamPaused(request_id=0, last_event_id="e-2"))[0], ResumeStream)
+    # A third pause in a row from the same event: a cut stream. The call ran: not run again.
+    (fail,) = machine.handle(StreamPaused(request_id=0, last_event_id="e-2"))
+    assert isinstance(fail, FailRequest)
+    assert isinstance(fail.error, OutcomeUnknown)
+    # A read may run twice: re-sent on the live session, as after any cut.
+    for _ in range(2):
+        machine.handle(StreamPaused(request_id=1, last_event_id="e-3"))
+    effects = machine.handle(StreamPaused(request_id=1, last_event_id="e-3"))
+    assert effects == (ReplayRequest(request_id=1, generation=1, replay=1),)
+    # The re-sent request's stream is new: it may pause and resume again.
+    assert isinstance(machine.handle(StreamPaused(request_id=1, last_event_id="e-3"))[0], ResumeStream)
+
+
+def test_a_failed_resumption_leaves_the_outcome_unknown_and_the_session_standing() -> None:
+    machine = legacy_ready()
+    machine.handle(StreamPaused(request_id=0, last_event_id="event-1", retry_ms=0))
+    binding = machine.snapshot.binding
+    # The resuming GET got 404 (the session, or only its events, are gone): the call ran before
+    # its stream paused, so it is not run again; whether the session is gone the next request tells.
+    (fail,) = machine.handle(RequestDisrupted(request_id=0, signal=Signal.OUTCOME_UNKNOWN))
+    assert isinstance(fail, FailRequest)
+    assert isinstance(fail.error, OutcomeUnknown)
+    assert now(machine) is State.READY
+    assert machine.snapshot.binding == binding
+
+
+def test_a_pause_under_an_older_session_is_a_cut_and_leaves_the_live_binding() -> None:
+    machine = legacy_ready()
+    submit(machine, 1, READ, "resources/read")
+    machine.handle(RequestDisrupted(request_id=0, signal=Signal.SESSION_GONE))
+    machine.handle(BackoffElapsed())
+    # Request 1's stream (generation 1) pauses while the session is being replaced: event ids
+    # belong to their session, so it waits for the new one as a cut read.
+    assert machine.handle(StreamPaused(request_id=1, last_event_id="e-1")) == ()
+    machine.handle(InitializeSucceeded(generation=2, protocol_version="2025-11-25", session_id=SessionId("s-2")))
+    effects = machine.handle(InitializedDelivered(generation=2))
+    assert ReplayRequest(request_id=1, generation=2, replay=1) in effects
+    assert now(machine) is State.READY
+
+
+def test_the_sessionless_era_never_resumes_a_stream() -> None:
+    machine = SessionMachine(ModelConfig(mode=EraMode.MODERN))
+    submit(machine, 0, READ, "resources/read")
+    machine.handle(DiscoverSucceeded(generation=1, protocol_version="2026-07-28"))
+    effects = machine.handle(StreamPaused(request_id=0, last_event_id="e-1", retry_ms=10))
+    assert effects == (ReplayRequest(request_id=0, generation=1, replay=1),), "re-issued as a new request"

@@ -16,7 +16,10 @@ from .world import DEFAULT_REQUESTS, Limits
 
 def config(mode: EraMode, unkept_sessions_limit: int = 2) -> ModelConfig:
     # Two sessions lost unused in a row end the round, so two faults can reach those rows.
-    return ModelConfig(mode=mode, max_attempts=2, max_replays=1, unkept_sessions_limit=unkept_sessions_limit)
+    # One resumption without progress: a second pause from the same event reaches the cut rows.
+    return ModelConfig(
+        mode=mode, max_attempts=2, max_replays=1, unkept_sessions_limit=unkept_sessions_limit, max_resumptions=1
+    )
 
 
 # The main run: auto mode against a legacy server that may restart, go down, switch era or drop
@@ -69,6 +72,32 @@ RUNS: list[tuple[str, EraMode, Era, Limits, int]] = [
         2,
     ),
 ]
+RUNS.append(
+    (
+        "legacy mode, streams closed after a priming event (SEP-1699), 2 requests, 1 fault, 2 pauses",
+        EraMode.LEGACY,
+        Era.LEGACY,
+        Limits(
+            requests=(DEFAULT_REQUESTS[1], DEFAULT_REQUESTS[0]),
+            faults=1,
+            abandons=0,
+            connects=0,
+            closes=1,
+            listen=False,
+            pauses=2,
+        ),
+        2,
+    )
+)
+RUNS.append(
+    (
+        "modern mode, a stream closed after a priming event, 1 request, 1 pause",
+        EraMode.MODERN,
+        Era.MODERN,
+        Limits(requests=DEFAULT_REQUESTS[1:2], abandons=0, connects=0, listen=False, pauses=1),
+        2,
+    )
+)
 if thorough():
     RUNS = [
         *(

@@ -42,6 +42,7 @@ from mcp_session_recovery.model import (
     Signal,
     Snapshot,
     State,
+    StreamPaused,
     step,
 )
 
@@ -63,6 +64,12 @@ EVENTS: dict[type[Event], st.SearchStrategy[Event]] = {
     ),
     ResponseReceived: st.builds(ResponseReceived, request_id=IDS),
     RequestDisrupted: st.builds(RequestDisrupted, request_id=IDS, signal=FAILURES),
+    StreamPaused: st.builds(
+        StreamPaused,
+        request_id=IDS,
+        last_event_id=st.sampled_from(["e-1", "e-2"]),
+        retry_ms=st.one_of(st.none(), st.integers(0, 2000)),
+    ),
     RequestAbandoned: st.builds(RequestAbandoned, request_id=IDS, reason=st.sampled_from(Abandonment)),
     ListenRefused: st.builds(ListenRefused, generation=GENERATIONS, stream_served=st.booleans()),
     ListenOpened: st.builds(ListenOpened, generation=GENERATIONS),

@@ -1,6 +1,8 @@
 """A simulated world around the pure model: a server that restarts, goes down, changes era or forgets
 every session it hands out (a balancer without session affinity), that serves or refuses the GET
-stream of each legacy session (or offers none and answers 404 to it), callers that submit requests
+stream of each legacy session (or offers none and answers 404 to it), that closes a request's
+response stream after a priming event (SEP-1699) and may or may not keep its events for a
+resumption, callers that submit requests
 or wait in ``connect()`` and give up on them, and a checker of DESIGN §3's invariants 1-8.
 
 The checker is written from the invariants, not from the table: it watches only the events fed
@@ -48,6 +50,7 @@ from mcp_session_recovery.model import (
     RequestSubmitted,
     ResponseReceived,
     RestoreSessionState,
+    ResumeStream,
     Row,
     ScheduleRecovery,
     SendDelete,
@@ -61,6 +64,7 @@ from mcp_session_recovery.model import (
     Signal,
     Snapshot,
     State,
+    StreamPaused,
     initial_snapshot,
     step,
 )
@@ -89,7 +93,7 @@ class Violation(AssertionError):
 class Op(NamedTuple):
     """An exchange the model asked for that the world has not answered yet."""
 
-    kind: str  # "discover", "initialize", "initialized", "request"
+    kind: str  # "discover", "initialize", "initialized", "request", "resume" (a GET with Last-Event-ID)
     generation: int
     era: Era
     request_id: int = -1
@@ -115,6 +119,10 @@ class Limits:
     #: How often the server may start refusing the client's credentials (a token expires) until
     #: the client renews them (its auth flow).
     credential_expiries: int = 0
+    #: How often the server may close a response stream after its priming event (with an id), before
+    #: the response: the request was processed, and its answer waits for a resumption (if the server
+    #: kept the stream's events and the session; else the resumed stream closes again, or 404).
+    pauses: int = 0
 
 
 class World(NamedTuple):
@@ -148,6 +156,7 @@ class World(NamedTuple):
     #: The server refuses the client's credentials (until it renews them); how often they expired.
     credentials_refused: bool = False
     credential_expiries: int = 0
+    pauses: int = 0
     kinds: tuple[Replayability, ...] = ()
     # --- the checker's books ---
     resolved: frozenset[int] = frozenset()
@@ -173,9 +182,11 @@ class World(NamedTuple):
     fresh_get_refused: bool = False
     #: Credentials were refused: no negotiation may start until a caller asks for one (no timer).
     refused_until_asked: bool = False
+    #: Resumptions asked for each request from the same event id, in a row (request id, event id, count).
+    resumed_from: frozenset[tuple[int, str, int]] = frozenset()
 
     def negotiating(self) -> bool:
-        return any(op.kind != "request" for op in self.ops)
+        return any(op.kind not in ("request", "resume") for op in self.ops)
 
 
 def start(config: ModelConfig, limits: Limits, server_era: Era = Era.LEGACY) -> World:
@@ -214,6 +225,11 @@ def possible_actions(world: World, limits: Limits) -> list[Action]:
         if op.kind == "request" and world.faults < limits.faults:
             actions.append(Action("cut_after_processing", op))
             actions.append(Action("reset_before_processing", op))
+        if op.kind in ("request", "resume") and world.pauses < limits.pauses:
+            # Processed, a priming event sent, then the stream closed: a new one, or a resumed one
+            # again (the server kept no events after the one resumed from). The close may reach the
+            # client after the session was lost (the server restarted after it processed).
+            actions.append(Action("pause", op))
     if world.snap.recovery_scheduled and world.snap.state is State.INVALIDATED:
         actions.append(Action("backoff_elapsed"))
     if world.abandons < limits.abandons:
@@ -293,6 +309,14 @@ def apply(
         if name == "cut_after_processing":
             world = _execute(world, op.request_id)
         return _feed(world, RequestDisrupted(request_id=op.request_id, signal=Signal.OUTCOME_UNKNOWN), table, trace)
+    if name == "pause":
+        op = action.key
+        assert isinstance(op, Op)
+        world = world._replace(ops=world.ops - {op}, pauses=world.pauses + 1)
+        if op.kind == "request":
+            world = _execute(world, op.request_id)
+        event = StreamPaused(request_id=op.request_id, last_event_id=_event_id(op), retry_ms=500)
+        return _feed(world, event, table, trace)
     if name == "backoff_elapsed":
         return _feed(world, BackoffElapsed(), table, trace)
     if name == "deadline":
@@ -345,6 +369,11 @@ def apply(
     raise AssertionError(f"unknown action {name}")
 
 
+def _event_id(op: Op) -> str:
+    """The id of the priming event of ``op``'s stream (a resumed stream carries no new one)."""
+    return f"g{op.generation}-r{op.request_id}"
+
+
 def _execute(world: World, request_id: int) -> World:
     executions = list(world.executions)
     executions[request_id] += 1
@@ -355,6 +384,13 @@ def _answer(world: World, op: Op, table: Sequence[Row], trace: Trace | None) -> 
     """The server answers ``op`` as it is now."""
     world = world._replace(ops=world.ops - {op})
     event: Event
+    if op.kind == "resume":
+        # The events were kept: the resumed stream carries the answer (the request ran once, already).
+        # Any failure of a resumption (404: the session or its events are gone; refused; another era)
+        # leaves the request's outcome unknown: it was processed before its stream paused.
+        if world.server_up and op.era is world.server_era and op.generation in world.sessions:
+            return _feed(world, ResponseReceived(request_id=op.request_id), table, trace)
+        return _feed(world, RequestDisrupted(request_id=op.request_id, signal=Signal.OUTCOME_UNKNOWN), table, trace)
     if not world.server_up:
         signal = Signal.UNREACHABLE
     elif op.era is not world.server_era:
@@ -458,6 +494,19 @@ def _check_event(world: World, before: Snapshot, event: Event) -> World:
         if event.signal is Signal.OUTCOME_UNKNOWN:
             unknown |= {event.request_id}
         world = world._replace(last_unknown=unknown)
+    if isinstance(event, StreamPaused):
+        tracked = before.request(event.request_id)
+        live = before.live_binding
+        if (
+            live is not None
+            and tracked is not None
+            and tracked.generation is not None
+            and tracked.generation < live.generation
+            and (after.state is not State.READY or after.binding != live)
+        ):
+            raise Violation(3, f"a paused stream of generation {tracked.generation} changed binding {live.generation}")
+        # It was processed: only a request that may run twice may be sent again.
+        world = world._replace(last_unknown=world.last_unknown | {event.request_id})
     if isinstance(event, ListenRefused):
         world = _check_get_refused(world, before, event)
     if isinstance(event, ListenOpened):
@@ -560,6 +609,8 @@ def _perform(world: World, event: Event, effect: Effect) -> World:
         )
     if isinstance(effect, (SendRequest, ReplayRequest)):
         return _send(world, effect)
+    if isinstance(effect, ResumeStream):
+        return _resume(world, effect)
     if isinstance(effect, (FailRequest, DeliverResponse)):
         _check_given_up(world, effect)
         return _resolve(world, event, effect)
@@ -602,7 +653,28 @@ def _send(world: World, effect: SendRequest | ReplayRequest) -> World:
         if replays[rid] > world.snap.config.max_replays:
             raise Violation(5, f"request {rid} replayed {replays[rid]} times")
     era = binding.era
-    return world._replace(replays=tuple(replays), ops=world.ops | {Op("request", g, era, rid)})
+    # A new stream: resumptions of the old one are counted no more.
+    resumed = frozenset(entry for entry in world.resumed_from if entry[0] != rid)
+    return world._replace(replays=tuple(replays), ops=world.ops | {Op("request", g, era, rid)}, resumed_from=resumed)
+
+
+def _resume(world: World, effect: ResumeStream) -> World:
+    g, rid = effect.generation, effect.request_id
+    if g in world.rejected:
+        raise Violation(2, f"request {rid} resumed with the rejected session of generation {g}")
+    if rid in world.resolved:
+        raise Violation(4, f"request {rid} resumed after it resolved")
+    tracked = world.snap.request(rid)
+    if tracked is None or tracked.generation != g:
+        raise Violation(3, f"request {rid} resumed under generation {g}, not the one it was sent under")
+    count = 1 + sum(n for r, e, n in world.resumed_from if r == rid and e == effect.last_event_id)
+    if count > world.snap.config.max_resumptions:
+        raise Violation(8, f"request {rid} resumed {count} times in a row from the same event")
+    resumed = frozenset(entry for entry in world.resumed_from if entry[0] != rid) | {(rid, effect.last_event_id, count)}
+    era = world.snap.binding.era if world.snap.binding is not None else Era.LEGACY
+    if era is not Era.LEGACY:
+        raise Violation(10, f"request {rid} resumed in the sessionless era, which has no resumption")
+    return world._replace(resumed_from=resumed, ops=world.ops | {Op("resume", g, era, rid)})
 
 
 def _check_given_up(world: World, effect: Effect) -> None:

@@ -928,3 +928,21 @@ def test_one_librarys_exception_is_not_the_others_transport_failure() -> None:
 
     assert transport_failure(httpx, httpx2.ConnectError("x"), streaming=False) is None
     assert transport_failure(httpx2, httpx.ConnectError("x"), streaming=False) is None
+
+
+def test_the_reader_keeps_the_last_event_id_and_retry_for_a_resumption() -> None:
+    sse = reader()
+    assert (sse.last_event_id, sse.retry) == (None, None)
+    sse.feed(b"id: event-1\nretry: 500\ndata: \n\n")  # a priming event (SEP-1699)
+    assert (sse.last_event_id, sse.retry) == ("event-1", 500)
+    sse.feed(b"retry: soon\ndata: x\n\n")  # not a number: ignored; an event without an id keeps the last
+    assert (sse.last_event_id, sse.retry) == ("event-1", 500)
+    sse.feed(b"id: ev")
+    assert sse.last_event_id == "event-1", "an id counts once its event is dispatched"
+    sse.feed(b"-2\r\ndata: y\r\n\r\n")
+    assert sse.last_event_id == "ev-2"
+    sse.feed(b"id: a\x00b\ndata: z\n\n")  # an id with NUL is ignored, as the SSE standard says
+    assert sse.last_event_id == "ev-2"
+    resumed = SseReader(max_event=LIMIT, max_line=LIMIT, last_event_id="ev-2")
+    resumed.feed(b"data: {}\n\n")
+    assert resumed.last_event_id == "ev-2", "a resumed stream continues from the id it resumed from"
