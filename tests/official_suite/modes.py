@@ -25,7 +25,9 @@ MODE_DESCRIPTIONS: dict[str, str] = {
 #: issue that fixes it. The runner still runs them: it fails on any other such cell, and on a listed
 #: cell that passes (the entry is stale: remove it).
 PENDING: dict[tuple[str, str], str] = {
-    ("auth/*", "stdio"): "issue 21: the stdio bridge carries no OAuth flow (static --header only)",
+    # auth/resource-mismatch is not listed: it passes over stdio (the flow never starts, so no
+    # mismatched resource is used), and a listed cell that passes fails the run as stale.
+    ("auth/[!r]*", "stdio"): "issue 21: the stdio bridge carries no OAuth flow (static --header only)",
 }
 
 #: The SDK callbacks the client logic uses, by the keyword ``ClientSession`` takes them under.
