@@ -119,3 +119,17 @@ def test_bytes_that_are_no_utf8_inside_an_unread_string_are_not_checked() -> Non
     data = json.dumps({"id": 1, "result": "ab", **PADDING}).encode().replace(b'"ab"', b'"a\xffb"', 1)
     assert json_object(data) is None
     assert message_head(data) == {"id": 1, "result": UNREAD, "padding": UNREAD}
+
+
+@given(st.dictionaries(st.text(max_size=6), json_values, max_size=4), st.booleans())
+def test_a_window_of_a_bigger_buffer_reads_as_the_message_alone(members: dict[str, Any], as_text: bool) -> None:
+    """An SSE event's data is read where it lies in the reader's buffer: what surrounds it (brackets,
+    quotes, another message) is never read as part of it."""
+    data = json.dumps({**members, **PADDING})
+    before, after = 'event: message\ndata: {"x": "', '"}\n\ndata: }]{"\n\n'
+    buffer = given_as(before + data + after, as_text)
+    start = len(given_as(before, as_text))
+    stop = start + len(given_as(data, as_text))
+    assert message_head(buffer, start, stop) == message_head(given_as(data, as_text)) == head_of({**members, **PADDING})
+    cut_short = message_head(buffer, start, stop - 1)  # the window ends before the object does
+    assert cut_short is None
