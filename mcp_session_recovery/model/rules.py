@@ -150,16 +150,26 @@ def keeps_binding(snap: Snapshot, event: Event) -> bool:
     return _disrupted_request(snap, event) is not None and not loses_binding(snap, event)
 
 
+def _of_binding(snap: Snapshot, generation: int) -> bool:
+    """A GET stream report about ``generation`` concerns the binding the snapshot holds."""
+    return snap.binding is not None and generation == snap.binding.generation
+
+
+def _of_older_binding(snap: Snapshot, generation: int) -> bool:
+    """A GET stream report about ``generation`` concerns a binding already replaced (invariant 3)."""
+    return snap.binding is not None and generation < snap.binding.generation
+
+
 def refuses_live_session(snap: Snapshot, event: Event) -> bool:
     """The refused GET stream carried the live binding's session id."""
     assert isinstance(event, ListenRefused)
-    return snap.binding is not None and event.generation == snap.binding.generation
+    return _of_binding(snap, event.generation)
 
 
 def refuses_older_session(snap: Snapshot, event: Event) -> bool:
     """The refused GET stream carried the id of a session already replaced (invariant 3)."""
     assert isinstance(event, ListenRefused)
-    return snap.binding is not None and event.generation < snap.binding.generation
+    return _of_older_binding(snap, event.generation)
 
 
 def server_offers_no_stream(snap: Snapshot, event: Event) -> bool:
@@ -178,13 +188,13 @@ def server_offers_no_stream(snap: Snapshot, event: Event) -> bool:
 def opens_live_stream(snap: Snapshot, event: Event) -> bool:
     """The GET stream of the live session was served."""
     assert isinstance(event, ListenOpened)
-    return snap.binding is not None and event.generation == snap.binding.generation
+    return _of_binding(snap, event.generation)
 
 
 def opens_older_stream(snap: Snapshot, event: Event) -> bool:
     """The GET stream of a session already replaced was served (it says nothing of the live one)."""
     assert isinstance(event, ListenOpened)
-    return snap.binding is not None and event.generation < snap.binding.generation
+    return _of_older_binding(snap, event.generation)
 
 
 def resumable(snap: Snapshot, event: Event) -> bool:
