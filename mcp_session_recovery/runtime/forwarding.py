@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -405,6 +405,7 @@ class _Relay:
                                 for piece in relayed:
                                     yield piece
                                 if final:
+                                    await _drain(chunks)
                                     return
                             if hand_on and reader.partial >= HAND_ON_FROM:
                                 for handed in reader.hand_on():
@@ -508,3 +509,20 @@ class _Relay:
     def _refused_event(self, error: McpSessionError) -> bytes:
         self._call.answered(error=error)
         return _event(json_rpc_error(self._client_id, error))
+
+
+#: How long, and how many bytes, the rest of a stream is read after its answer went on.
+DRAIN_SECONDS = 0.05
+DRAIN_BYTES = 64 << 10
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read the rest of a stream whose answer went on, while the client above still reads (a proxy
+    relaying to its end): a server that ends it at once, as the SDK's does, then leaves its
+    connection to be used again, instead of one connection per request."""
+    read = 0
+    with anyio.move_on_after(DRAIN_SECONDS):
+        async for chunk in chunks:
+            read += len(chunk)
+            if read > DRAIN_BYTES:
+                return

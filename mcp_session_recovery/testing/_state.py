@@ -55,6 +55,7 @@ class ProcessState:
     dropped_requests: int = 0
     streams_paused: int = 0
     streams_resumed: int = 0
+    connections_accepted: int = 0
     #: ``time.monotonic()`` when each paused stream ended, and when each resuming GET arrived (bounded).
     pause_times: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_INITIALIZE_TIMES))
     resume_times: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_INITIALIZE_TIMES))

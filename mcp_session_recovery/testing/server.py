@@ -193,6 +193,7 @@ class TestServer:
             done.set()
 
     def _start_connection(self, stream: SocketStream) -> None:
+        self._app.state.connections_accepted += 1
         connection = Connection(stream, self._app.handle, on_error=self._errors.append)
         self._connections.add(connection)
         self._group.start_soon(self._run_connection, connection)

@@ -36,6 +36,7 @@ COUNTERS = (
     "dropped_requests",
     "streams_paused",
     "streams_resumed",
+    "connections_accepted",
 )
 #: The generated answers (``Behaviour.endless_sse_event``, ``oversized_json_bytes``) and what of
 #: them was sent: ``<kind>_started``, ``<kind>_ended``, ``<kind>_bytes_sent``.
@@ -123,6 +124,8 @@ class ServerStats:
     #: ``initialize_times``).
     pause_times: tuple[float, ...] = ()
     resume_times: tuple[float, ...] = ()
+    #: TCP connections the server accepted (a client that reuses its connections opens few).
+    connections_accepted: int = 0
     #: The last ``Behaviour.record_requests`` requests received, oldest first.
     recorded_requests: tuple[RecordedRequest, ...] = ()
     #: Sessions the server holds now.
