@@ -1,11 +1,18 @@
-"""Arguments ``proxy`` and ``stdio`` share: the upstream URL's check, ``--timeout``, ``--quiet``, ``--verbose``."""
+"""Arguments ``proxy`` and ``stdio`` share: the upstream URL's check, ``--timeout``, ``--quiet``, ``--verbose``,
+and the runtime's options they make."""
 
 from __future__ import annotations
 
 import argparse
 from urllib.parse import urlsplit
 
-__all__ = ["add_common_arguments", "checked_url"]
+from mcp_session_recovery.runtime import SessionOptions
+
+__all__ = ["STOP_DELETE_SECONDS", "add_common_arguments", "checked_url", "session_options"]
+
+#: How long a bridge stopping on a signal gives each upstream session's DELETE: a stop takes about
+#: a second even when the upstream hangs.
+STOP_DELETE_SECONDS = 1.0
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +26,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no status line (warnings still go to stderr)")
     parser.add_argument("--verbose", action="store_true", help="log the runtime's state changes to stderr")
+
+
+def session_options(args: argparse.Namespace) -> SessionOptions:
+    """The runtime's options the shared arguments give."""
+    return SessionOptions(request_timeout=args.timeout, close_timeout=STOP_DELETE_SECONDS)
 
 
 def checked_url(url: str) -> str:

@@ -30,7 +30,7 @@ import anyio.abc
 
 from mcp_session_recovery.runtime import SessionOptions
 
-from .arguments import add_common_arguments, checked_url
+from .arguments import add_common_arguments, checked_url, session_options
 from .headers import HeaderError, add_header_arguments, upstream_headers
 from .status import StatusLine, configure_logging
 from .upstream import Upstream, close_quietly, failure_message
@@ -120,7 +120,7 @@ class _Settings:
             raise ValueError(f"--listen {host} is not a loopback address: add --allow-remote to mean it")
         origins = frozenset(_origin_of(origin) for origin in args.allow_origin)
         headers = upstream_headers(args.header, args.header_env)
-        return cls(url, host, port, headers, origins, SessionOptions(request_timeout=args.timeout))
+        return cls(url, host, port, headers, origins, session_options(args))
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -32,8 +32,10 @@ from mcp_session_recovery.runtime.forwarding import LIBRARY_ERROR_CODE
 from mcp_session_recovery.runtime.reading import LimitCrossed, ReadLimits, json_object, read_body, sse_events
 from mcp_session_recovery.runtime.wire import WireError
 
-from .arguments import add_common_arguments, checked_url
+from .arguments import add_common_arguments, checked_url, session_options
+from .daemon_thread import DaemonThread
 from .headers import HeaderError, add_header_arguments, upstream_headers
+from .pipes import FdLines, write_all
 from .status import StatusLine, configure_logging
 from .upstream import Upstream, close_quietly, failure_message
 
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"mcp-session-recovery stdio: {exc}", file=sys.stderr)
         return 2
     configure_logging(verbose=args.verbose)
-    settings = _Settings(url, headers, SessionOptions(request_timeout=args.timeout), args.quiet)
+    settings = _Settings(url, headers, session_options(args), args.quiet)
     return anyio.run(_bridge, settings, backend="asyncio")
 
 
@@ -101,8 +103,8 @@ class StdioBridge:
 
     def __init__(self, upstream: Upstream, stdin: IO[bytes], stdout: IO[bytes], limits: ReadLimits) -> None:
         self._upstream = upstream
-        self._stdin = stdin
-        self._stdout = stdout
+        self._lines = FdLines(stdin.fileno(), MAX_LINE)
+        self._stdout = stdout.fileno()
         self._limits = limits
         self._write_lock = anyio.Lock()
         self._session_id: str | None = None
@@ -111,20 +113,28 @@ class StdioBridge:
         self._idle = anyio.Event()
         self._idle.set()
         self._output_closed = False
+        # stdin and stdout in daemon threads, with no buffered file: a read blocked on a stdin the
+        # host keeps open must not hold the process when a signal stops the bridge.
+        self._reading = DaemonThread("mcp-session-recovery stdin")
+        self._writing = DaemonThread("mcp-session-recovery stdout")
 
     async def serve(self) -> None:
         """Until stdin closes (then a short grace for what still runs) or the host stops reading."""
-        async with anyio.create_task_group() as streams:  # the GET stream, which outlives requests
-            async with anyio.create_task_group() as work:
-                await self._read(work, streams)
-                with anyio.move_on_after(EOF_GRACE):
-                    await self._idle.wait()
-                work.cancel_scope.cancel()
-            streams.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as streams:  # the GET stream, which outlives requests
+                async with anyio.create_task_group() as work:
+                    await self._read(work, streams)
+                    with anyio.move_on_after(EOF_GRACE):
+                        await self._idle.wait()
+                    work.cancel_scope.cancel()
+                streams.cancel_scope.cancel()
+        finally:
+            self._reading.close()
+            self._writing.close()
 
     async def _read(self, work: anyio.abc.TaskGroup, streams: anyio.abc.TaskGroup) -> None:
         for _ in range(sys.maxsize):  # one turn per line; ends at end of input
-            line = await anyio.to_thread.run_sync(self._stdin.readline, MAX_LINE + 1, abandon_on_cancel=True)
+            line = await self._reading.run(self._lines.readline)
             if not line or self._output_closed:
                 return
             if len(line) > MAX_LINE:
@@ -223,13 +233,9 @@ class StdioBridge:
             if self._output_closed:
                 return
             try:
-                await anyio.to_thread.run_sync(self._write_line, data, abandon_on_cancel=True)
+                await self._writing.run(write_all, self._stdout, data)
             except (BrokenPipeError, ValueError):  # the host stopped reading: nothing left to do
                 self._output_closed = True
-
-    def _write_line(self, data: bytes) -> None:
-        self._stdout.write(data)
-        self._stdout.flush()
 
 
 def _answers(message: dict[str, Any], request_id: Any) -> bool:

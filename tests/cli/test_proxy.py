@@ -33,6 +33,9 @@ _INITIALIZE = json.dumps(
         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
     }
 )
+_INITIALIZED = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode()
+#: How long the proxy may take to stop on a signal (about a second; more on a loaded machine).
+STOP_SECONDS = 3.0
 _POST = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
 
@@ -183,6 +186,23 @@ async def test_sigterm_stops_cleanly_and_deletes_the_upstream_session() -> None:
         stats = server.stats()
         assert (stats.sessions_deleted, stats.live_sessions) == (1, 0)
     assert "stopping" in bridge.stderr
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+async def test_a_stop_signal_ends_the_proxy_while_a_host_holds_its_event_stream_open(stop_signal: int) -> None:
+    with ServerProcess(eras=[ServedEra.LEGACY]) as server:
+        bridge, url = proxy_process(server.url)
+        with bridge:
+            async with httpx2.AsyncClient(timeout=20) as http:
+                answer = await http.post(url, content=_INITIALIZE, headers=_POST)
+                headers = {"mcp-session-id": answer.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+                await http.post(url, content=_INITIALIZED, headers=_POST | headers)
+                async with http.stream("GET", url, headers=headers | {"accept": "text/event-stream"}) as stream:
+                    assert stream.status_code == 200
+                    # The host keeps its GET stream (and its connection) open, and the proxy is stopped.
+                    assert bridge.stop(stop_signal, timeout=STOP_SECONDS) == 0
+        stats = server.stats()
+        assert (stats.sessions_deleted, stats.live_sessions) == (1, 0)
 
 
 @pytest.mark.parametrize(

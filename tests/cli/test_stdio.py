@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import sys
 import tempfile
 import time
@@ -20,6 +21,9 @@ from tests.integration.processes import REPO_ROOT
 from .bridges import WAIT_SECONDS, BridgeProcess, bridge_server, read_line, send_line
 
 pytestmark = pytest.mark.anyio
+
+#: How long a bridge may take to stop on a signal (about a second; more on a loaded machine).
+STOP_SECONDS = 3.0
 
 
 @pytest.fixture
@@ -187,3 +191,21 @@ def test_sessionless_era_results_and_errors_reach_the_host_under_its_own_ids_onc
             # Nothing else was written for id 10: the next line answers the next request.
             send_line(bridge, {"jsonrpc": "2.0", "id": 11, "method": "tools/list"})
             assert read_line(bridge)["id"] == 11
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_ends_the_bridge_with_stdin_still_open_after_deleting_the_upstream_session(
+    stop_signal: int,
+) -> None:
+    with ServerProcess(eras=[ServedEra.LEGACY]) as server:
+        with BridgeProcess(["stdio", server.url], stdio=True) as bridge:
+            send_line(bridge, _INITIALIZE)
+            assert "result" in read_line(bridge)
+            send_line(bridge, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+            send_line(bridge, _call(2))
+            assert "result" in read_line(bridge)
+            assert server.stats().live_sessions == 1
+            # The host keeps its end of stdin open (it never closes the pipe) and sends the signal.
+            assert bridge.stop(stop_signal, timeout=STOP_SECONDS) == 0
+        stats = server.stats()
+        assert (stats.sessions_deleted, stats.live_sessions) == (1, 0)
