@@ -34,17 +34,15 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("diagrams", "mcp_session_recovery.cli.diagrams", "regenerate the state diagrams and print the transition table"),
 )
 
-#: The extra that brings each optional top-level package (``pip install 'mcp-session-recovery[EXTRA]'``).
-EXTRA_FOR_PACKAGE = {
-    "graphviz": "diagrams",
-    "h11": "testing",
-    "httpx": "httpx",
-    "httpx2": "httpx",
-    "mcp": "mcp",
-    "mcp_types": "mcp",
-    "pydantic": "mcp",
-    "aiohttp": "aiohttp",
-}
+#: The extra that brings everything each command needs (``pip install 'mcp-session-recovery[EXTRA]'``).
+EXTRA_FOR_COMMAND = {"demo": "demo", "doctor": "cli", "proxy": "cli", "stdio": "cli", "diagrams": "diagrams"}
+
+#: The optional top-level packages the extras bring: a command missing one of them names its extra;
+#: any other missing module is a bug, and shows as one.
+OPTIONAL_PACKAGES = frozenset(
+    {"graphviz", "h11", "httpx", "httpx2", "httpcore", "httpcore2", "mcp", "mcp_types", "pydantic", "aiohttp"}
+    | {"uvicorn", "platformdirs"}
+)
 
 
 class _Command(Protocol):
@@ -66,10 +64,9 @@ class MissingExtra(Exception):
     """A subcommand needs an optional package that is not installed."""
 
     def __init__(self, command: str, package: str) -> None:
-        extra = EXTRA_FOR_PACKAGE.get(package, "demo")
         super().__init__(
             f"{PROG} {command}: the optional package {package!r} is not installed; "
-            f"install it with: pip install 'mcp-session-recovery[{extra}]' (or '[demo]' for every command)"
+            f"install it with: pip install 'mcp-session-recovery[{EXTRA_FOR_COMMAND[command]}]'"
         )
 
 
@@ -83,7 +80,7 @@ def _load(name: str, module: str) -> _Command:
 def _missing(command: str, error: ModuleNotFoundError) -> Exception:
     """The clear error for an optional package that is missing, or ``error`` itself (a real bug)."""
     top = (error.name or "").partition(".")[0]
-    return MissingExtra(command, top) if top in EXTRA_FOR_PACKAGE else error
+    return MissingExtra(command, top) if top in OPTIONAL_PACKAGES else error
 
 
 def _chosen(argv: Sequence[str]) -> str | None:

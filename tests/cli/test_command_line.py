@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
+from subprocess import DEVNULL
 
 import pytest
 
@@ -89,24 +91,39 @@ def test_top_level_help_imports_no_command_module() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def test_a_missing_optional_package_is_one_line_naming_the_extra() -> None:
-    # Hide the SDK from the command as if the extra were not installed.
+@pytest.mark.parametrize(
+    ("argv", "hidden", "extra"),
+    [
+        (["demo"], "mcp", "demo"),
+        (["demo"], "h11", "demo"),
+        (["doctor", "http://127.0.0.1:9/mcp"], "httpx2", "cli"),
+        (["proxy", "http://127.0.0.1:9/mcp", "--listen", "127.0.0.1:0"], "uvicorn", "cli"),
+        (["proxy", "http://127.0.0.1:9/mcp", "--listen", "127.0.0.1:0"], "httpx2", "cli"),
+        (["stdio", "http://127.0.0.1:9/mcp"], "httpx2", "cli"),
+        (["diagrams", "--out", "{tmp}"], "graphviz", "diagrams"),
+    ],
+)
+def test_a_missing_optional_package_is_one_line_naming_the_commands_extra(
+    argv: list[str], hidden: str, extra: str, tmp_path: Path
+) -> None:
+    # Hide the package from the command as if the extra were not installed.
     code = (
         "import sys\n"
         "class Hide:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'mcp' or name.startswith('mcp.'):\n"
+        f"        if name == {hidden!r} or name.startswith({hidden + '.'!r}):\n"
         "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
         "sys.meta_path.insert(0, Hide())\n"
         "from mcp_session_recovery.cli import main\n"
-        "sys.exit(main(['demo']))\n"
+        f"sys.exit(main({[word.format(tmp=tmp_path) for word in argv]!r}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(None), timeout=30)
-    assert result.returncode == 1
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, capture_output=True, text=True, env=_env(None), timeout=30, stdin=DEVNULL)
+    assert result.returncode == 1, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert "'mcp' is not installed" in lines[0]
-    assert "pip install 'mcp-session-recovery[mcp]'" in lines[0]
+    assert f"{hidden!r} is not installed" in lines[0]
+    assert f"pip install 'mcp-session-recovery[{extra}]'" in lines[0]
 
 
 def test_ci_runs_exactly_the_readmes_two_commands() -> None:
