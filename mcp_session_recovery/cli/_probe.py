@@ -10,6 +10,7 @@ returns. Nothing here prints: :func:`probe` returns :class:`Findings`.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,17 +48,16 @@ from mcp_session_recovery.runtime.reading import Reply, read_reply
 from mcp_session_recovery.runtime.redirects import send_following
 
 from ._output import scrub
+from .arguments import classifier_flag
 
 __all__ = ["Findings", "StaleAnswer", "Unreachable", "probe"]
 
 #: The probe reads at most this much of any answer.
 LIMITS = ReadLimits(max_json_body=64 << 10, max_sse_event=64 << 10, max_sse_line=64 << 10)
 IDENTITY = ClientIdentity(client_info={"name": "mcp-session-recovery-doctor", "version": "0.1.0"})
-#: The settings that turn a 400 or a 410 to a request carrying a lost session id into SESSION_GONE.
-SETTINGS = (
-    ("ClassifierOptions(session_gone_on_400=True)", ClassifierOptions(session_gone_on_400=True)),
-    ("ClassifierOptions(session_gone_on_410=True)", ClassifierOptions(session_gone_on_410=True)),
-)
+#: The settings that turn a 400 or a 410 to a request carrying a lost session id into SESSION_GONE:
+#: every field of ClassifierOptions (each is also a flag of the bridges).
+SETTINGS = tuple(field.name for field in dataclasses.fields(ClassifierOptions))
 #: What a failure to connect at all means, in the user's words, and what to check.
 _CONNECT_FAILURES = {
     TransportFailureKind.CONNECT_REFUSED: "the connection was refused (is the server running on that port?)",
@@ -79,8 +79,19 @@ class StaleAnswer:
     excerpt: str
     #: What the library makes of it with its defaults (``SESSION_GONE`` means: it recovers).
     signal: Signal
-    #: The library setting that makes it ``SESSION_GONE`` when the defaults do not, if one does.
-    setting: str | None
+    #: The :class:`ClassifierOptions` field that makes it ``SESSION_GONE`` when the defaults do not,
+    #: if one does.
+    field: str | None
+
+    @property
+    def setting(self) -> str | None:
+        """That field as Python: ``ClassifierOptions(session_gone_on_400=True)``."""
+        return None if self.field is None else f"ClassifierOptions({self.field}=True)"
+
+    @property
+    def flag(self) -> str | None:
+        """That field as the bridges' flag: ``--session-gone-on-400``."""
+        return None if self.field is None else classifier_flag(self.field)
 
     @property
     def spec_404(self) -> bool:
@@ -220,8 +231,9 @@ class _Probe:
                 setting = next(
                     (
                         name
-                        for name, opts in SETTINGS
-                        if classify(exchange, reply.answer, opts).signal is Signal.SESSION_GONE
+                        for name in SETTINGS
+                        if classify(exchange, reply.answer, ClassifierOptions(**{name: True})).signal
+                        is Signal.SESSION_GONE
                     ),
                     None,
                 )

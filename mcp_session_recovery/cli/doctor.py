@@ -92,7 +92,8 @@ def verdict(findings: Findings) -> str:
         elif stale.setting is not None:
             parts.append(
                 f"It answers an unknown session id with {stale.status}, not the spec's 404: spec-following "
-                f"clients cannot recover; this library can, with {stale.setting}."
+                f"clients cannot recover; this library can, with {stale.setting} ({stale.flag} for proxy "
+                "and stdio)."
             )
         else:
             parts.append(
@@ -123,6 +124,7 @@ def as_json(findings: Findings, url: str) -> dict[str, Any]:
             "body_excerpt": stale.excerpt,
             "signal": stale.signal.name,
             "setting": stale.setting,
+            "flag": stale.flag,
         },
         "stale_initialize": None
         if findings.stale_initialize is None
@@ -153,7 +155,7 @@ def report(findings: Findings, url: str) -> str:
         if stale.signal.name == "SESSION_GONE":
             handled = "spec's 404: recovered by default" if stale.spec_404 else "recovered by default"
         elif stale.setting is not None:
-            handled = f"not the spec's 404: needs {stale.setting}"
+            handled = f"not the spec's 404: needs {stale.setting} (proxy and stdio: {stale.flag})"
         else:
             handled = f"not the spec's 404, and no setting helps ({stale.signal.name})"
     stale_init = findings.stale_initialize

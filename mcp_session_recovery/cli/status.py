@@ -1,11 +1,12 @@
 """The status line on stderr: where the upstream session stands (connected, reconnecting…).
 
 Fed by the runtime's ``on_event`` records, it writes one line per change a host's user cares about
-(connecting, connected, reconnecting, failed, closed), never one per attempt: an outage is one
-``reconnecting… (why)`` line and one ``connected`` line when it is over. Each line ends with a
-newline, on a terminal too, so nothing else written there (the bridge's output, a log line) runs
-into it. It names the upstream by its origin only (``scheme://host:port``): never a path, a query,
-a header or a session id.
+(connecting, connected, reconnecting, failed, closed; "refused" when the server answers as one that
+lost the session may, in a way the settings do not take for a lost session), never one per
+attempt: an outage is one ``reconnecting… (why)`` line and one ``connected`` line when it is over.
+Each line ends with a newline, on a terminal too, so nothing else written there (the bridge's
+output, a log line) runs into it. It names the upstream by its origin only (``scheme://host:port``):
+never a path, a query, a header or a session id.
 
 "generation N" counts the negotiations that made a session live: the first connection is 1, and
 each recovery adds one, as many as the server saw ``initialize`` requests that led anywhere. Failed
@@ -20,7 +21,10 @@ import sys
 from typing import TextIO
 
 from mcp_session_recovery.model import Binding, State
+from mcp_session_recovery.model.classify import UNTREATED_LOSS
 from mcp_session_recovery.runtime import TransitionRecord
+
+from .arguments import classifier_flag
 
 __all__ = ["Phase", "StatusLine", "configure_logging", "phase_of", "status_text"]
 
@@ -30,6 +34,9 @@ class Phase(enum.Enum):
 
     CONNECTING = "connecting"
     CONNECTED = "connected"
+    #: Connected, but the server answers a request of the session as a server that lost it may,
+    #: in a way the library does not take for a lost session with its settings.
+    REFUSED = "refused"
     RECONNECTING = "reconnecting"
     FAILED = "failed"
     CLOSED = "closed"
@@ -47,6 +54,8 @@ _PHASES = {
 
 def phase_of(record: TransitionRecord) -> Phase | None:
     """The phase ``record`` leads to (``None``: nothing started yet)."""
+    if record.new_state is State.READY and record.reason in UNTREATED_LOSS:
+        return Phase.REFUSED
     return _PHASES.get(record.new_state)
 
 
@@ -57,6 +66,9 @@ def status_text(record: TransitionRecord, binding: Binding | None) -> str | None
     if phase is Phase.CONNECTED:
         terms = f"{binding.era.value} {binding.protocol_version}, " if binding is not None else ""
         return f"connected: {terms}generation {record.negotiated}"
+    if phase is Phase.REFUSED:
+        flag = classifier_flag(UNTREATED_LOSS[record.reason])
+        return f"{record.reason}; if it lost the session (a restart), run with {flag} (`doctor URL` tells)"
     if phase is Phase.CONNECTING:
         return "connecting…"
     if phase is Phase.RECONNECTING:

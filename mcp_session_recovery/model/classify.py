@@ -26,6 +26,7 @@ from .states import Era, Signal
 __all__ = [
     "BODY_LIMIT",
     "FAILURE_WORDS",
+    "UNTREATED_LOSS",
     "Classification",
     "ClassifierOptions",
     "Exchange",
@@ -153,6 +154,15 @@ class ClassifierOptions:
     session_gone_on_410: bool = False
 
 
+#: The reasons of answers a server may mean as a lost session that the defaults pass through to the
+#: caller, and the :class:`ClassifierOptions` field that makes each one a lost session.
+REFUSED_SESSION_400 = "the server refused the session (HTTP 400): not a lost session by default"
+GONE_410 = "HTTP 410 Gone to a request of the session: not a lost session by default"
+UNTREATED_LOSS: Mapping[str, str] = MappingProxyType(
+    {REFUSED_SESSION_400: "session_gone_on_400", GONE_410: "session_gone_on_410"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Classification:
     """The signal, why it was chosen (in a caller's words: "server unreachable: connection refused"),
@@ -231,9 +241,13 @@ def _classify_status(
             return signal(Signal.ERA_CHANGED, "the server wants the sessionless envelope: it speaks the modern era")
         if probing and (code is None or code not in _MODERN_CODES):
             return signal(Signal.ERA_CHANGED, "server/discover refused without a modern error: not a modern server")
+        if wants_session and exchange.carried_session_id:
+            return signal(Signal.PASS_THROUGH, REFUSED_SESSION_400)
         return signal(Signal.PASS_THROUGH, "400 Bad Request")
-    if status == 410 and legacy_with_id and options.session_gone_on_410:
-        return signal(Signal.SESSION_GONE, "session expired on the server (HTTP 410)")
+    if status == 410 and legacy_with_id:
+        if options.session_gone_on_410:
+            return signal(Signal.SESSION_GONE, "session expired on the server (HTTP 410)")
+        return signal(Signal.PASS_THROUGH, GONE_410)
     if status in (502, 503):
         return signal(Signal.UNREACHABLE, f"server unreachable: the gateway answered HTTP {status}")
     if status == 504:

@@ -82,10 +82,13 @@ def test_every_stale_style_of_the_test_server(
     if status == 404:
         assert stale["signal"] == "SESSION_GONE"
         assert stale["setting"] is None
+        assert stale["flag"] is None
         assert "spec's 404" in found["verdict"]
     else:
         assert stale["setting"] == "ClassifierOptions(session_gone_on_400=True)"
+        assert stale["flag"] == "--session-gone-on-400"  # the same, for proxy and stdio
         assert "session_gone_on_400=True" in found["verdict"]
+        assert "--session-gone-on-400" in found["verdict"]
         assert "cannot recover" in found["verdict"]
     assert found["stale_initialize"] == {"status": status, "refused": True}
     assert found["get_stream"] is True

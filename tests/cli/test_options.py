@@ -1,11 +1,17 @@
-"""The bridges' pure pieces: header options (never echoing a value), the Origin check, ``--listen``."""
+"""The bridges' pure pieces: header options (never echoing a value), the Origin check, ``--listen``, the
+classifier flags."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from mcp_session_recovery.cli import build_parser
+from mcp_session_recovery.cli.arguments import classifier_flag, session_options
 from mcp_session_recovery.cli.headers import HeaderError, upstream_headers
 from mcp_session_recovery.cli.proxy import origin_allowed, parse_listen
+from mcp_session_recovery.model import ClassifierOptions
 
 
 def test_headers_from_options_and_the_environment() -> None:
@@ -54,3 +60,14 @@ def test_listen_addresses() -> None:
     assert parse_listen("[::1]:9000") == ("::1", 9000)
     with pytest.raises(ValueError, match="HOST:PORT"):
         parse_listen("localhost:http")
+
+
+@pytest.mark.parametrize("command", ["proxy", "stdio"])
+@pytest.mark.parametrize("setting", [field.name for field in dataclasses.fields(ClassifierOptions)])
+def test_every_classifier_setting_doctor_can_name_is_a_flag_of_the_bridges(command: str, setting: str) -> None:
+    argv = [command, "http://127.0.0.1:9/mcp", classifier_flag(setting)]
+    parser, _ = build_parser(argv)
+    options = session_options(parser.parse_args(argv))
+    assert getattr(options.classifier, setting) is True
+    others = [field.name for field in dataclasses.fields(ClassifierOptions) if field.name != setting]
+    assert not any(getattr(options.classifier, other) for other in others)

@@ -18,7 +18,7 @@ import pytest
 from mcp import types
 from mcp.shared.exceptions import MCPError
 
-from mcp_session_recovery.testing import ServedEra, ServerProcess
+from mcp_session_recovery.testing import ServedEra, ServerProcess, StaleStyle
 from tests.integration.processes import free_port
 
 from .bridges import BridgeProcess, bridge_server, host_session, proxy_process
@@ -249,3 +249,14 @@ def _only_message(response: httpx2.Response) -> dict[str, Any]:
         return document
     found: dict[str, Any] = response.json()
     return found
+
+
+async def test_the_flag_doctor_names_recovers_a_server_that_answers_a_lost_session_with_400() -> None:
+    with ServerProcess(eras=[ServedEra.LEGACY], stale_style=StaleStyle.LEGACY_400) as server:
+        bridge, url = proxy_process(server.url, "--session-gone-on-400")
+        with bridge:
+            async with host_session(url) as session:
+                server.restart()  # SIGKILL: the new process answers the old session id with a 400
+                result = await session.call_tool("bump", {})
+                assert result.content[0].text == "1"  # type: ignore[union-attr]
+            assert server.stats().initializes == 1

@@ -15,7 +15,7 @@ import pytest
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 
-from mcp_session_recovery.testing import ServedEra, ServerProcess
+from mcp_session_recovery.testing import ServedEra, ServerProcess, StaleStyle
 from tests.integration.processes import REPO_ROOT
 
 from .bridges import WAIT_SECONDS, BridgeProcess, bridge_server, read_line, send_line
@@ -209,3 +209,25 @@ def test_a_stop_signal_ends_the_bridge_with_stdin_still_open_after_deleting_the_
             assert bridge.stop(stop_signal, timeout=STOP_SECONDS) == 0
         stats = server.stats()
         assert (stats.sessions_deleted, stats.live_sessions) == (1, 0)
+
+
+@pytest.mark.parametrize("flagged", [False, True])
+def test_a_server_answering_a_lost_session_with_400_needs_the_flag_doctor_names(flagged: bool) -> None:
+    with ServerProcess(eras=[ServedEra.LEGACY], stale_style=StaleStyle.LEGACY_400) as server:
+        flags = ["--session-gone-on-400"] if flagged else []
+        with BridgeProcess(["stdio", server.url, "--timeout", "10", *flags], stdio=True) as bridge:
+            send_line(bridge, _INITIALIZE)
+            assert "result" in read_line(bridge)
+            send_line(bridge, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+            server.restart()  # SIGKILL: the new process answers the old session id with a 400
+            send_line(bridge, _call(2))
+            answer = read_line(bridge)
+            assert answer["id"] == 2
+            if flagged:
+                assert answer["result"]["content"][0]["text"] == "1"
+                assert server.stats().initializes == 1
+            else:
+                assert "error" in answer  # the server's own 400, as a plain client gets it
+                line = bridge.wait_for_line("refused the session (HTTP 400)")
+                assert "--session-gone-on-400" in line
+                assert server.stats().initializes == 0

@@ -19,6 +19,7 @@ from mcp_session_recovery.model import (
     TransportFailureKind,
     classify,
 )
+from mcp_session_recovery.model.classify import UNTREATED_LOSS
 
 LEGACY_CALL = Exchange(era=Era.LEGACY, method="tools/call", carried_session_id=True)
 LEGACY_INIT = Exchange(era=Era.LEGACY, method="initialize")
@@ -169,6 +170,18 @@ def test_opt_in_signals() -> None:
     assert classify(LEGACY_CALL, HttpAnswer(status=410), options).signal is Signal.SESSION_GONE
     # Without a session id on the request, 410 proves nothing about a session.
     assert classify(LEGACY_INIT, HttpAnswer(status=410), options).signal is Signal.PASS_THROUGH
+
+
+def test_what_only_an_opt_in_takes_for_a_lost_session_is_passed_through_under_a_reason_naming_it() -> None:
+    old_python = HttpAnswer(status=400, body=b"Bad Request: No valid session ID provided")
+    for answer in (old_python, HttpAnswer(status=410)):
+        passed = classify(LEGACY_CALL, answer)
+        assert passed.signal is Signal.PASS_THROUGH
+        setting = UNTREATED_LOSS[passed.reason]
+        assert classify(LEGACY_CALL, answer, ClassifierOptions(**{setting: True})).signal is Signal.SESSION_GONE
+    # A 400 that says nothing of a session, or a 410 to a request without one, names no setting.
+    assert classify(LEGACY_CALL, HttpAnswer(status=400, body=b"Bad Request")).reason not in UNTREATED_LOSS
+    assert classify(LEGACY_INIT, HttpAnswer(status=410)).reason not in UNTREATED_LOSS
 
 
 @pytest.mark.parametrize("kind", list(TransportFailureKind))
