@@ -152,7 +152,9 @@ class RecoveringTransport(_TransportBase):
     ``"legacy"`` or ``"modern"`` pin the era the runtime speaks to the server. ``options`` and
     ``on_event`` go to the runtime's :class:`~mcp_session_recovery.runtime.Session`. ``library``
     (``httpx`` or ``httpx2``) is told from ``inner``'s base class when not given; ``TypeError`` if
-    it cannot be.
+    it cannot be. ``virtual_session_id``: the session id the client above is given, for as long as it
+    keeps the session (a random one when ``None``); a proxy that restores a client's session after
+    its own restart gives the id the client holds.
     """
 
     def __init__(
@@ -163,11 +165,19 @@ class RecoveringTransport(_TransportBase):
         mode: EraMode | str = EraMode.AUTO,
         options: SessionOptions | None = None,
         on_event: EventHook | None = None,
+        virtual_session_id: str | None = None,
     ) -> None:
         self._inner = inner
         self._module = library_of(inner, library)
         self._wire = _InnerWire(inner, self._module)
-        self._front = Front(self._wire, mode=mode, options=options, on_event=on_event, not_started=_not_started)
+        self._front = Front(
+            self._wire,
+            mode=mode,
+            options=options,
+            on_event=on_event,
+            not_started=_not_started,
+            virtual_id=virtual_session_id,
+        )
 
     @property
     def session(self) -> Session | None:

@@ -137,7 +137,8 @@ class Front:
 
     Enter it (``await front.open()``) before the first request and close it (``await front.close()``)
     when the adapter closes: it owns the session's task group. ``mode``, ``options`` and
-    ``on_event`` configure the :class:`Session`, made on the client's first request.
+    ``on_event`` configure the :class:`Session`, made on the client's first request. ``virtual_id``:
+    the session id the client is given (a random one when ``None``).
     """
 
     def __init__(
@@ -149,6 +150,7 @@ class Front:
         options: SessionOptions | None = None,
         on_event: EventHook | None = None,
         not_started: Callable[[], Exception],
+        virtual_id: str | None = None,
     ) -> None:
         self._wire = wire
         self._mode = EraMode(mode)
@@ -159,7 +161,7 @@ class Front:
         #: The runtime session (``None`` before the client's first request).
         self.session: Session | None = None
         #: What the client believes its session id is; it never sees a real one.
-        self.virtual_id = f"recovering-{secrets.token_hex(16)}"
+        self.virtual_id = virtual_id or f"recovering-{secrets.token_hex(16)}"
         #: The URL of the MCP endpoint (``None`` until the client's first JSON-RPC message, unless given).
         self.endpoint = _without_fragment(endpoint) if endpoint is not None else None
 

@@ -1,4 +1,4 @@
-"""A client above that reads an answer's stream to its end leaves the server's connection to be used again.
+"""What the client above is given: the connection back when it reads an answer to its end; a chosen session id.
 
 A server that ends its SSE answer right after the response (the SDK's servers do) has written the
 stream's end by the time the client above asks for more: reading it lets the connection go back to
@@ -54,3 +54,22 @@ async def test_an_sse_answer_read_to_its_end_keeps_the_connection(read_to_end: b
     else:
         # The other side of the same coin: what the client above leaves unread ends the connection.
         assert opened == CALLS
+
+
+async def test_the_session_id_the_client_is_given_can_be_chosen() -> None:
+    # A proxy restarting gives the id its host holds: the host's later requests then find it.
+    given = "recovering-the-id-the-host-holds"
+    options = SessionOptions(mode=EraMode.LEGACY, era_cache=EraCache())
+    transport = RecoveringTransport(httpx2.AsyncHTTPTransport(), options=options, virtual_session_id=given)
+    async with (
+        serve(Behaviour(eras=frozenset({ServedEra.LEGACY}))) as server,
+        httpx2.AsyncClient(transport=transport) as client,
+    ):
+        headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+        params = {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}
+        answer = await client.post(server.url, content=_message(0, "initialize", params), headers=headers)
+        assert answer.headers["mcp-session-id"] == given
+        headers |= {"mcp-session-id": given, "mcp-protocol-version": LEGACY}
+        listed = await client.post(server.url, content=_message(1, "tools/list"), headers=headers)
+        assert listed.json()["id"] == 1
+        assert server.stats.initializes == 1
