@@ -61,10 +61,8 @@ async def test_the_session_id_the_client_is_given_can_be_chosen() -> None:
     given = "recovering-the-id-the-host-holds"
     options = SessionOptions(mode=EraMode.LEGACY, era_cache=EraCache())
     transport = RecoveringTransport(httpx2.AsyncHTTPTransport(), options=options, virtual_session_id=given)
-    async with (
-        serve(Behaviour(eras=frozenset({ServedEra.LEGACY}))) as server,
-        httpx2.AsyncClient(transport=transport) as client,
-    ):
+    behaviour = Behaviour(eras=frozenset({ServedEra.LEGACY}), response_style=ResponseStyle.JSON)
+    async with serve(behaviour) as server, httpx2.AsyncClient(transport=transport) as client:
         headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
         params = {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}
         answer = await client.post(server.url, content=_message(0, "initialize", params), headers=headers)
