@@ -172,7 +172,7 @@ class RecoveringMiddleware:
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
         body = await _body_of(request) if request.method == "POST" else b""
-        client_request = read_client_request(request.method, body)
+        client_request = read_client_request(request.method, body, request.headers)
         front = self._front
         if not front.serves(str(request.url), client_request):
             if front.endpoint is not None and request.url.origin() != URL(front.endpoint).origin():
