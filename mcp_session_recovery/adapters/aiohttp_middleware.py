@@ -25,7 +25,9 @@ never pass through the chain again. What the runtime gives up on raises :class:`
 both the library's error and an ``aiohttp.ClientError``.
 
 Limits, by design: an SSE answer handed over unread is the caller's: a cut after that is its own
-to handle (send the request again), the library's read limits and id matching do not apply to it,
+to handle (resume it with a GET carrying ``Last-Event-ID``, which goes to the server under the live
+session as the client sent it, or send the request again), the library's read limits and id
+matching do not apply to it,
 and the runtime learns nothing from it (tool annotations for the replay policy, subscriptions to
 restore); ``relay_streams=True`` relays such answers through the runtime instead. A per-request
 ``middlewares=`` *replaces* the session's list, so such a request bypasses this middleware unless
@@ -172,7 +174,7 @@ class RecoveringMiddleware:
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
         body = await _body_of(request) if request.method == "POST" else b""
-        client_request = read_client_request(request.method, body)
+        client_request = read_client_request(request.method, body, request.headers)
         front = self._front
         if not front.serves(str(request.url), client_request):
             if front.endpoint is not None and request.url.origin() != URL(front.endpoint).origin():

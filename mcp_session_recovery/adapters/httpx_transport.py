@@ -198,7 +198,7 @@ class RecoveringTransport(_TransportBase):
         await self._inner.aclose()
 
     async def handle_async_request(self, request: Any) -> Any:
-        client_request = read_client_request(request.method, await request.aread())
+        client_request = read_client_request(request.method, await request.aread(), request.headers)
         url = str(request.url)
         front = self._front
         if not front.serves(url, client_request):

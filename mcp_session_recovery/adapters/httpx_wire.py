@@ -14,7 +14,7 @@ from contextlib import aclosing
 from types import ModuleType
 from typing import Any
 
-from mcp_session_recovery.model import Outgoing, Progress, TransportFailureKind
+from mcp_session_recovery.model import AuthFlowFailed, Outgoing, Progress, TransportFailureKind
 from mcp_session_recovery.runtime.redaction import credential_values
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 
@@ -160,12 +160,22 @@ class HttpxWire:
 
     The client keeps its own configuration: auth, default headers, timeouts, the transport.
     ``library`` (``httpx`` or ``httpx2``) is told from the client's base class when not given.
+    ``auth_failures``: the exceptions the client's auth flow raises when it cannot get credentials
+    (the SDK's ``OAuthFlowError``); they become ``AuthFlowFailed``, the exception its ``__cause__``.
     """
 
-    def __init__(self, client: Any, url: str, *, library: ModuleType | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        url: str,
+        *,
+        library: ModuleType | None = None,
+        auth_failures: tuple[type[Exception], ...] = (),
+    ) -> None:
         self._client = client
         self._url = url
         self._module = library_of(client, library)
+        self._auth_failures = auth_failures
 
     async def send(self, outgoing: Outgoing) -> WireResponse:
         url = outgoing.url or self._url
@@ -174,7 +184,13 @@ class HttpxWire:
         )
         # The client's own redirect setting would carry the session id to wherever it points: the
         # runtime follows what may be followed.
-        return await sent(self._module, self._client.send(request, stream=True, follow_redirects=False))
+        sending = self._client.send(request, stream=True, follow_redirects=False)
+        if not self._auth_failures:
+            return await sent(self._module, sending)
+        try:
+            return await sent(self._module, sending)
+        except self._auth_failures as exc:
+            raise AuthFlowFailed(type(exc).__name__) from exc
 
     def credential_values(self) -> list[str]:
         """The credential values among the client's default headers (kept out of messages)."""

@@ -30,6 +30,7 @@ import anyio
 import httpx2
 import mcp_types as types
 from anyio.streams.memory import MemoryObjectReceiveStream
+from mcp.client.auth import OAuthFlowError
 from mcp.client.session import ElicitationFnT, ListRootsFnT, LoggingFnT, MessageHandlerFnT, SamplingFnT
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
@@ -191,7 +192,9 @@ async def connect(
     ``headers`` and ``auth`` go on every request (or pass your own ``http_client``). ``options``
     tunes the runtime (timeouts, attempts, backoff, replay ``policy``); ``on_event`` sees every
     state change, ``on_message`` every server notification, ``on_tools_changed`` every tool list
-    fetched again after the server's terms changed. Connects eagerly: errors surface here.
+    fetched again after the server's terms changed. Connects eagerly: errors surface here. An
+    ``auth`` flow that fails (the SDK's ``OAuthClientProvider`` refused a registration or a token)
+    raises ``AuthFlowFailed`` (a ``CredentialsRejected``), the flow's exception its ``__cause__``.
 
     The SDK's callbacks, with its signatures (``mcp.client.session``): ``sampling_callback``,
     ``elicitation_callback`` and ``list_roots_callback`` answer the server's requests, on a call's
@@ -237,7 +240,9 @@ async def connect(
 
     with ungrouped():
         async with _http(http_client, headers, auth) as http:
-            session = Session(HttpxWire(http, url), url, session_options, on_event=observe, on_message=receive)
+            # The SDK's OAuth flow failing is a refusal of credentials (AuthFlowFailed), not a bug.
+            wire = HttpxWire(http, url, auth_failures=(OAuthFlowError,))
+            session = Session(wire, url, session_options, on_event=observe, on_message=receive)
             # Always: a server's request is answered even without its callback (the SDK's refusal).
             server_messages = ServerMessages(callbacks, session)
             # The watchers' task group ends before the streams they read are closed.

@@ -38,6 +38,7 @@ from .effects import (
 from .errors import (
     MAX_SESSION_ID_LENGTH,
     AnswerTooLarge,
+    AuthFlowFailed,
     ConnectTimedOut,
     CredentialsRejected,
     DeadlineExceeded,
@@ -104,6 +105,7 @@ __all__ = [
     "TERMINAL_STATES",
     "Abandonment",
     "AnswerTooLarge",
+    "AuthFlowFailed",
     "BackoffElapsed",
     "Binding",
     "Classification",

@@ -36,7 +36,11 @@ __all__ = [
     "TransportFailureKind",
     "classify",
     "exchange_of",
+    "refuses_credentials",
 ]
+
+#: The statuses that refuse the client's credentials: its own to renew (its auth flow reads them).
+_CREDENTIAL_REFUSALS = frozenset({401, 403})
 
 #: The most body bytes the classifier looks at.
 BODY_LIMIT = 65536
@@ -278,3 +282,12 @@ def _jsonrpc_error(body: bytes) -> tuple[int | None, str]:
     if isinstance(error, str):
         return None, error
     return None, text
+
+
+def refuses_credentials(status: int) -> bool:
+    """Whether an answer with ``status`` refuses the client's credentials (401, 403).
+
+    Such an answer belongs to the client whatever it answers: the client's auth flow renews the
+    credentials and sends the request again. Nothing of the library's can fix them.
+    """
+    return status in _CREDENTIAL_REFUSALS

@@ -10,6 +10,7 @@
     │   └── SessionNotKept            new sessions were lost, one after another, before any was used (.losses)
     ├── ConnectTimedOut               connect() outlasted its timeout (.timeout, .last_signal, .cause)
     ├── CredentialsRejected           the server refused the credentials while we negotiated (.status, .headers, .body)
+    │   └── AuthFlowFailed            the client's own auth flow (OAuth) failed to get credentials (.flow_error)
     ├── RemoteError                   the server answered the request with a JSON-RPC error (.code, .message, .data)
     ├── UnexpectedAnswer              the server answered with something that is not JSON-RPC (.status, .detail)
     │   ├── AnswerTooLarge            the answer crossed a read limit; nothing more was read (.limit, .bound)
@@ -46,6 +47,7 @@ from .states import Signal, State
 __all__ = [
     "MAX_SESSION_ID_LENGTH",
     "AnswerTooLarge",
+    "AuthFlowFailed",
     "ConnectTimedOut",
     "CredentialsRejected",
     "DeadlineExceeded",
@@ -379,6 +381,28 @@ class CredentialsRejected(McpSessionError):
         super().__init__(
             f"the server refused the credentials (HTTP {status}) while negotiating the session; "
             "renew or fix them (the client's auth flow, or the token): the next request negotiates again"
+        )
+
+
+class AuthFlowFailed(CredentialsRejected):
+    """The client's own auth flow (an ``httpx.Auth`` such as the SDK's ``OAuthClientProvider``) failed
+    to get credentials while the session was being (re)negotiated: the authorization server refused
+    the registration or the token, its metadata could not be found, ...
+
+    A refusal like any other (no retry of ours can fix it, no timer retries it, the next request
+    negotiates again), but the server's own answer is not known here: ``status`` is 401, the refusal
+    an auth flow exists to answer, with no headers and no body. ``flow_error`` names the flow's
+    exception, which is this error's ``__cause__``; its message is not repeated (an authorization
+    server's answer may quote what the client sent).
+    """
+
+    def __init__(self, flow_error: str) -> None:
+        self.flow_error = flow_error
+        super().__init__(401)
+        self.args = (
+            f"the client's auth flow failed ({flow_error}) while negotiating the session; check the flow's "
+            "settings and the authorization server (the flow's exception is this error's __cause__): "
+            "the next request negotiates again",
         )
 
 

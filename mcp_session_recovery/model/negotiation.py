@@ -21,7 +21,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from .binding import Binding, SessionId
-from .classify import ClassifierOptions, Exchange, HttpAnswer, TransportFailure, TransportFailureKind, classify
+from .classify import (
+    ClassifierOptions,
+    Exchange,
+    HttpAnswer,
+    TransportFailure,
+    TransportFailureKind,
+    classify,
+    refuses_credentials,
+)
 from .errors import (
     CredentialsRejected,
     InitializeRejected,
@@ -165,7 +173,7 @@ def _trouble(
     status = answer.status
     if 200 <= status < 300:
         return None
-    if status in (401, 403):
+    if refuses_credentials(status):
         # The server's own answer goes with it: a client's auth flow reads its WWW-Authenticate.
         return CredentialsRefused(generation=generation, error=CredentialsRejected(status, answer.headers, answer.body))
     if status >= 500 or status in (408, 429):

@@ -33,6 +33,7 @@ from mcp_session_recovery.model import (
     CloseRequested,
     ConnectRequested,
     CredentialsRefused,
+    CredentialsRejected,
     DeliverBinding,
     DeliverResponse,
     Effect,
@@ -458,6 +459,9 @@ class SessionCore:
                 event = self.redactor.event(read(generation, answer, self.options.classifier))
                 if wire_id is not None and isinstance(answer, HttpAnswer):
                     self._pending_result = _result_of(answer.body)
+        except CredentialsRejected as exc:
+            # The wire's client could not get credentials (its auth flow failed): the client's to fix.
+            event = CredentialsRefused(generation=generation, error=exc)
         except Exception as exc:
             event = self._bug(generation, exc)
         self.apply(event, _reason(event))

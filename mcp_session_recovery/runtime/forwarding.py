@@ -42,6 +42,7 @@ from mcp_session_recovery.model import (
     AnswerTooLarge,
     Binding,
     CredentialsRejected,
+    Era,
     Exchange,
     HttpAnswer,
     McpSessionError,
@@ -51,6 +52,7 @@ from mcp_session_recovery.model import (
     RedirectRefused,
     ResumeStream,
     Signal,
+    State,
     TransportFailure,
     TransportFailureKind,
     classify,
@@ -86,6 +88,7 @@ __all__ = [
     "forward",
     "json_rpc_error",
     "relay_answer",
+    "resume_stream",
 ]
 
 #: The JSON-RPC code of the errors the library answers in the server's place (implementation-defined
@@ -247,6 +250,61 @@ async def relay_answer(core: SessionSeam, body: bytes, *, generation: int | None
         logger.info("%s: the server refused an answer to its request: HTTP %s", core.origin, response.status)
         return False
     return True
+
+
+async def resume_stream(
+    core: SessionSeam, last_event_id: str, *, send: Send | None = None, hand_over: bool = False
+) -> Forwarded:
+    """A client's own GET that resumes a stream from the event ``last_event_id`` (SEP-1699), sent
+    under the live legacy session (waited for within the request timeout) and answered as the
+    server answers it: the events it replays carry the ids the client's request went out with.
+
+    ``send`` sends the client's own request (the runtime's headers swapped in, its
+    ``Last-Event-ID`` kept). The answer is handed over unread (``hand_over``, ``source``) or relayed
+    byte for byte (``stream``), whatever its status: a refusal (a 404 for a resume point the server
+    no longer holds, or for a session it lost) is the client's, as it would be without the library.
+    The model hears nothing of it: a 404 here may name the event, not the session, and the session's
+    next request finds out whether the session is gone. The sessionless era resumes nothing: 405. A
+    transport failure is a 503 (try again later): no exception reaches the client.
+    """
+    binding: Binding | None = None
+    with anyio.move_on_after(core.options.request_timeout):
+        binding = await _live_binding(core)
+    if binding is None or binding.era is not Era.LEGACY:
+        return Forwarded(405, {"allow": "POST"})
+    try:
+        response = await send_following(send or core.wire.send, resume_request(binding, last_event_id), core.url)
+    except WireError as exc:
+        logger.info("%s: a client's resumption of a stream was not sent: %s", core.origin, exc)
+        return Forwarded(503, {"retry-after": "1"})
+    if hand_over:
+        return Forwarded(response.status, response.headers, source=response)
+    return Forwarded(
+        response.status, response.headers, stream=_verbatim(response, core.options.close_timeout), source=response
+    )
+
+
+async def _live_binding(core: SessionSeam) -> Binding | None:
+    """The live binding, waited for; ``None`` once the session is closed or FAILED."""
+    while True:  # every turn waits for the model to change
+        snap = core.snapshot
+        if snap.state in (State.CLOSED, State.FAILED):
+            return None
+        if snap.live_binding is not None:
+            return snap.live_binding
+        await core.wait_for_change()
+
+
+async def _verbatim(response: WireResponse, close_timeout: float) -> AsyncGenerator[bytes, None]:
+    """``response``'s body as it comes; a cut ends it (the client resumes again, as it would)."""
+    try:
+        async with aclosing(response.iter_bytes()) as chunks:
+            async for chunk in chunks:
+                yield chunk
+    except WireError:
+        return
+    finally:
+        await release(response, close_timeout)
 
 
 class _Live(NamedTuple):

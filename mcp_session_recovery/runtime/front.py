@@ -17,7 +17,10 @@ answer back into its framework's response. Every decision is made here, once:
 - every other request is forwarded through the session (a lost session, an outage or a cut stream
   is recovered below the client); what the runtime gives up on is a JSON-RPC error under the
   client's id, never an exception;
-- the GET stream is the session's, kept open across recoveries; the client's answer to a server
+- the GET stream is the session's, kept open across recoveries, but a GET refused for its
+  credentials (401, 403) reaches the client as it came; a GET that resumes a stream
+  (``Last-Event-ID``) is the client's own, sent under the live session and answered as the server
+  answers it; the client's answer to a server
   request goes once to the live session; the DELETE closes the session (its one DELETE);
 - while the client's request is in progress its sends go through the adapter's ``send`` (its own
   request, the runtime's headers swapped in by :func:`~mcp_session_recovery.model.messages.with_runtime_headers`);
@@ -66,6 +69,7 @@ class Kind(enum.Enum):
     FORWARD = "a request or notification"
     ANSWER = "the client's answer to a server request"
     LISTEN = "the GET stream"
+    RESUME = "a GET that resumes a stream (Last-Event-ID)"
     END = "the DELETE"
     MALFORMED = "no JSON-RPC message"
     NOT_ALLOWED = "an HTTP method the endpoint does not take"
@@ -78,6 +82,8 @@ class ClientRequest(NamedTuple):
     body: bytes
     #: The JSON-RPC request or notification (``FORWARD``, ``NEGOTIATE``, ``INITIALIZED``).
     message: Mapping[str, Any] | None = None
+    #: The id of the last event the client saw on the stream it resumes (``RESUME``).
+    last_event_id: str | None = None
 
     @property
     def method(self) -> str | None:
@@ -85,9 +91,19 @@ class ClientRequest(NamedTuple):
         return self.message.get("method") if self.message is not None else None
 
 
-def read_client_request(http_method: str, body: bytes) -> ClientRequest:
-    """What the client's ``http_method`` request with ``body`` is (no I/O)."""
+def read_client_request(http_method: str, body: bytes, headers: Mapping[str, str] | None = None) -> ClientRequest:
+    """What the client's ``http_method`` request with ``body`` and ``headers`` (names in any case)
+    is (no I/O).
+
+    A GET with a ``Last-Event-ID`` resumes a stream the client saw (SEP-1699: a response stream the
+    server closed after an event with an id, or the GET stream itself): it is the client's own
+    request, not the session's GET stream.
+    """
     if http_method == "GET":
+        items = headers.items() if headers is not None else ()
+        last_event_id = next((value for name, value in items if name.lower() == "last-event-id"), "")
+        if last_event_id:
+            return ClientRequest(Kind.RESUME, body, last_event_id=last_event_id)
         return ClientRequest(Kind.LISTEN, body)
     if http_method == "DELETE":
         return ClientRequest(Kind.END, body)
@@ -251,6 +267,9 @@ class Front:
             return live if isinstance(live, Forwarded) else Forwarded(202, {})
         if kind is Kind.LISTEN:
             return await session.listen_stream()
+        if kind is Kind.RESUME:
+            assert request.last_event_id is not None
+            return await self._resume(session, request.last_event_id, send, hand_over_streams)
         if kind is Kind.END:
             await session.aclose()
             return Forwarded(200, {})
@@ -267,19 +286,24 @@ class Front:
         assert request.message is not None
         if send is None:
             return await session.forward(request.message, request.body, hand_over_streams=hand_over_streams)
-        wire, inside = self._wire, True
-
-        async def sending(outgoing: Outgoing) -> WireResponse:
-            # The client's own request goes only to its own URL: a redirected hop (``url`` set) is the
-            # runtime's own request; so is a re-send for a stream relayed after the client's call ended.
-            return await (send(outgoing) if inside and outgoing.url is None else wire.send(outgoing))
-
+        sending = _ClientSending(send, self._wire)
         try:
             return await session.forward(
-                request.message, request.body, send=sending, hand_over_streams=hand_over_streams
+                request.message, request.body, send=sending.send, hand_over_streams=hand_over_streams
             )
         finally:
-            inside = False
+            sending.inside = False
+
+    async def _resume(
+        self, session: Session, last_event_id: str, send: SendClient | None, hand_over_streams: bool
+    ) -> Forwarded:
+        if send is None:
+            return await session.resume_stream(last_event_id, hand_over=hand_over_streams)
+        sending = _ClientSending(send, self._wire)
+        try:
+            return await session.resume_stream(last_event_id, send=sending.send, hand_over=hand_over_streams)
+        finally:
+            sending.inside = False
 
     async def _negotiate(self, session: Session, message: Mapping[str, Any]) -> Forwarded:
         session.adopt_identity(declared_identity(message))
@@ -299,6 +323,21 @@ class Front:
         result = handshake_result(message, binding, session.negotiated_result)
         headers = {**_JSON, "mcp-session-id": self.virtual_id}
         return Forwarded(200, headers, _encode({"jsonrpc": "2.0", "id": client_id, "result": result}))
+
+
+class _ClientSending:
+    """The sends of one client request: its own (``send``) while its call is in progress, to its own
+    URL; a redirected hop (``url`` set) and a re-send after the call returned (a stream relayed
+    later) are the runtime's own requests (``wire``)."""
+
+    def __init__(self, send: SendClient, wire: Wire) -> None:
+        self._send = send
+        self._wire = wire
+        #: Whether the client's call is still in progress.
+        self.inside = True
+
+    async def send(self, outgoing: Outgoing) -> WireResponse:
+        return await (self._send(outgoing) if self.inside and outgoing.url is None else self._wire.send(outgoing))
 
 
 async def _connected(session: Session, message: Mapping[str, Any]) -> Binding | Forwarded:

@@ -65,5 +65,8 @@ def ungrouped() -> Iterator[None]:
         yield
     except BaseExceptionGroup as group:
         leading = leading_error(group)
-        # The others stay visible in the traceback as the cause, unless the leader was alone.
-        raise leading from (group if len(list(_leaves(group))) > 1 else None)
+        if len(list(_leaves(group))) > 1:
+            raise leading from group  # the others stay visible in the traceback as the cause
+        # Alone: its own cause stays (the exception a typed error stands for); the group is no news.
+        leading.__suppress_context__ = True
+        raise leading  # noqa: B904 - not ``from``: that would replace the leader's own cause

@@ -21,11 +21,12 @@ from contextlib import aclosing
 import anyio
 
 from mcp_session_recovery.model import Binding, State
+from mcp_session_recovery.model.classify import refuses_credentials
 from mcp_session_recovery.model.messages import listen_request
 
 from .forwarding import Forwarded
 from .observe import logger
-from .reading import LimitCrossed, json_object, sse_events
+from .reading import LimitCrossed, ReadLimits, json_object, read_body, sse_events
 from .redirects import send_following
 from .seam import SessionSeam
 from .sse import SseEvent
@@ -55,11 +56,16 @@ class Listener:
     async def stream(self) -> Forwarded:
         """The stream as an answer for a client above (a 405 for a sessionless or stream-less server).
 
-        Waits, within the request timeout, for a live binding.
+        Waits, within the request timeout, for a live binding. A GET refused for its credentials
+        (401, 403) is the client's: it gets the server's refusal as it came (status,
+        ``WWW-Authenticate``, body), so that its auth flow renews them and opens the stream again.
         """
-        with anyio.move_on_after(self._core.options.request_timeout):
+        core = self._core
+        with anyio.move_on_after(core.options.request_timeout):
             binding = await self._live_binding(None)
-            response = await self._open(binding) if binding is not None else None
+            response = await self._open(binding, hand_up_refusal=True) if binding is not None else None
+            if response is not None and refuses_credentials(response.status):
+                return await _refusal(response, core.options.limits, core.options.close_timeout)
             if response is not None:
                 return Forwarded(200, {"content-type": "text/event-stream"}, stream=self._relay(response))
         return Forwarded(405, {"allow": "POST"})
@@ -82,8 +88,11 @@ class Listener:
                 return binding if binding.session_id is not None else None
             await core.wait_for_change()
 
-    async def _open(self, binding: Binding) -> WireResponse | None:
-        """A 200 GET stream for ``binding``, or ``None`` (refused; the model hears of a 404)."""
+    async def _open(self, binding: Binding, *, hand_up_refusal: bool = False) -> WireResponse | None:
+        """A 200 GET stream for ``binding``, or ``None`` (refused; the model hears of a 404).
+
+        ``hand_up_refusal``: a refusal of the credentials (401, 403) is returned too, unread.
+        """
         core = self._core
         try:
             response = await send_following(core.wire.send, listen_request(binding), core.url)
@@ -93,6 +102,8 @@ class Listener:
             self._served = binding.generation
             core.listen_opened(binding)
             return response
+        if hand_up_refusal and refuses_credentials(response.status):
+            return response  # says nothing of the session: the credentials are the client's
         if response.status == 404:
             core.listen_refused(
                 binding,
@@ -150,3 +161,15 @@ class Listener:
             generation = binding.generation
             opened = True
             response = await self._open(binding)
+
+
+async def _refusal(response: WireResponse, limits: ReadLimits, close_timeout: float) -> Forwarded:
+    """The server's refusal ``response`` as the client's answer: its status, headers and body (read
+    within ``limits``; a body past them is left out, the status and challenge are what count)."""
+    try:
+        body = await read_body(response, limits)
+    except (WireError, LimitCrossed):
+        body = b""
+    finally:
+        await release(response, close_timeout)
+    return Forwarded(response.status, response.headers, body, source=response)

@@ -200,6 +200,13 @@ class Session:
         dropped when another one is live). See :func:`.forwarding.relay_answer`."""
         return await forwarding.relay_answer(self._core, body, generation=generation)
 
+    async def resume_stream(
+        self, last_event_id: str, *, send: forwarding.Send | None = None, hand_over: bool = False
+    ) -> forwarding.Forwarded:
+        """A client's own GET that resumes a stream from the event ``last_event_id``, under the live
+        session. See :func:`.forwarding.resume_stream`."""
+        return await forwarding.resume_stream(self._core, last_event_id, send=send, hand_over=hand_over)
+
     async def listen_stream(self) -> forwarding.Forwarded:
         """The legacy server-to-client stream for a client above, kept open across recoveries.
 

@@ -74,7 +74,10 @@ class Wire(Protocol):
     async def send(self, outgoing: Outgoing) -> WireResponse:
         """Send ``outgoing`` and return once the response headers arrived.
 
-        Raises :class:`WireError` when no HTTP answer arrived.
+        Raises :class:`WireError` when no HTTP answer arrived, and a
+        :class:`~mcp_session_recovery.model.CredentialsRejected` (such as ``AuthFlowFailed``) when
+        the client under the wire could not get credentials to send (its auth flow failed): the
+        client's to fix, never retried.
         """
         ...
 

@@ -19,7 +19,7 @@ from mcp_session_recovery.model import (
     TransportFailureKind,
     classify,
 )
-from mcp_session_recovery.model.classify import UNTREATED_LOSS
+from mcp_session_recovery.model.classify import UNTREATED_LOSS, refuses_credentials
 
 LEGACY_CALL = Exchange(era=Era.LEGACY, method="tools/call", carried_session_id=True)
 LEGACY_INIT = Exchange(era=Era.LEGACY, method="initialize")
@@ -242,3 +242,8 @@ def test_a_status_outside_the_known_classes_passes_through_to_the_caller(status:
 
 def test_the_other_bad_inputs_are_refused() -> None:
     assert len(HttpAnswer(status=200, body=b"x" * 200_000).body) == 65536
+
+
+@pytest.mark.parametrize(("status", "refuses"), [(401, True), (403, True), (400, False), (404, False), (407, False)])
+def test_only_401_and_403_refuse_the_clients_credentials(status: int, refuses: bool) -> None:
+    assert refuses_credentials(status) is refuses

@@ -11,6 +11,7 @@ import pytest
 from mcp_session_recovery.model import errors
 from mcp_session_recovery.model.errors import (
     AnswerTooLarge,
+    AuthFlowFailed,
     ConnectTimedOut,
     CredentialsRejected,
     DeadlineExceeded,
@@ -56,6 +57,7 @@ CALLERS_ERRORS: list[McpSessionError] = [
     NoCommonProtocolVersion(("2025-11-25",), ("1999-01-01",)),
     InitializeRejected(-32600, "Invalid request"),
     CredentialsRejected(401),
+    AuthFlowFailed("OAuthTokenError"),
     ProtocolViolation("the initialize answer holds no JSON-RPC result"),
     SessionNotKept(3),
     ConnectTimedOut(1.5, Signal.UNREACHABLE, "server unreachable: connection refused"),
@@ -164,3 +166,13 @@ def test_context_and_redaction_compose() -> None:
     assert REDACTED in str(clean)
     assert secret not in clean.cause
     assert clean.state is State.INVALIDATED
+
+
+def test_a_failed_auth_flow_is_a_refusal_of_credentials_that_names_the_flows_exception() -> None:
+    error = AuthFlowFailed("OAuthRegistrationError")
+    assert isinstance(error, CredentialsRejected), "the model's refusal: no timer retries it, the next request does"
+    assert (error.status, dict(error.headers), error.body) == (401, {}, b"")
+    assert error.flow_error == "OAuthRegistrationError"
+    assert str(error).startswith("the client's auth flow failed (OAuthRegistrationError) while negotiating")
+    assert error == AuthFlowFailed("OAuthRegistrationError")
+    assert error != AuthFlowFailed("OAuthTokenError")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import httpx2
 import pytest
 from hypothesis import given
@@ -40,6 +42,32 @@ def test_a_client_request_is_read_once_into_what_it_is(http_method: str, body: b
         assert request.method == request.message["method"]
     else:
         assert request.method is None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Last-Event-ID": "event-3"},
+        {"last-event-id": "event-3", "accept": "text/event-stream"},
+        httpx2.Headers({"LAST-EVENT-ID": "event-3"}),
+    ],
+)
+def test_a_get_with_last_event_id_resumes_a_stream_and_is_no_get_stream(headers: Mapping[str, str]) -> None:
+    request = read_client_request("GET", b"", headers)
+    assert request.kind is Kind.RESUME
+    assert request.last_event_id == "event-3"
+
+
+@pytest.mark.parametrize("headers", [None, {}, {"accept": "text/event-stream"}, {"last-event-id": ""}])
+def test_a_get_without_a_resume_point_is_the_get_stream(headers: Mapping[str, str] | None) -> None:
+    request = read_client_request("GET", b"", headers)
+    assert request.kind is Kind.LISTEN
+    assert request.last_event_id is None
+
+
+def test_a_post_with_last_event_id_is_read_by_its_body() -> None:
+    body = b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x"}}'
+    assert read_client_request("POST", body, {"last-event-id": "event-3"}).kind is Kind.FORWARD
 
 
 def test_runtime_headers_take_their_place_stale_ones_go_and_missing_ones_are_added() -> None:

@@ -11,7 +11,9 @@ the tokens it issued, as a real deployment's store would. A test expires the acc
 refresh tokens stay) with :func:`expire_access_tokens` on the file while the process is dead, or
 with ``POST /_auth {"expire": true}`` while it runs; ``{"forbid": true}`` makes the endpoint
 answer 403 to every request (kept in the file too, as :func:`forbid` sets it while the process is
-dead) until ``{"forbid": false}``. ``GET /_auth``
+dead) until ``{"forbid": false}``; ``{"refuse": ["/register", "/token"]}`` makes the authorization
+server refuse client registrations and token requests (400, as OAuth errors; ``[]`` ends it), and
+:func:`refuse` sets it while the process is dead. ``GET /_auth``
 answers how often the authorization server granted an authorization and a refresh, and whether
 it forbids. ``GET /_stats`` is ``sdk_server.py``'s.
 
@@ -57,10 +59,12 @@ from tests.integration.servers.sdk_server import (
     build_server,
 )
 
-__all__ = ["AUTH_PATH", "FileBackedProvider", "expire_access_tokens", "forbid", "main"]
+__all__ = ["AUTH_PATH", "REFUSABLE", "FileBackedProvider", "expire_access_tokens", "forbid", "main", "refuse"]
 
 #: The control path: ``GET`` what the authorization server did; ``POST`` expire tokens, forbid.
 AUTH_PATH = "/_auth"
+#: The authorization server's paths a test can make refuse (``refuse``), and the OAuth error each answers.
+REFUSABLE = {"/register": "invalid_client_metadata", "/token": "invalid_grant"}
 #: How long an access token is valid unless expired by a test (long: expiry is the test's to decide).
 ACCESS_TOKEN_SECONDS = 3600
 
@@ -72,6 +76,7 @@ def _empty_state() -> dict[str, Any]:
         "access_tokens": {},
         "refresh_tokens": {},
         "forbid": False,
+        "refuse": [],
         "authorizations": 0,
         "refreshes": 0,
     }
@@ -91,6 +96,14 @@ def forbid(path: Path, forbidden: bool = True) -> None:
     """Make the server answer 403 to every request to the MCP endpoint (while the process is dead)."""
     state = json.loads(path.read_text())
     state["forbid"] = forbidden
+    _write(path, state)
+
+
+def refuse(path: Path, paths: list[str]) -> None:
+    """Make the authorization server refuse requests to ``paths`` (of :data:`REFUSABLE`) (while the
+    process is dead)."""
+    state = json.loads(path.read_text())
+    state["refuse"] = list(paths)
     _write(path, state)
 
 
@@ -220,9 +233,15 @@ class AuthControl:
                     state["access_tokens"] = {}
                 if "forbid" in command:
                     state["forbid"] = bool(command["forbid"])
+                if "refuse" in command:
+                    state["refuse"] = [path for path in command["refuse"] if path in REFUSABLE]
                 self._provider.save()
-            counts = {key: state[key] for key in ("authorizations", "refreshes", "forbid")}
+            counts = {key: state.get(key) for key in ("authorizations", "refreshes", "forbid", "refuse")}
             await _send_json(send, 200, counts)
+            return
+        if scope["path"] in state.get("refuse", ()) and scope["method"] == "POST":
+            refusal = {"error": REFUSABLE[scope["path"]], "error_description": "refused by the test"}
+            await _send_json(send, 400, refusal)
             return
         if scope["path"] == MCP_PATH and state["forbid"]:
             await _send_json(send, 403, {"error": "access_denied", "error_description": "forbidden by the test"})
