@@ -40,6 +40,22 @@ def thorough() -> bool:
     return os.environ.get("HYPOTHESIS_PROFILE", "ci") == "thorough"
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # In a worker of pytest-xdist: hand the figures to the controller, which prints them.
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["summary"] = list(SUMMARY)
+        output["tallies"] = {name: dict(tally) for name, tally in TALLIES.items()}
+
+
+def pytest_testnodedown(node: object, error: object) -> None:
+    # The controller of pytest-xdist: a worker's figures join the run's (the hook exists only there).
+    output = getattr(node, "workeroutput", {})
+    SUMMARY.extend(output.get("summary", ()))
+    for name, tally in output.get("tallies", {}).items():
+        TALLIES.setdefault(name, Counter()).update(tally)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     tallies = [
         f"{name}: " + ", ".join(f"{key} {n}" for key, n in sorted(t.items())) for name, t in TALLIES.items() if t

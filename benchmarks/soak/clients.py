@@ -24,7 +24,7 @@ from mcp_session_recovery.adapters.httpx_wire import HttpxWire
 from mcp_session_recovery.adapters.mcp_sdk import connect
 from mcp_session_recovery.model import ReplayPolicy
 from mcp_session_recovery.runtime import Session, SessionOptions
-from mcp_session_recovery.runtime.forwarding import LIBRARY_ERROR_CODE
+from mcp_session_recovery.runtime.answers import LIBRARY_ERROR_CODE
 
 __all__ = ["DEADLINE", "CallTool", "ServerError", "ToolError", "TypedError", "open_client", "options"]
 

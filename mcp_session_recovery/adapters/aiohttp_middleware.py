@@ -53,7 +53,7 @@ from mcp_session_recovery.model import (
 )
 from mcp_session_recovery.model.messages import with_runtime_headers
 from mcp_session_recovery.runtime import SessionOptions, WireError
-from mcp_session_recovery.runtime.forwarding import Forwarded
+from mcp_session_recovery.runtime.answers import Forwarded
 from mcp_session_recovery.runtime.front import ClientHeaders, Front, read_client_request
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.session import Session

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from mcp_session_recovery.model import EraMode, Outgoing
 from mcp_session_recovery.model.messages import RUNTIME_HEADERS, with_runtime_headers
 from mcp_session_recovery.runtime import SessionOptions, origin_of
-from mcp_session_recovery.runtime.forwarding import Forwarded
+from mcp_session_recovery.runtime.answers import Forwarded
 from mcp_session_recovery.runtime.front import ClientHeaders, Front, read_client_request
 from mcp_session_recovery.runtime.observe import EventHook
 from mcp_session_recovery.runtime.session import Session

@@ -28,7 +28,7 @@ import httpx2
 
 from mcp_session_recovery.adapters.httpx_wire import HttpxResponse
 from mcp_session_recovery.runtime import SessionOptions
-from mcp_session_recovery.runtime.forwarding import LIBRARY_ERROR_CODE
+from mcp_session_recovery.runtime.answers import LIBRARY_ERROR_CODE
 from mcp_session_recovery.runtime.reading import LimitCrossed, ReadLimits, json_object, read_body, sse_events
 from mcp_session_recovery.runtime.wire import WireError
 

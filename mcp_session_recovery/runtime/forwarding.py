@@ -32,7 +32,6 @@ import json
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import anyio
@@ -41,8 +40,6 @@ from mcp_session_recovery.model import (
     Abandonment,
     AnswerTooLarge,
     Binding,
-    CredentialsRejected,
-    Era,
     Exchange,
     HttpAnswer,
     McpSessionError,
@@ -52,17 +49,16 @@ from mcp_session_recovery.model import (
     RedirectRefused,
     ResumeStream,
     Signal,
-    State,
     TransportFailure,
     TransportFailureKind,
     classify,
 )
 from mcp_session_recovery.model.classify import exchange_of
-from mcp_session_recovery.model.messages import answer_message, relayed_message, resume_request, session_message
+from mcp_session_recovery.model.messages import relayed_message, resume_request, session_message
 
+from .answers import Forwarded, as_event, closing_cut_event, error_answer, event, json_rpc_error
 from .calls import Call
 from .heads import message_head
-from .observe import logger
 from .reading import (
     LimitCrossed,
     is_response,
@@ -78,94 +74,12 @@ from .seam import SessionSeam
 from .sse import SseEvent
 from .wire import WireError, WireResponse, release
 
-__all__ = [
-    "CUT_EVENT_TYPE",
-    "HAND_ON_FROM",
-    "LIBRARY_ERROR_CODE",
-    "Forwarded",
-    "Send",
-    "error_answer",
-    "forward",
-    "json_rpc_error",
-    "relay_answer",
-    "resume_stream",
-]
-
-#: The JSON-RPC code of the errors the library answers in the server's place (implementation-defined
-#: server error range of JSON-RPC 2.0).
-LIBRARY_ERROR_CODE = -32000
+__all__ = ["HAND_ON_FROM", "forward"]
 
 _CUT = TransportFailure(kind=TransportFailureKind.STREAM_CUT, progress=Progress.STREAMING)
 
-
-@dataclass(frozen=True, slots=True)
-class Forwarded:
-    """The answer for the client above: status, headers, and a body or a live stream.
-
-    A ``stream`` must be closed by its consumer (``aclose``) when it stops reading early.
-    ``source`` is the wire response whose status and headers these are, for an adapter that can
-    hand that very response on with ``stream`` (or ``body``) in place of its body. ``error`` is the
-    library's error this answer carries (the JSON-RPC error of :func:`error_answer`).
-    """
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes = b""
-    stream: AsyncGenerator[bytes, None] | None = None
-    source: WireResponse | None = None
-    error: McpSessionError | None = None
-
-
-def json_rpc_error(client_id: Any, error: McpSessionError) -> dict[str, Any]:
-    """The JSON-RPC error message that tells one client request what the library gave up on."""
-    data: dict[str, Any] = {"error": type(error).__name__}
-    for name in ("hint", "advice"):  # the likely cause, and what to try
-        value = getattr(error, name, None)
-        if isinstance(value, str):
-            data[name] = value
-    return {
-        "jsonrpc": "2.0",
-        "id": client_id,
-        "error": {"code": LIBRARY_ERROR_CODE, "message": str(error), "data": data},
-    }
-
-
-def error_answer(client_id: Any, error: McpSessionError) -> Forwarded:
-    """A whole HTTP answer carrying :func:`json_rpc_error` (the SDK hands it to that caller alone).
-
-    Refused credentials are the exception: the client gets the server's refusal as it came (status,
-    ``WWW-Authenticate``, body), as if it had sent the negotiation itself, so that its auth flow
-    (an ``httpx.Auth``) renews them and sends the request again.
-    """
-    if isinstance(error, CredentialsRejected):
-        return Forwarded(error.status, error.headers, error.body)
-    body = json.dumps(json_rpc_error(client_id, error)).encode()
-    return Forwarded(200, {"content-type": "application/json"}, body, error=error)
-
-
-def _as_event(body: bytes) -> bytes:
-    """``body`` as one SSE ``message`` event (one ``data`` line per line of it)."""
-    lines = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-    return b"event: message\n" + b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
-
-
-def _event(message: Mapping[str, Any]) -> bytes:
-    return _as_event(json.dumps(message).encode())
-
-
 #: From how many bytes of an event not yet complete the relay hands them on (about one read).
 HAND_ON_FROM = 1 << 16
-#: The type that closes an event cut after part of it was handed on. A client dispatches it, but
-#: as no ``message`` (what the MCP clients read; the SSE standard hands an event only to handlers
-#: of its type), so the half event never reaches a caller, and the re-sent request's answer follows
-#: as an event of its own.
-CUT_EVENT_TYPE = "mcp-session-recovery-cut"
-
-
-def _closing_cut_event(handed: bytes) -> bytes:
-    """What ends the cut event whose handed-on bytes end with ``handed`` (an unfinished line first)."""
-    line_ended = handed.endswith((b"\n", b"\r"))
-    return (b"" if line_ended else b"\n") + b"event: " + CUT_EVENT_TYPE.encode() + b"\n\n"
 
 
 async def forward(
@@ -218,93 +132,6 @@ async def forward(
         core.end_deadline(scope)
         if not streaming:  # a live stream owns the request until its consumer is done
             core.release(call)
-
-
-async def relay_answer(core: SessionSeam, body: bytes, *, generation: int | None = None) -> bool:
-    """Send a client's answer to a server's request (sampling, elicitation, roots) under the live
-    binding, once and unchanged; whether the server took it.
-
-    It belongs to the session the server's request came from, so it is never replayed into a new
-    one: an answer the server can no longer take (its session is gone, or none is live) is dropped,
-    as a server that restarted would drop it. ``generation``, when the caller knows it, is that of
-    the binding the request came under: when another binding is live by now, the answer is dropped
-    (the new session never asked).
-    """
-    binding = core.snapshot.live_binding
-    if binding is None:
-        logger.info("%s: an answer to a server request was dropped: no live session", core.origin)
-        return False
-    if generation is not None and binding.generation != generation:
-        logger.info("%s: an answer to a server request was dropped: its session was replaced", core.origin)
-        return False
-    try:
-        response = await send_following(core.wire.send, answer_message(binding, body), core.url)
-        try:
-            await read_body(response, core.options.limits)
-        finally:
-            await release(response, core.options.close_timeout)
-    except (WireError, LimitCrossed) as exc:
-        logger.info("%s: an answer to a server request was not delivered: %s", core.origin, exc)
-        return False
-    if not 200 <= response.status < 300:
-        logger.info("%s: the server refused an answer to its request: HTTP %s", core.origin, response.status)
-        return False
-    return True
-
-
-async def resume_stream(
-    core: SessionSeam, last_event_id: str, *, send: Send | None = None, hand_over: bool = False
-) -> Forwarded:
-    """A client's own GET that resumes a stream from the event ``last_event_id`` (SEP-1699), sent
-    under the live legacy session (waited for within the request timeout) and answered as the
-    server answers it: the events it replays carry the ids the client's request went out with.
-
-    ``send`` sends the client's own request (the runtime's headers swapped in, its
-    ``Last-Event-ID`` kept). The answer is handed over unread (``hand_over``, ``source``) or relayed
-    byte for byte (``stream``), whatever its status: a refusal (a 404 for a resume point the server
-    no longer holds, or for a session it lost) is the client's, as it would be without the library.
-    The model hears nothing of it: a 404 here may name the event, not the session, and the session's
-    next request finds out whether the session is gone. The sessionless era resumes nothing: 405. A
-    transport failure is a 503 (try again later): no exception reaches the client.
-    """
-    binding: Binding | None = None
-    with anyio.move_on_after(core.options.request_timeout):
-        binding = await _live_binding(core)
-    if binding is None or binding.era is not Era.LEGACY:
-        return Forwarded(405, {"allow": "POST"})
-    try:
-        response = await send_following(send or core.wire.send, resume_request(binding, last_event_id), core.url)
-    except WireError as exc:
-        logger.info("%s: a client's resumption of a stream was not sent: %s", core.origin, exc)
-        return Forwarded(503, {"retry-after": "1"})
-    if hand_over:
-        return Forwarded(response.status, response.headers, source=response)
-    return Forwarded(
-        response.status, response.headers, stream=_verbatim(response, core.options.close_timeout), source=response
-    )
-
-
-async def _live_binding(core: SessionSeam) -> Binding | None:
-    """The live binding, waited for; ``None`` once the session is closed or FAILED."""
-    while True:  # every turn waits for the model to change
-        snap = core.snapshot
-        if snap.state in (State.CLOSED, State.FAILED):
-            return None
-        if snap.live_binding is not None:
-            return snap.live_binding
-        await core.wait_for_change()
-
-
-async def _verbatim(response: WireResponse, close_timeout: float) -> AsyncGenerator[bytes, None]:
-    """``response``'s body as it comes; a cut ends it (the client resumes again, as it would)."""
-    try:
-        async with aclosing(response.iter_bytes()) as chunks:
-            async for chunk in chunks:
-                yield chunk
-    except WireError:
-        return
-    finally:
-        await release(response, close_timeout)
 
 
 class _Live(NamedTuple):
@@ -472,13 +299,13 @@ class _Relay:
                     failure = exc.failure()
                 except LimitCrossed as exc:
                     if reader.handed_on:
-                        yield _closing_cut_event(handed)
+                        yield closing_cut_event(handed)
                     yield self._refused_event(AnswerTooLarge(live.response.status, exc.limit, exc.bound))
                     return
                 finally:
                     await release(live.response, core.options.close_timeout)
                 if reader.handed_on:
-                    yield _closing_cut_event(handed)
+                    yield closing_cut_event(handed)
                 pause = pause_of(reader, "the server closed the stream before the response")
                 if pause is not None:  # after an event with an id: the model may have it resumed
                     call.paused(pause.last_event_id, pause.retry_ms, pause.reason)
@@ -499,12 +326,12 @@ class _Relay:
                         live = outcome
                         break
                     if outcome is not None:
-                        yield _as_event(outcome.body)
+                        yield as_event(outcome.body)
                         return
                 else:
                     failed = self.failure()
                     if failed.body:
-                        yield _as_event(failed.body)
+                        yield as_event(failed.body)
                     return
         finally:
             # The consumer closed early, or we are done: the model must not track the request on.
@@ -548,7 +375,7 @@ class _Relay:
         self._call.answered()
         if live.expected_id is self._client_id:
             return event.pieces, True
-        return (_as_event(self._under_client_id(message)),), True
+        return (as_event(self._under_client_id(message)),), True
 
     def _under_client_id(self, message: Mapping[str, Any]) -> bytes:
         """An answer to a re-sent request (the library's id), as the client's own request's answer."""
@@ -566,7 +393,7 @@ class _Relay:
 
     def _refused_event(self, error: McpSessionError) -> bytes:
         self._call.answered(error=error)
-        return _event(json_rpc_error(self._client_id, error))
+        return event(json_rpc_error(self._client_id, error))
 
 
 #: How long, and how many bytes, the rest of a stream is read after its answer went on.

@@ -41,7 +41,7 @@ from mcp_session_recovery.model import Binding, Era, EraMode, McpSessionError, O
 from mcp_session_recovery.model.messages import OWN_HEADERS
 from mcp_session_recovery.model.negotiation import declared_identity, handshake_result
 
-from .forwarding import Forwarded, error_answer
+from .answers import Forwarded, error_answer
 from .groups import BackgroundGroup
 from .observe import EventHook
 from .options import SessionOptions

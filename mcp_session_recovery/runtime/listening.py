@@ -24,7 +24,7 @@ from mcp_session_recovery.model import Binding, State
 from mcp_session_recovery.model.classify import refuses_credentials
 from mcp_session_recovery.model.messages import listen_request
 
-from .forwarding import Forwarded
+from .answers import Forwarded
 from .observe import logger
 from .reading import LimitCrossed, ReadLimits, json_object, read_body, sse_events
 from .redirects import send_following

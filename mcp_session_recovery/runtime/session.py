@@ -17,13 +17,15 @@ import anyio.abc
 
 from mcp_session_recovery.model import Abandonment, Binding, ClientIdentity, Snapshot, State
 
-from . import exchange, forwarding
+from . import exchange, forwarding, passthrough
+from .answers import Forwarded
 from .core import SessionCore
 from .groups import ungrouped
 from .listening import Listener
 from .observe import EventHook
 from .options import SessionOptions
 from .reading import MessageHandler
+from .redirects import Send
 from .wire import Wire
 
 __all__ = ["Session", "SessionOptions"]
@@ -179,9 +181,9 @@ class Session:
         *,
         timeout: float | None = None,
         tool_annotations: Mapping[str, Any] | None = None,
-        send: forwarding.Send | None = None,
+        send: Send | None = None,
         hand_over_streams: bool = False,
-    ) -> forwarding.Forwarded:
+    ) -> Forwarded:
         """Send a client's own JSON-RPC request or notification (``message``, parsed from ``body``);
         return the answer for that client. See :func:`.forwarding.forward`."""
         return await forwarding.forward(
@@ -197,17 +199,17 @@ class Session:
     async def relay_answer(self, body: bytes, *, generation: int | None = None) -> bool:
         """Send a client's answer to a server's request under the live session, once; whether the
         server took it. ``generation``: that of the binding the request came under (the answer is
-        dropped when another one is live). See :func:`.forwarding.relay_answer`."""
-        return await forwarding.relay_answer(self._core, body, generation=generation)
+        dropped when another one is live). See :func:`.passthrough.relay_answer`."""
+        return await passthrough.relay_answer(self._core, body, generation=generation)
 
     async def resume_stream(
-        self, last_event_id: str, *, send: forwarding.Send | None = None, hand_over: bool = False
-    ) -> forwarding.Forwarded:
+        self, last_event_id: str, *, send: Send | None = None, hand_over: bool = False
+    ) -> Forwarded:
         """A client's own GET that resumes a stream from the event ``last_event_id``, under the live
-        session. See :func:`.forwarding.resume_stream`."""
-        return await forwarding.resume_stream(self._core, last_event_id, send=send, hand_over=hand_over)
+        session. See :func:`.passthrough.resume_stream`."""
+        return await passthrough.resume_stream(self._core, last_event_id, send=send, hand_over=hand_over)
 
-    async def listen_stream(self) -> forwarding.Forwarded:
+    async def listen_stream(self) -> Forwarded:
         """The legacy server-to-client stream for a client above, kept open across recoveries.
 
         See :meth:`.listening.Listener.stream`.

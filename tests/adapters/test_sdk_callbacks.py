@@ -25,8 +25,8 @@ from mcp_session_recovery.adapters.sdk_callbacks import (
 )
 from mcp_session_recovery.model import Binding, Era, McpSessionError, Outgoing, SessionId
 from mcp_session_recovery.runtime import SessionOptions
-from mcp_session_recovery.runtime.forwarding import relay_answer
 from mcp_session_recovery.runtime.groups import ungrouped
+from mcp_session_recovery.runtime.passthrough import relay_answer
 
 pytestmark = pytest.mark.anyio
 

@@ -23,7 +23,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
 from mcp_session_recovery.model import Era, EraMode, ReplayPolicy
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions
-from mcp_session_recovery.runtime.forwarding import CUT_EVENT_TYPE
+from mcp_session_recovery.runtime.answers import CUT_EVENT_TYPE
 from mcp_session_recovery.testing import Behaviour, ServedEra, ServerProcess, StaleStyle, blob_text, serve
 
 from .downtime import LossWatch, call_while_down, herd_after_a_restart

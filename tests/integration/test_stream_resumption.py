@@ -13,7 +13,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_session_recovery.adapters.mcp_sdk import connect
 from mcp_session_recovery.model import EraMode, StreamPaused
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions, TransitionRecord
-from mcp_session_recovery.runtime.forwarding import LIBRARY_ERROR_CODE
+from mcp_session_recovery.runtime.answers import LIBRARY_ERROR_CODE
 from mcp_session_recovery.testing import Behaviour, ServedEra, TestServer, serve
 
 from .test_sdk_transport import sdk_session

@@ -23,7 +23,7 @@ import pytest
 from mcp_session_recovery.adapters.httpx_sync_transport import _AsyncFacade, _next_lines
 from mcp_session_recovery.model import EraMode, Outgoing, Progress, ReplayPolicy, TransportFailureKind
 from mcp_session_recovery.runtime import EraCache, Session, SessionOptions
-from mcp_session_recovery.runtime.forwarding import CUT_EVENT_TYPE, Forwarded
+from mcp_session_recovery.runtime.answers import CUT_EVENT_TYPE, Forwarded
 from mcp_session_recovery.runtime.heads import UNREAD, message_head
 from mcp_session_recovery.runtime.wire import WireError, WireResponse
 from mcp_session_recovery.testing import blob_text
