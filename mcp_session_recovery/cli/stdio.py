@@ -34,6 +34,7 @@ from mcp_session_recovery.runtime.wire import WireError
 
 from .arguments import add_common_arguments, checked_url
 from .headers import HeaderError, add_header_arguments, upstream_headers
+from .oauth import OAuthSettings, add_oauth_arguments, oauth_settings
 from .status import StatusLine, configure_logging
 from .upstream import Upstream, close_quietly, failure_message
 
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="the upstream MCP endpoint (http:// or https://)")
     add_header_arguments(parser)
     add_common_arguments(parser)
+    add_oauth_arguments(parser, default_on=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,11 +60,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         url = checked_url(args.url)
         headers = upstream_headers(args.header, args.header_env)
+        oauth = oauth_settings(args, static_authorization="authorization" in headers)
     except (HeaderError, ValueError) as exc:
         print(f"mcp-session-recovery stdio: {exc}", file=sys.stderr)
         return 2
     configure_logging(verbose=args.verbose)
-    settings = _Settings(url, headers, SessionOptions(request_timeout=args.timeout), args.quiet)
+    settings = _Settings(url, headers, SessionOptions(request_timeout=args.timeout), args.quiet, oauth)
     return anyio.run(_bridge, settings, backend="asyncio")
 
 
@@ -72,12 +75,18 @@ class _Settings:
     headers: dict[str, str]
     options: SessionOptions
     quiet: bool
+    oauth: OAuthSettings | None = None
 
 
 async def _bridge(settings: _Settings) -> int:
     status = StatusLine(quiet=settings.quiet)
+    auth = None
+    if settings.oauth is not None:
+        from .oauth import BridgeAuth
+
+        auth = BridgeAuth(settings.oauth, settings.url, status)
     async with anyio.create_task_group() as group:
-        upstream = Upstream(settings.url, settings.headers, status=status, options=settings.options)
+        upstream = Upstream(settings.url, settings.headers, status=status, options=settings.options, auth=auth)
         await group.start(upstream.run)
         bridge = StdioBridge(upstream, sys.stdin.buffer, sys.stdout.buffer, settings.options.limits)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -87,6 +96,8 @@ async def _bridge(settings: _Settings) -> int:
                 await bridge.serve()
         await upstream.aclose()  # deletes the upstream session
         group.cancel_scope.cancel()
+    if auth is not None:
+        auth.close()
     return 0
 
 
