@@ -11,7 +11,7 @@ the tokens it issued, as a real deployment's store would. A test expires the acc
 refresh tokens stay) with :func:`expire_access_tokens` on the file while the process is dead, or
 with ``POST /_auth {"expire": true}`` while it runs; ``{"forbid": true}`` makes the endpoint
 answer 403 to every request (kept in the file too, as :func:`forbid` sets it while the process is
-dead) until ``{"forbid": false}``. ``GET /_auth``
+dead) until ``{"forbid": false}``. The file also lists every token ever issued (``issued``). ``GET /_auth``
 answers how often the authorization server granted an authorization and a refresh, and whether
 it forbids. ``--token-seconds N`` makes access tokens expire N seconds after they are issued (the
 client is told so in ``expires_in``). ``GET /_stats`` is ``sdk_server.py``'s.
@@ -75,6 +75,7 @@ def _empty_state() -> dict[str, Any]:
         "forbid": False,
         "authorizations": 0,
         "refreshes": 0,
+        "issued": [],
     }
 
 
@@ -186,6 +187,8 @@ class FileBackedProvider:
         refresh = RefreshToken(
             token=f"refresh-{secrets.token_urlsafe(24)}", client_id=client_id, scopes=scopes, resource=resource
         )
+        # Every token ever issued, so a test can look for each in a client's output.
+        self.state.setdefault("issued", []).extend([access.token, refresh.token])
         self.state["access_tokens"][access.token] = access.model_dump(mode="json")
         self.state["refresh_tokens"][refresh.token] = refresh.model_dump(mode="json")
         self.save()
