@@ -81,9 +81,7 @@ class Run:
 def run(tmp_path: Path) -> Iterator[Run]:
     state = tmp_path / "oauth.json"
     with ManagedServer(oauth_server_argv(state, "--token-seconds", str(TOKEN_SECONDS))) as server:
-        yield Run(
-            server, state, tmp_path / "store", tmp_path / "browser.log", tmp_path / "stderr", tmp_path / "stdout"
-        )
+        yield Run(server, state, tmp_path / "store", tmp_path / "browser.log", tmp_path / "stderr", tmp_path / "stdout")
 
 
 @asynccontextmanager
@@ -133,6 +131,10 @@ async def _call(session: ClientSession, tool: str) -> str:
     return str(result.content[0].text)  # type: ignore[union-attr]
 
 
+async def _call_into(session: ClientSession, outcome: list[str]) -> None:
+    outcome.append(await _call(session, "bump"))
+
+
 async def _restart(server: ManagedServer) -> None:
     await anyio.to_thread.run_sync(server.restart)
 
@@ -152,12 +154,8 @@ async def test_three_restarts_and_expired_tokens_one_authorization_refreshes_and
                 await anyio.to_thread.run_sync(run.server.kill)
                 expire_access_tokens(run.state)
                 outcome: list[str] = []
-
-                async def waiting_call() -> None:
-                    outcome.append(await _call(session, "bump"))
-
                 async with anyio.create_task_group() as group:
-                    group.start_soon(waiting_call)
+                    group.start_soon(_call_into, session, outcome)
                     await anyio.to_thread.run_sync(run.server.start)
                 assert outcome == ["1"], "a new process: the call ran there, once"
             else:

@@ -194,7 +194,7 @@ async def test_the_callback_takes_the_code_and_ignores_other_paths() -> None:
 async def test_no_authorization_within_the_timeout_is_a_typed_error() -> None:
     callback = LoopbackCallback()
     try:
-        with pytest.raises(AuthorizationFailed, match="within 0.2 s"):
+        with pytest.raises(AuthorizationFailed, match=r"within 0\.2 s"):
             await callback.wait(0.2)
     finally:
         callback.close()
