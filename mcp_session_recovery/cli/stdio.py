@@ -200,7 +200,9 @@ class StdioBridge:
                             await self._write(found)
             else:
                 found = json_object(await read_body(wire, self._limits))
-                if found is not None and (200 <= response.status_code < 300 or "error" in found):
+                # A JSON-RPC error object only: an OAuth refusal's body ({"error": "insufficient_scope"})
+                # is no answer the host could read.
+                if found is not None and (200 <= response.status_code < 300 or isinstance(found.get("error"), dict)):
                     if found.get("id") is None and "error" in found and request_id is not None:
                         found = {**found, "id": request_id}  # an HTTP-level refusal of this request
                     answered = _answers(found, request_id)
@@ -212,7 +214,7 @@ class StdioBridge:
         finally:
             await close_quietly(response)
         if request_id is not None and not answered:
-            await self._write(_failure(request_id, f"upstream answered HTTP {response.status_code} without a response"))
+            await self._write(_failure(request_id, _unanswered(response.status_code)))
 
     async def _listen(self) -> None:
         """The server's own messages (the GET stream, kept open across upstream sessions)."""
@@ -241,6 +243,15 @@ class StdioBridge:
     def _write_line(self, data: bytes) -> None:
         self._stdout.write(data)
         self._stdout.flush()
+
+
+def _unanswered(status: int) -> str:
+    if status in (401, 403):
+        return (
+            f"upstream refused the request's credentials (HTTP {status}); the bridge's OAuth "
+            "(or --header) did not satisfy the server"
+        )
+    return f"upstream answered HTTP {status} without a response"
 
 
 def _answers(message: dict[str, Any], request_id: Any) -> bool:
