@@ -30,7 +30,7 @@ from mcp.client.stdio import stdio_client
 from tests.integration.processes import REPO_ROOT, ManagedServer, oauth_server_argv
 from tests.integration.servers.oauth_server import AUTH_PATH, expire_access_tokens
 
-from .bridges import BridgeProcess, host_session, proxy_process
+from .bridges import BridgeProcess, host_session, proxy_process, read_line, send_line
 
 pytestmark = pytest.mark.anyio
 
@@ -212,3 +212,16 @@ async def test_tokens_the_server_stops_taking_are_refreshed_not_authorized_again
         assert str(result.content[0].text) == "2"  # type: ignore[union-attr]
         assert run.counts()["refreshes"] == state_before["refreshes"] + 1
     assert run.authorizations_asked() == 1
+
+
+def test_an_oauth_refusal_body_reaches_the_stdio_host_as_a_json_rpc_error(run: Run) -> None:
+    # The server forbids every request with an OAuth error body ({"error": "access_denied", ...}).
+    run.server.request_json("POST", AUTH_PATH, {"forbid": True})
+    args = ["stdio", run.server.url, "--no-oauth", "--timeout", "10"]
+    with BridgeProcess(args, env=run.env(), stdio=True) as bridge:
+        initialize = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        send_line(bridge, {"jsonrpc": "2.0", "id": 7, "method": "initialize", "params": initialize})
+        answer = read_line(bridge)
+    assert answer["id"] == 7
+    assert isinstance(answer["error"], dict), answer
+    assert "refused the request's credentials (HTTP 403)" in answer["error"]["message"]
