@@ -287,7 +287,9 @@ class BridgeAuth(httpx2.Auth):
             self._callback.close()
 
     async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
-        held: httpx2.Response | None = None
+        #: An answer already received for ``request`` (a 401, a 403), and the credentials it went with:
+        #: the provider's flow starts from it instead of sending the request again.
+        held: tuple[httpx2.Response, str | None] | None = None
         if not self._started:
             store = await self._prepared_store()
             if store.has_tokens():
@@ -297,8 +299,17 @@ class BridgeAuth(httpx2.Auth):
                 if response.status_code != 401 or not _bearer_challenge(response):
                     return
                 self._started = True
-                held = response  # the provider's flow starts from this 401 (not sent twice)
+                held = (response, None)
         provider = await self._prepared_provider()
+        bearer = _valid_bearer(provider) if held is None else None
+        if bearer is not None:
+            # The common case, outside the provider's lock (it holds one for a whole request, which
+            # would queue every concurrent call behind the slowest): a token it holds and deems valid.
+            request.headers["authorization"] = bearer
+            response = yield request
+            if response.status_code not in (401, 403):
+                return
+            held = (response, bearer)  # refused: the provider's flow (a refresh, a step-up) takes over
         flow = self._refreshing_first(provider, request, held)
         try:
             outgoing = await flow.__anext__()
@@ -312,7 +323,7 @@ class BridgeAuth(httpx2.Auth):
         raise AuthorizationFailed(f"the OAuth flow with {self._origin} took too many steps")
 
     async def _refreshing_first(
-        self, provider: Any, request: httpx2.Request, held: httpx2.Response | None
+        self, provider: Any, request: httpx2.Request, held: tuple[httpx2.Response, str | None] | None
     ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         """The provider's flow; a 401 to a token it holds gets one refresh before anything else."""
         context = getattr(provider, "context", None)  # the OAuthClientProvider family's
@@ -323,8 +334,8 @@ class BridgeAuth(httpx2.Auth):
                 outgoing = await self._step(flow, None)
                 for _ in range(_MAX_FLOW_STEPS):
                     own = outgoing is request
-                    if own and held is not None and "authorization" not in request.headers:
-                        response, held = held, None
+                    if own and held is not None and request.headers.get("authorization") == held[1]:
+                        response, held = held[0], None  # already answered with these credentials
                     else:
                         response = yield outgoing
                     if own and response.status_code == 401 and context is not None:
@@ -393,7 +404,12 @@ class BridgeAuth(httpx2.Auth):
     async def _prepared_provider(self) -> Any:
         async with self._prepare_lock:
             if self._provider is None:
-                self._provider = self._build_provider(await self._prepared_store())
+                store = await self._prepared_store()
+                provider = self._build_provider(store)
+                context = getattr(provider, "context", None)
+                if context is not None:  # the stored token, before the provider's first flow loads it
+                    context.current_tokens = await store.get_tokens()
+                self._provider = provider
         return self._provider
 
     def _build_provider(self, store: TokenStore) -> Any:
@@ -533,6 +549,15 @@ class BridgeAuth(httpx2.Auth):
 
 def _secret_method(method: str | None) -> Literal["client_secret_basic", "client_secret_post"]:
     return "client_secret_post" if method == "client_secret_post" else "client_secret_basic"
+
+
+def _valid_bearer(provider: Any) -> str | None:
+    """``Bearer <token>`` when the provider holds a token it deems valid (``None``: its flow decides)."""
+    context = getattr(provider, "context", None)
+    if context is None or context.current_tokens is None or not context.is_token_valid():
+        return None
+    token = _access_token(context)
+    return f"Bearer {token}" if token is not None else None
 
 
 def _access_token(context: Any) -> str | None:

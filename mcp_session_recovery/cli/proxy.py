@@ -32,7 +32,7 @@ from mcp_session_recovery.runtime import SessionOptions
 
 from .arguments import add_common_arguments, checked_url
 from .headers import HeaderError, add_header_arguments, upstream_headers
-from .oauth import OAuthSettings, add_oauth_arguments, oauth_settings
+from .oauth import BridgeAuth, OAuthSettings, add_oauth_arguments, oauth_settings
 from .status import StatusLine, configure_logging
 from .upstream import Upstream, close_quietly, failure_message
 
@@ -187,10 +187,8 @@ class HostSessions:
         self._sessionless: Upstream | None = None
         self._closing = False
         #: The proxy's own OAuth, shared by every host session (one token per server).
-        self.auth: Any = None
+        self.auth: BridgeAuth | None = None
         if settings.oauth is not None:
-            from .oauth import BridgeAuth
-
             self.auth = BridgeAuth(settings.oauth, settings.url, status)
 
     def get(self, session_id: str) -> Upstream | None:

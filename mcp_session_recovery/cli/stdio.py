@@ -34,7 +34,7 @@ from mcp_session_recovery.runtime.wire import WireError
 
 from .arguments import add_common_arguments, checked_url
 from .headers import HeaderError, add_header_arguments, upstream_headers
-from .oauth import OAuthSettings, add_oauth_arguments, oauth_settings
+from .oauth import BridgeAuth, OAuthSettings, add_oauth_arguments, oauth_settings
 from .status import StatusLine, configure_logging
 from .upstream import Upstream, close_quietly, failure_message
 
@@ -82,8 +82,6 @@ async def _bridge(settings: _Settings) -> int:
     status = StatusLine(quiet=settings.quiet)
     auth = None
     if settings.oauth is not None:
-        from .oauth import BridgeAuth
-
         auth = BridgeAuth(settings.oauth, settings.url, status)
     async with anyio.create_task_group() as group:
         upstream = Upstream(settings.url, settings.headers, status=status, options=settings.options, auth=auth)

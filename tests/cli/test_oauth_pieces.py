@@ -198,3 +198,34 @@ async def test_no_authorization_within_the_timeout_is_a_typed_error() -> None:
             await callback.wait(0.2)
     finally:
         callback.close()
+
+
+async def test_calls_with_a_valid_token_do_not_queue_behind_each_other(tmp_path: Path) -> None:
+    await _stored(tmp_path)
+    both_arrived = anyio.Event()
+    arrived: list[str | None] = []
+
+    async def server(request: httpx2.Request) -> httpx2.Response:
+        arrived.append(request.headers.get("authorization"))
+        if len(arrived) == 2:
+            both_arrived.set()
+        await both_arrived.wait()  # the first answers only once the second has arrived
+        return httpx2.Response(200, json={"jsonrpc": "2.0", "id": 1, "result": {}})
+
+    auth = BridgeAuth(OAuthSettings(mode="auto", store_dir=tmp_path), URL, StatusLine(quiet=True))
+    statuses: list[int] = []
+    try:
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(server), auth=auth) as http:
+
+            async def call() -> None:
+                response = await http.post(URL, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+                statuses.append(response.status_code)
+
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(call)
+                    group.start_soon(call)
+    finally:
+        auth.close()
+    assert statuses == [200, 200]
+    assert arrived == ["Bearer access-old", "Bearer access-old"]
