@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -225,3 +227,57 @@ def test_an_oauth_refusal_body_reaches_the_stdio_host_as_a_json_rpc_error(run: R
     assert answer["id"] == 7
     assert isinstance(answer["error"], dict), answer
     assert "refused the request's credentials (HTTP 403)" in answer["error"]["message"]
+
+
+TS_CLIENT = REPO_ROOT / "tests" / "integration" / "ts_server" / "stdio_client.mjs"
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (TS_CLIENT.parent / "node_modules").is_dir(),
+    reason="node and the TypeScript SDK (tests/integration/ts_server/node_modules) are needed",
+)
+def test_the_typescript_sdk_client_through_stdio_oauth_across_a_restart_and_an_expiry(run: Run) -> None:
+    node = shutil.which("node")
+    assert node is not None
+    bridge = [sys.executable, "-m", "mcp_session_recovery.cli", "stdio", run.server.url]
+    bridge += ["--oauth-store", str(run.store), "--timeout", str(CALL_SECONDS)]
+    with (
+        run.stderr_file.open("w", encoding="utf-8") as errlog,
+        subprocess.Popen(
+            [node, str(TS_CLIENT), *bridge],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errlog,
+            cwd=TS_CLIENT.parent,
+            env=run.env(),
+        ) as host,
+    ):
+        assert host.stdin is not None
+        assert host.stdout is not None
+
+        def answer(line: str | None = None) -> dict[str, Any]:
+            assert host.stdin is not None
+            assert host.stdout is not None
+            if line is not None:
+                host.stdin.write(line.encode() + b"\n")
+                host.stdin.flush()
+            document: dict[str, Any] = json.loads(host.stdout.readline())
+            return document
+
+        try:
+            assert answer() == {"ready": True}
+            texts = [answer("call bump")["text"]]
+            run.server.kill()
+            expire_access_tokens(run.state)
+            run.server.start()
+            texts.append(answer("call bump")["text"])
+            run.server.restart()
+            texts.append(answer("call bump")["text"])
+        finally:
+            host.stdin.close()
+            host.wait(timeout=CALL_SECONDS)
+    assert texts == ["1", "1", "1"], "each call answered, by the process that ran it"
+    assert run.authorizations_asked() == 1
+    assert run.counts()["refreshes"] >= 1
+    written = run.stderr_file.read_text()
+    assert [secret for secret in run.secrets_issued() if secret in written] == []
