@@ -32,6 +32,7 @@ from mcp_session_recovery.runtime import SessionOptions
 
 from .arguments import add_common_arguments, checked_url, session_options
 from .headers import HeaderError, add_header_arguments, upstream_headers
+from .oauth import BridgeAuth, OAuthSettings, add_oauth_arguments, oauth_settings
 from .status import StatusLine, configure_logging
 from .upstream import Upstream, close_quietly, failure_message
 
@@ -73,6 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_header_arguments(parser)
     add_common_arguments(parser)
+    add_oauth_arguments(parser, default_on=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,6 +110,8 @@ class _Settings:
     headers: Mapping[str, str]
     allowed_origins: frozenset[str]
     options: SessionOptions
+    #: The proxy's own OAuth (``--oauth``: for hosts that cannot do it); ``None``: the host's passes through.
+    oauth: OAuthSettings | None = None
 
     def __repr__(self) -> str:  # never the headers
         return f"_Settings({self.host}:{self.port})"
@@ -120,7 +124,8 @@ class _Settings:
             raise ValueError(f"--listen {host} is not a loopback address: add --allow-remote to mean it")
         origins = frozenset(_origin_of(origin) for origin in args.allow_origin)
         headers = upstream_headers(args.header, args.header_env)
-        return cls(url, host, port, headers, origins, session_options(args))
+        oauth = oauth_settings(args, static_authorization="authorization" in headers)
+        return cls(url, host, port, headers, origins, session_options(args), oauth)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -181,6 +186,10 @@ class HostSessions:
         self._by_id: dict[str, Upstream] = {}
         self._sessionless: Upstream | None = None
         self._closing = False
+        #: The proxy's own OAuth, shared by every host session (one token per server).
+        self.auth: BridgeAuth | None = None
+        if settings.oauth is not None:
+            self.auth = BridgeAuth(settings.oauth, settings.url, status)
 
     def get(self, session_id: str) -> Upstream | None:
         return self._by_id.get(session_id)
@@ -190,7 +199,11 @@ class HostSessions:
         if self._closing:
             raise RuntimeError("the proxy is stopping")
         upstream = Upstream(
-            self._settings.url, self._settings.headers, status=self._status, options=self._settings.options
+            self._settings.url,
+            self._settings.headers,
+            status=self._status,
+            options=self._settings.options,
+            auth=self.auth,
         )
         await self._task_group.start(upstream.run)
         return upstream
@@ -272,6 +285,8 @@ class ProxyApp:
             await _json_error(send, 400, -32600, "Bad Request: Mcp-Session-Id header is required")
             return
         forwarded = {name: headers[name] for name in _HOST_HEADERS if name in headers}
+        if self._sessions.auth is not None:
+            forwarded.pop("authorization", None)  # the proxy's own OAuth sets it
         try:
             response = await upstream.send(method, body, forwarded)
         except Exception as exc:  # that one request fails (a cause in words), the proxy stays up
@@ -413,6 +428,8 @@ async def _serve(settings: _Settings, sock: socket.socket, status: StatusLine) -
             await server.serve(sockets=[sock])
         await sessions.close_all()
         group.cancel_scope.cancel()
+    if sessions.auth is not None:
+        sessions.auth.close()
     return 0
 
 

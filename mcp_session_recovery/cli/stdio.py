@@ -35,6 +35,7 @@ from mcp_session_recovery.runtime.wire import WireError
 from .arguments import add_common_arguments, checked_url, session_options
 from .daemon_thread import DaemonThread
 from .headers import HeaderError, add_header_arguments, upstream_headers
+from .oauth import BridgeAuth, OAuthSettings, add_oauth_arguments, oauth_settings
 from .pipes import FdLines, write_all
 from .status import StatusLine, configure_logging
 from .upstream import Upstream, close_quietly, failure_message
@@ -53,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="the upstream MCP endpoint (http:// or https://)")
     add_header_arguments(parser)
     add_common_arguments(parser)
+    add_oauth_arguments(parser, default_on=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,11 +62,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         url = checked_url(args.url)
         headers = upstream_headers(args.header, args.header_env)
+        oauth = oauth_settings(args, static_authorization="authorization" in headers)
     except (HeaderError, ValueError) as exc:
         print(f"mcp-session-recovery stdio: {exc}", file=sys.stderr)
         return 2
     configure_logging(verbose=args.verbose)
-    settings = _Settings(url, headers, session_options(args), args.quiet)
+    settings = _Settings(url, headers, session_options(args), args.quiet, oauth)
     return anyio.run(_bridge, settings, backend="asyncio")
 
 
@@ -74,12 +77,16 @@ class _Settings:
     headers: dict[str, str]
     options: SessionOptions
     quiet: bool
+    oauth: OAuthSettings | None = None
 
 
 async def _bridge(settings: _Settings) -> int:
     status = StatusLine(quiet=settings.quiet)
+    auth = None
+    if settings.oauth is not None:
+        auth = BridgeAuth(settings.oauth, settings.url, status)
     async with anyio.create_task_group() as group:
-        upstream = Upstream(settings.url, settings.headers, status=status, options=settings.options)
+        upstream = Upstream(settings.url, settings.headers, status=status, options=settings.options, auth=auth)
         await group.start(upstream.run)
         bridge = StdioBridge(upstream, sys.stdin.buffer, sys.stdout.buffer, settings.options.limits)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -89,6 +96,8 @@ async def _bridge(settings: _Settings) -> int:
                 await bridge.serve()
         await upstream.aclose()  # deletes the upstream session
         group.cancel_scope.cancel()
+    if auth is not None:
+        auth.close()
     return 0
 
 
@@ -199,7 +208,9 @@ class StdioBridge:
                             await self._write(found)
             else:
                 found = json_object(await read_body(wire, self._limits))
-                if found is not None and (200 <= response.status_code < 300 or "error" in found):
+                # A JSON-RPC error object only: an OAuth refusal's body ({"error": "insufficient_scope"})
+                # is no answer the host could read.
+                if found is not None and (200 <= response.status_code < 300 or isinstance(found.get("error"), dict)):
                     if found.get("id") is None and "error" in found and request_id is not None:
                         found = {**found, "id": request_id}  # an HTTP-level refusal of this request
                     answered = _answers(found, request_id)
@@ -211,7 +222,7 @@ class StdioBridge:
         finally:
             await close_quietly(response)
         if request_id is not None and not answered:
-            await self._write(_failure(request_id, f"upstream answered HTTP {response.status_code} without a response"))
+            await self._write(_failure(request_id, _unanswered(response.status_code)))
 
     async def _listen(self) -> None:
         """The server's own messages (the GET stream, kept open across upstream sessions)."""
@@ -236,6 +247,15 @@ class StdioBridge:
                 await self._writing.run(write_all, self._stdout, data)
             except (BrokenPipeError, ValueError):  # the host stopped reading: nothing left to do
                 self._output_closed = True
+
+
+def _unanswered(status: int) -> str:
+    if status in (401, 403):
+        return (
+            f"upstream refused the request's credentials (HTTP {status}); the bridge's OAuth "
+            "(or --header) did not satisfy the server"
+        )
+    return f"upstream answered HTTP {status} without a response"
 
 
 def _answers(message: dict[str, Any], request_id: Any) -> bool:

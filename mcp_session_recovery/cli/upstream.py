@@ -47,6 +47,7 @@ class Upstream:
         *,
         status: StatusLine,
         options: SessionOptions | None = None,
+        auth: httpx2.Auth | None = None,
     ) -> None:
         self.url = url
         #: A host request's deadline (seconds), waiting for a lost session included.
@@ -54,6 +55,14 @@ class Upstream:
         self._headers = dict(headers)
         self._status = status
         self._transport = RecoveringTransport(httpx2.AsyncHTTPTransport(), options=options, on_event=self._on_event)
+        #: With the bridge's own OAuth: a client whose auth flow runs above the transport, as the
+        #: SDK's does (the transport hands it the server's 401 and negotiates with its token).
+        self._client: httpx2.AsyncClient | None = None
+        if auth is not None:
+            from .oauth import WaitForAuthorizationServer
+
+            waiting = WaitForAuthorizationServer(self._transport, url, self.request_timeout)
+            self._client = httpx2.AsyncClient(transport=waiting, auth=auth, follow_redirects=False)  # type: ignore[arg-type]
         self._stop = anyio.Event()
         self._stopped = anyio.Event()
 
@@ -65,7 +74,7 @@ class Upstream:
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Own the transport until :meth:`aclose`; its exit deletes the upstream session."""
         try:
-            async with self._transport:
+            async with self._client if self._client is not None else self._transport:
                 task_status.started()
                 await self._stop.wait()
         finally:
@@ -90,6 +99,8 @@ class Upstream:
             content=body or None,
             extensions={"timeout": dict(_TIMEOUTS)},
         )
+        if self._client is not None:
+            return await self._client.send(request, stream=True)
         response: httpx2.Response = await self._transport.handle_async_request(request)
         return response
 

@@ -54,10 +54,11 @@ def sdk_server_argv(*flags: str) -> Callable[[int], list[str]]:
     return lambda port: [sys.executable, str(SDK_SERVER), "--port", str(port), *flags]
 
 
-def oauth_server_argv(state: Path) -> Callable[[int], list[str]]:
-    """The SDK 2.3.0 server behind the SDK's OAuth, its clients and tokens kept in ``state``."""
+def oauth_server_argv(state: Path, *flags: str) -> Callable[[int], list[str]]:
+    """The SDK 2.3.0 server behind the SDK's OAuth, its clients and tokens kept in ``state``
+    (``--token-seconds N`` is its flag)."""
     module = "tests.integration.servers.oauth_server"
-    return lambda port: [sys.executable, "-m", module, "--port", str(port), "--state", str(state)]
+    return lambda port: [sys.executable, "-m", module, "--port", str(port), "--state", str(state), *flags]
 
 
 def proxy_argv(backend_port: int, *, down_answer: str = "bad_gateway") -> Callable[[int], list[str]]:

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -294,14 +295,52 @@ async def through_connect(url: str, auth: httpx2.Auth | None) -> AsyncIterator[C
         yield client
 
 
+async def stdio_oauth_arguments(
+    scenario: str, url: str, context: dict[str, Any], scratch: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The ``stdio`` bridge's OAuth options (and environment) for a scenario: what the HTTP modes give
+    the SDK's providers, as flags. The browser is :mod:`tests.cli.fake_browser`."""
+    arguments = ["--oauth-store", str(scratch / "store")]
+    env = {"BROWSER": f"{sys.executable} -m tests.cli.fake_browser %s"}
+    if not scenario.startswith("auth/"):
+        return arguments, env
+    if "client_secret" in context:
+        env["CONFORMANCE_CLIENT_SECRET"] = context["client_secret"]
+        arguments += ["--oauth-client-secret-env", "CONFORMANCE_CLIENT_SECRET"]
+    if scenario == "auth/client-credentials-basic":
+        arguments += ["--oauth-grant", "client-credentials", "--oauth-client-id", context["client_id"]]
+    elif scenario == "auth/client-credentials-jwt":
+        key = scratch / "client-key.pem"
+        key.write_text(context["private_key_pem"])
+        arguments += ["--oauth-grant", "client-credentials", "--oauth-client-id", context["client_id"]]
+        arguments += ["--oauth-private-key-file", str(key)]
+        arguments += ["--oauth-jwt-algorithm", context.get("signing_algorithm", "ES256")]
+    elif scenario == "auth/cross-app-access-complete-flow":
+        arguments += ["--oauth-client-id", context["client_id"], "--oauth-issuer", await authorization_server_of(url)]
+        arguments += ["--oauth-id-jag-command", f"{sys.executable} -m tests.official_suite.id_jag"]
+    elif "client_id" in context:  # pre-registration
+        arguments += ["--oauth-client-id", context["client_id"]]
+    else:
+        arguments += ["--oauth-client-metadata-url", CIMD_URL]
+    return arguments, env
+
+
 @asynccontextmanager
-async def through_stdio(url: str) -> AsyncIterator[Calls]:
-    bridge = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "mcp_session_recovery", "stdio", url, "--timeout", "20"],
-        env={"PYTHONPATH": str(REPO_ROOT)},
-        cwd=REPO_ROOT,
-    )
+async def through_stdio(url: str, scenario: str, context: dict[str, Any]) -> AsyncIterator[Calls]:
+    with tempfile.TemporaryDirectory(prefix="official-suite-") as scratch:
+        oauth, oauth_env = await stdio_oauth_arguments(scenario, url, context, Path(scratch))
+        bridge = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "mcp_session_recovery", "stdio", url, "--timeout", "20", *oauth],
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **oauth_env},
+            cwd=REPO_ROOT,
+        )
+        async with through_stdio_bridge(bridge) as calls:
+            yield calls
+
+
+@asynccontextmanager
+async def through_stdio_bridge(bridge: StdioServerParameters) -> AsyncIterator[Calls]:
     async with (
         stdio_client(bridge) as (read, write),
         ClientSession(read, write, elicitation_callback=answer_elicitation) as session,
@@ -355,7 +394,9 @@ async def proxy_bridge(url: str) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def open_calls(mode: str, url: str, auth: httpx2.Auth | None) -> AsyncIterator[Calls]:
+async def open_calls(
+    mode: str, url: str, auth: httpx2.Auth | None, scenario: str = "", context: dict[str, Any] | None = None
+) -> AsyncIterator[Calls]:
     async with AsyncExitStack() as stack:
         if mode == "plain":
             calls = await stack.enter_async_context(sdk_over_http(url, auth, None))
@@ -365,7 +406,7 @@ async def open_calls(mode: str, url: str, auth: httpx2.Auth | None) -> AsyncIter
         elif mode == "connect":
             calls = await stack.enter_async_context(through_connect(url, auth))
         elif mode == "stdio":
-            calls = await stack.enter_async_context(through_stdio(url))
+            calls = await stack.enter_async_context(through_stdio(url, scenario, context or {}))
         elif mode == "proxy":
             local = await stack.enter_async_context(proxy_bridge(url))
             calls = await stack.enter_async_context(sdk_over_http(local, auth, None))
@@ -380,7 +421,7 @@ async def run(mode: str, url: str, scenario: str, context: dict[str, Any]) -> in
     failures: list[str] = []
     with anyio.fail_after(RUN_SECONDS):
         auth = await auth_for(scenario, url, context)
-        async with open_calls(mode, url, auth) as calls:
+        async with open_calls(mode, url, auth, scenario, context) as calls:
             failures = await exercise(calls)
     for failure in failures:
         say(f"failed: {failure}")

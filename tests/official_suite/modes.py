@@ -24,11 +24,7 @@ MODE_DESCRIPTIONS: dict[str, str] = {
 #: Cells known to fail a scenario the plain SDK passes, (scenario pattern, mode) -> the reason and the
 #: issue that fixes it. The runner still runs them: it fails on any other such cell, and on a listed
 #: cell that passes (the entry is stale: remove it).
-PENDING: dict[tuple[str, str], str] = {
-    # auth/resource-mismatch is not listed: it passes over stdio (the flow never starts, so no
-    # mismatched resource is used), and a listed cell that passes fails the run as stale.
-    ("auth/[!r]*", "stdio"): "issue 21: the stdio bridge carries no OAuth flow (static --header only)",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 #: The SDK callbacks the client logic uses, by the keyword ``ClientSession`` takes them under.
 CONNECT_CALLBACKS: tuple[str, ...] = ("elicitation_callback",)
@@ -46,7 +42,6 @@ def gaps(mode: str) -> tuple[str, ...]:
     if mode == "connect":
         wanted = ("auth", *CONNECT_CALLBACKS)
         return tuple(f"connect() takes no {keyword}" for keyword in wanted if not connect_accepts(keyword))
-    if mode == "stdio":
-        # A stdio host has no HTTP layer to put an httpx2.Auth on; the bridge takes static headers only.
-        return ("the stdio bridge carries no OAuth flow (static --header only)",)
+    # stdio: a stdio host has no HTTP layer to put an httpx2.Auth on; the bridge runs the SDK's
+    # providers itself, given the scenario's credentials as flags (client.stdio_oauth_arguments).
     return ()

@@ -13,9 +13,11 @@ with ``POST /_auth {"expire": true}`` while it runs; ``{"forbid": true}`` makes 
 answer 403 to every request (kept in the file too, as :func:`forbid` sets it while the process is
 dead) until ``{"forbid": false}``; ``{"refuse": ["/register", "/token"]}`` makes the authorization
 server refuse client registrations and token requests (400, as OAuth errors; ``[]`` ends it), and
-:func:`refuse` sets it while the process is dead. ``GET /_auth``
+:func:`refuse` sets it while the process is dead. The file also lists every token ever issued
+(``issued``). ``GET /_auth``
 answers how often the authorization server granted an authorization and a refresh, and whether
-it forbids. ``GET /_stats`` is ``sdk_server.py``'s.
+it forbids. ``--token-seconds N`` makes access tokens expire N seconds after they are issued (the
+client is told so in ``expires_in``). ``GET /_stats`` is ``sdk_server.py``'s.
 
 Run as its own process::
 
@@ -79,6 +81,7 @@ def _empty_state() -> dict[str, Any]:
         "refuse": [],
         "authorizations": 0,
         "refreshes": 0,
+        "issued": [],
     }
 
 
@@ -116,8 +119,9 @@ def _write(path: Path, state: dict[str, Any]) -> None:
 class FileBackedProvider:
     """An ``OAuthAuthorizationServerProvider`` that grants every request, its state in a JSON file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, token_seconds: int = ACCESS_TOKEN_SECONDS) -> None:
         self._path = path
+        self._token_seconds = token_seconds
         self.state = json.loads(path.read_text()) if path.exists() else _empty_state()
         self.save()
 
@@ -191,18 +195,20 @@ class FileBackedProvider:
             token=f"access-{secrets.token_urlsafe(24)}",
             client_id=client_id,
             scopes=scopes,
-            expires_at=int(time.time()) + ACCESS_TOKEN_SECONDS,
+            expires_at=int(time.time()) + self._token_seconds,
             resource=resource,
         )
         refresh = RefreshToken(
             token=f"refresh-{secrets.token_urlsafe(24)}", client_id=client_id, scopes=scopes, resource=resource
         )
+        # Every token ever issued, so a test can look for each in a client's output.
+        self.state.setdefault("issued", []).extend([access.token, refresh.token])
         self.state["access_tokens"][access.token] = access.model_dump(mode="json")
         self.state["refresh_tokens"][refresh.token] = refresh.model_dump(mode="json")
         self.save()
         return OAuthToken(
             access_token=access.token,
-            expires_in=ACCESS_TOKEN_SECONDS,
+            expires_in=self._token_seconds,
             scope=" ".join(scopes) or None,
             refresh_token=refresh.token,
         )
@@ -249,10 +255,10 @@ class AuthControl:
         await self._app(scope, receive, send)
 
 
-def build_app(port: int, state: Path) -> StatsMiddleware:
+def build_app(port: int, state: Path, token_seconds: int = ACCESS_TOKEN_SECONDS) -> StatsMiddleware:
     """The SDK's Streamable HTTP app at ``/mcp`` behind the SDK's OAuth, with its control paths."""
     base = f"http://127.0.0.1:{port}"
-    provider = FileBackedProvider(state)
+    provider = FileBackedProvider(state, token_seconds)
     auth = AuthSettings(
         issuer_url=AnyHttpUrl(base),
         resource_server_url=AnyHttpUrl(f"{base}{MCP_PATH}"),
@@ -269,6 +275,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="The SDK 2.3.0 server behind the SDK's OAuth.")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; 0 picks a free one")
     parser.add_argument("--state", type=Path, required=True, help="the JSON file of clients and tokens")
+    parser.add_argument(
+        "--token-seconds", type=int, default=ACCESS_TOKEN_SECONDS, help="how long an access token is valid"
+    )
     parser.add_argument("--log-level", default="WARNING", help="stderr log level")
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
@@ -278,7 +287,7 @@ def main() -> int:
         print(f"cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr, flush=True)
         return 2
     port = sock.getsockname()[1]
-    app = build_app(port, args.state)
+    app = build_app(port, args.state, args.token_seconds)
     config = uvicorn.Config(app, log_config=None, access_log=False, log_level=args.log_level.lower(), lifespan="on")
     _ReadyServer(config, port).run(sockets=[sock])
     return 0
