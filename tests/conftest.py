@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections import Counter
 
 import pytest
@@ -28,6 +31,13 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# The bridges keep state in the user's directories (the proxy's host sessions, OAuth tokens): the
+# tests, and every process they start, get directories of their own instead.
+_USER_DIRS = tempfile.mkdtemp(prefix="mcp-session-recovery-tests-")
+atexit.register(shutil.rmtree, _USER_DIRS, ignore_errors=True)
+for _name in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+    os.environ[_name] = os.path.join(_USER_DIRS, _name.lower())
 
 #: Lines that tests want shown at the end of the run (figures a reader of CI output needs).
 SUMMARY: list[str] = []

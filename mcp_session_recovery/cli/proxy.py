@@ -22,19 +22,23 @@ import socket
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
 from mcp_session_recovery.runtime import SessionOptions
 
 from .arguments import add_common_arguments, checked_url, session_options
 from .headers import HeaderError, add_header_arguments, upstream_headers
-from .oauth import BridgeAuth, OAuthSettings, add_oauth_arguments, oauth_settings
+from .host_sessions import HostSessions
+from .oauth import OAuthSettings, add_oauth_arguments, oauth_settings
+from .session_store import SqliteSessionStore, StoreUnavailable, default_store_path
 from .status import StatusLine, configure_logging
-from .upstream import Upstream, close_quietly, failure_message
+from .upstream import close_quietly, failure_message
 
 __all__ = ["ProxyApp", "add_arguments", "origin_allowed", "parse_listen", "run"]
 
@@ -71,6 +75,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="ORIGIN",
         help="a browser Origin allowed besides localhost / 127.0.0.1 (repeatable), e.g. https://app.example",
+    )
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument(
+        "--session-store",
+        type=Path,
+        metavar="PATH",
+        help="the SQLite file that keeps the host sessions across a restart of the proxy "
+        "(default: proxy-sessions.sqlite3 in your state directory)",
+    )
+    store.add_argument(
+        "--no-session-store",
+        action="store_true",
+        help="keep host sessions in memory only: after a restart of the proxy, hosts get 404 and start anew",
     )
     add_header_arguments(parser)
     add_common_arguments(parser)
@@ -112,6 +129,8 @@ class _Settings:
     options: SessionOptions
     #: The proxy's own OAuth (``--oauth``: for hosts that cannot do it); ``None``: the host's passes through.
     oauth: OAuthSettings | None = None
+    #: Where the host sessions are kept across restarts (``None``: in memory only).
+    session_store: Path | None = None
 
     def __repr__(self) -> str:  # never the headers
         return f"_Settings({self.host}:{self.port})"
@@ -125,7 +144,8 @@ class _Settings:
         origins = frozenset(_origin_of(origin) for origin in args.allow_origin)
         headers = upstream_headers(args.header, args.header_env)
         oauth = oauth_settings(args, static_authorization="authorization" in headers)
-        return cls(url, host, port, headers, origins, session_options(args), oauth)
+        store = None if args.no_session_store else (args.session_store or default_store_path())
+        return cls(url, host, port, headers, origins, session_options(args), oauth, store)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -176,64 +196,6 @@ def origin_allowed(origin: str | None, allowed: frozenset[str] = frozenset()) ->
 # -- the host sessions --------------------------------------------------------------------------
 
 
-class HostSessions:
-    """The upstream session of each host session, by the session id the host was given."""
-
-    def __init__(self, task_group: anyio.abc.TaskGroup, settings: _Settings, status: StatusLine) -> None:
-        self._task_group = task_group
-        self._settings = settings
-        self._status = status
-        self._by_id: dict[str, Upstream] = {}
-        self._sessionless: Upstream | None = None
-        self._closing = False
-        #: The proxy's own OAuth, shared by every host session (one token per server).
-        self.auth: BridgeAuth | None = None
-        if settings.oauth is not None:
-            self.auth = BridgeAuth(settings.oauth, settings.url, status)
-
-    def get(self, session_id: str) -> Upstream | None:
-        return self._by_id.get(session_id)
-
-    async def open(self) -> Upstream:
-        """A new upstream session (for a host's ``initialize``)."""
-        if self._closing:
-            raise RuntimeError("the proxy is stopping")
-        upstream = Upstream(
-            self._settings.url,
-            self._settings.headers,
-            status=self._status,
-            options=self._settings.options,
-            auth=self.auth,
-        )
-        await self._task_group.start(upstream.run)
-        return upstream
-
-    async def sessionless(self) -> Upstream:
-        """The one upstream for hosts that send no session id (the sessionless era's requests)."""
-        if self._sessionless is None:
-            self._sessionless = await self.open()
-        return self._sessionless
-
-    def register(self, session_id: str, upstream: Upstream) -> None:
-        self._by_id[session_id] = upstream
-
-    async def end(self, session_id: str) -> None:
-        """The host ended its session: so does the upstream one."""
-        upstream = self._by_id.pop(session_id, None)
-        if upstream is not None:
-            await upstream.aclose()
-
-    async def close_all(self) -> None:
-        """Stop: every upstream session is deleted (concurrently; each is bounded)."""
-        self._closing = True
-        upstreams = [*self._by_id.values(), *([self._sessionless] if self._sessionless else [])]
-        self._by_id.clear()
-        self._sessionless = None
-        async with anyio.create_task_group() as group:
-            for upstream in upstreams:
-                group.start_soon(upstream.aclose)
-
-
 # -- the ASGI app -------------------------------------------------------------------------------
 
 Scope = dict[str, Any]
@@ -272,8 +234,11 @@ class ProxyApp:
         session_id = headers.get("mcp-session-id")
         message = _json(body) if method == "POST" else None
         new = False
+        forwarded = {name: headers[name] for name in _HOST_HEADERS if name in headers}
+        if self._sessions.auth is not None:
+            forwarded.pop("authorization", None)  # the proxy's own OAuth sets it
         if session_id is not None:
-            upstream = self._sessions.get(session_id)
+            upstream = await self._sessions.find(session_id, forwarded)
             if upstream is None:  # the spec's answer: the host starts a new session
                 await _json_error(send, 404, -32600, "Session not found", request_id=_id_of(message))
                 return
@@ -284,9 +249,6 @@ class ProxyApp:
         else:
             await _json_error(send, 400, -32600, "Bad Request: Mcp-Session-Id header is required")
             return
-        forwarded = {name: headers[name] for name in _HOST_HEADERS if name in headers}
-        if self._sessions.auth is not None:
-            forwarded.pop("authorization", None)  # the proxy's own OAuth sets it
         try:
             response = await upstream.send(method, body, forwarded)
         except Exception as exc:  # that one request fails (a cause in words), the proxy stays up
@@ -298,8 +260,8 @@ class ProxyApp:
             return
         if new:
             virtual_id = response.headers.get("mcp-session-id")
-            if virtual_id is not None and 200 <= response.status_code < 300:
-                self._sessions.register(virtual_id, upstream)
+            if virtual_id is not None and 200 <= response.status_code < 300 and isinstance(message, dict):
+                await self._sessions.register(virtual_id, upstream, message)
             else:  # the handshake failed (the host got the JSON-RPC error): nothing to keep
                 await upstream.aclose()
         try:
@@ -408,8 +370,9 @@ async def _serve(settings: _Settings, sock: socket.socket, status: StatusLine) -
         def capture_signals(self) -> Iterator[None]:
             yield  # our own receiver stops the server after deleting the upstream sessions
 
+    store = await _open_store(settings.session_store, status)
     async with anyio.create_task_group() as group:
-        sessions = HostSessions(group, settings, status)
+        sessions = HostSessions(group, settings, status, store)
         app = ProxyApp(sessions, settings.allowed_origins)
         config = uvicorn.Config(
             app,
@@ -428,9 +391,22 @@ async def _serve(settings: _Settings, sock: socket.socket, status: StatusLine) -
             await server.serve(sockets=[sock])
         await sessions.close_all()
         group.cancel_scope.cancel()
+    if store is not None:
+        store.close()
     if sessions.auth is not None:
         sessions.auth.close()
     return 0
+
+
+async def _open_store(path: Path | None, status: StatusLine) -> SqliteSessionStore | None:
+    """The store of host sessions, or ``None`` (with a warning) when it cannot be used."""
+    if path is None:
+        return None
+    try:
+        return await anyio.to_thread.run_sync(SqliteSessionStore, path)
+    except StoreUnavailable as exc:
+        status.warn(f"{exc}; host sessions will not survive a restart of the proxy")
+        return None
 
 
 async def _stop_on_signal(signals: Any, server: Any, sessions: HostSessions, status: StatusLine) -> None:

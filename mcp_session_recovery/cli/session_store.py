@@ -39,8 +39,6 @@ __all__ = [
 MAX_AGE = 30 * 24 * 3600.0
 #: The most entries the store keeps.
 MAX_ENTRIES = 1000
-#: A session's "last used" is written at most this often (seconds): not on every request.
-TOUCH_EVERY = 3600.0
 
 
 class StoreUnavailable(Exception):
@@ -123,8 +121,6 @@ class SqliteSessionStore:
         self._max_age = max_age
         self._clock = clock
         self._lock = threading.Lock()
-        #: When each session's "last used" was last written here (so most requests write nothing).
-        self._touched: dict[str, float] = {}
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not path.exists():
@@ -172,20 +168,15 @@ class SqliteSessionStore:
                 (_key(session_id), text, now, now),
             )
         )
-        self._touched[session_id] = now
         self._prune()
 
     def touch(self, session_id: str) -> None:
         now = self._clock()
-        if now - self._touched.get(session_id, -TOUCH_EVERY) < TOUCH_EVERY:
-            return
-        self._touched[session_id] = now
         self._run(
             lambda db: db.execute("UPDATE host_sessions SET last_used = ? WHERE key = ?", (now, _key(session_id)))
         )
 
     def remove(self, session_id: str) -> None:
-        self._touched.pop(session_id, None)
         self._run(lambda db: db.execute("DELETE FROM host_sessions WHERE key = ?", (_key(session_id),)))
 
     def _prune(self) -> None:
@@ -198,8 +189,6 @@ class SqliteSessionStore:
                 (self._max_entries,),
             )
         )
-        if len(self._touched) > self._max_entries:
-            self._touched.clear()  # only spares writes: forgetting it costs one write per session
 
     def _run(self, statement: Callable[[sqlite3.Connection], Any]) -> Any:
         with self._lock:

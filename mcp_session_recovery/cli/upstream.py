@@ -48,13 +48,19 @@ class Upstream:
         status: StatusLine,
         options: SessionOptions | None = None,
         auth: httpx2.Auth | None = None,
+        virtual_session_id: str | None = None,
     ) -> None:
         self.url = url
         #: A host request's deadline (seconds), waiting for a lost session included.
         self.request_timeout = (options or SessionOptions()).request_timeout
         self._headers = dict(headers)
         self._status = status
-        self._transport = RecoveringTransport(httpx2.AsyncHTTPTransport(), options=options, on_event=self._on_event)
+        self._transport = RecoveringTransport(
+            httpx2.AsyncHTTPTransport(),
+            options=options,
+            on_event=self._on_event,
+            virtual_session_id=virtual_session_id,
+        )
         #: With the bridge's own OAuth: a client whose auth flow runs above the transport, as the
         #: SDK's does (the transport hands it the server's 401 and negotiates with its token).
         self._client: httpx2.AsyncClient | None = None

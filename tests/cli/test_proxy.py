@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import signal
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -33,6 +34,7 @@ _INITIALIZE = json.dumps(
         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
     }
 )
+_LIST = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).encode()
 _INITIALIZED = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode()
 #: How long the proxy may take to stop on a signal (about a second; more on a loaded machine).
 STOP_SECONDS = 3.0
@@ -260,3 +262,58 @@ async def test_the_flag_doctor_names_recovers_a_server_that_answers_a_lost_sessi
                 result = await session.call_tool("bump", {})
                 assert result.content[0].text == "1"  # type: ignore[union-attr]
             assert server.stats().initializes == 1
+
+
+def _proxy_on(port: int, upstream: str, *flags: str) -> BridgeProcess:
+    bridge = BridgeProcess(["proxy", upstream, "--listen", f"127.0.0.1:{port}", *flags]).start()
+    bridge.wait_for_line(f"http://127.0.0.1:{port}/mcp")
+    return bridge
+
+
+async def test_a_host_keeps_its_session_across_a_sigkill_and_restart_of_the_proxy(tmp_path: Path) -> None:
+    store = str(tmp_path / "sessions.sqlite3")
+    with ServerProcess(eras=[ServedEra.LEGACY]) as server:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/mcp"
+        first = _proxy_on(port, server.url, "--session-store", store)
+        async with host_session(url) as session:
+            assert (await session.call_tool("bump", {})).content[0].text == "1"  # type: ignore[union-attr]
+            assert first.process is not None
+            first.process.kill()  # SIGKILL: no goodbye, the upstream session stays behind
+            first.wait()
+            with _proxy_on(port, server.url, "--session-store", store) as second:
+                # The host's next call, under the session id the killed proxy gave it, is answered.
+                assert (await session.call_tool("bump", {})).content[0].text == "2"  # type: ignore[union-attr]
+                assert (await session.call_tool("bump", {})).content[0].text == "3"  # type: ignore[union-attr]
+                assert "restored a host session" in second.stderr
+        stats = server.stats()
+        assert stats.initializes == 2, "one for the host's initialize, one for the restored session"
+        assert stats.tool_executions["bump"] == 3
+
+
+async def test_without_the_store_a_restarted_proxy_answers_an_unknown_session_404(tmp_path: Path) -> None:
+    with ServerProcess(eras=[ServedEra.LEGACY]) as server:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/mcp"
+        with _proxy_on(port, server.url, "--no-session-store") as first:
+            async with httpx2.AsyncClient(timeout=20) as http:
+                answer = await http.post(url, content=_INITIALIZE, headers=_POST)
+                session_id = answer.headers["mcp-session-id"]
+                assert first.stop(signal.SIGTERM) == 0
+                with _proxy_on(port, server.url, "--no-session-store"):
+                    unknown = await http.post(url, content=_LIST, headers=_POST | {"mcp-session-id": session_id})
+                    assert unknown.status_code == 404
+
+
+async def test_a_corrupt_store_is_one_warning_and_the_proxy_serves_on(tmp_path: Path) -> None:
+    store = tmp_path / "sessions.sqlite3"
+    store.write_bytes(b"not a database at all" * 64)
+    with ServerProcess(eras=[ServedEra.LEGACY]) as server:
+        port = free_port()
+        with _proxy_on(port, server.url, "--session-store", str(store)) as bridge:
+            line = bridge.wait_for_line("warning:")
+            assert "session store" in line
+            assert "will not survive a restart" in line
+            async with host_session(f"http://127.0.0.1:{port}/mcp") as session:
+                assert (await session.call_tool("bump", {})).content[0].text == "1"  # type: ignore[union-attr]
+            assert "Traceback" not in bridge.stderr
