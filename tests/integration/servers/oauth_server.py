@@ -50,11 +50,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tests.integration.servers.sdk_server import (
     COUNTERS,
     MCP_PATH,
+    ReadyServer,
     StatsMiddleware,
-    _ReadyServer,
-    _send_json,
     bind,
     build_server,
+    send_json,
 )
 
 __all__ = ["AUTH_PATH", "FileBackedProvider", "expire_access_tokens", "forbid", "main"]
@@ -222,10 +222,10 @@ class AuthControl:
                     state["forbid"] = bool(command["forbid"])
                 self._provider.save()
             counts = {key: state[key] for key in ("authorizations", "refreshes", "forbid")}
-            await _send_json(send, 200, counts)
+            await send_json(send, 200, counts)
             return
         if scope["path"] == MCP_PATH and state["forbid"]:
-            await _send_json(send, 403, {"error": "access_denied", "error_description": "forbidden by the test"})
+            await send_json(send, 403, {"error": "access_denied", "error_description": "forbidden by the test"})
             return
         await self._app(scope, receive, send)
 
@@ -261,7 +261,7 @@ def main() -> int:
     port = sock.getsockname()[1]
     app = build_app(port, args.state)
     config = uvicorn.Config(app, log_config=None, access_log=False, log_level=args.log_level.lower(), lifespan="on")
-    _ReadyServer(config, port).run(sockets=[sock])
+    ReadyServer(config, port).run(sockets=[sock])
     return 0
 
 
