@@ -138,8 +138,9 @@ async def test_over_the_transport_20_concurrent_calls_after_a_restart_need_one_i
 
 @pytest.mark.filterwarnings("ignore:Use `streamable_http_client` instead:DeprecationWarning")
 async def test_the_httpx_client_factory_form_the_frameworks_use_survives_a_restart(server: ManagedServer) -> None:
-    """``streamablehttp_client(url, httpx_client_factory=...)``: how langchain-mcp-adapters and
-    mcp-use build their 1.x client (deprecated in 1.30, still there)."""
+    """``streamablehttp_client(url, httpx_client_factory=...)``: the SDK's ``McpHttpClientFactory``
+    seam, through which frameworks such as langchain-mcp-adapters build their 1.x client (the
+    function is deprecated in 1.30, still there)."""
 
     def factory(
         headers: dict[str, str] | None = None, timeout: httpx.Timeout | None = None, auth: httpx.Auth | None = None
