@@ -60,7 +60,10 @@ def sdk1_python() -> str:
 def sdk_version(python: str) -> str:
     """The ``mcp`` version ``python`` imports."""
     code = "import importlib.metadata as m; print(m.version('mcp'))"
-    done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    try:
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    except OSError:  # no such interpreter
+        return "?"
     return done.stdout.strip() if done.returncode == 0 else "?"
 
 
