@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import pytest
 
 #: On trio, the 1.x client leaves ``httpx_sse``'s event generator to the garbage collector when it
@@ -14,6 +16,9 @@ SDK1_LEAKS = (
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    sdk = importlib.metadata.version("mcp")
+    if not sdk.startswith("1."):
+        raise pytest.UsageError(f"tests_sdk1/ needs the SDK 1.x line (mcp {sdk} is here): run `nox -s sdk1`")
     for line in SDK1_LEAKS:
         config.addinivalue_line("filterwarnings", line)
 
