@@ -33,8 +33,15 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel
 
 from mcp_session_recovery.testing import MAX_BLOB_SIZE, blob_text
-
-from .counting import COUNTERS, MCP_PATH, Counters, ReadyServer, StatsMiddleware, bind, send_json
+from tests.integration.servers.counting import (
+    COUNTERS,
+    MCP_PATH,
+    Counters,
+    ReadyServer,
+    StatsMiddleware,
+    bind,
+    send_json,
+)
 
 # The counting parts live in counting.py (the 1.x line's server shares them); named here as before.
 __all__ = [
