@@ -2,13 +2,17 @@
 
     PYTHONPATH=$PWD python -m tests.official_suite [--mode M ...] [--scenario S ...] [--jobs N]
 
+The ``plain-sdk1`` and ``sdk1`` columns run the SDK's 1.x line with the interpreter of the second
+environment that ``nox -s sdk1`` builds (``.nox/sdk1/bin/python``, or ``$MCP_SDK1_PYTHON``).
+
 Installs the pinned suite first (``.ci/install-official-suite``: npm, cached in ``.ci/.node/``),
 runs every (scenario, mode) pair as its own suite process, several at a time, each bounded by a
 timeout, judges each run (:mod:`.results`), prints the table scenario x mode and writes it as JSON
 (``--json``, default ``.ci/.official-suite/results.json``). Exits 1 when a scenario the plain SDK
-passes fails in some mode (judged only when ``plain`` is among the modes) and the cell is not listed
-in ``modes.PENDING`` with the issue that fixes it, or when a listed cell passes (a stale entry); 2
-when the suite cannot be installed or run or a scenario is unknown; 0 otherwise. No pytest test runs this: it needs
+passes fails in some mode (each mode is held to its yardstick, ``plain`` or, for ``sdk1``,
+``plain-sdk1``, when that runs too) and the cell is not listed in ``modes.PENDING`` with the issue
+that fixes it, or when a listed cell passes (a stale entry); 2 when the suite cannot be installed or
+run or a scenario is unknown; 0 otherwise. No pytest test runs this: it needs
 Node and npm (``test_results.py`` checks the judging without them).
 """
 
@@ -25,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .modes import MODE_DESCRIPTIONS, MODES, PENDING, gaps
+from .modes import MODE_DESCRIPTIONS, MODES, PENDING, SDK1_MODES, YARDSTICKS, gaps
 from .results import (
     Outcome,
     judge,
@@ -45,6 +49,22 @@ DEFAULT_OUT = REPO_ROOT / ".ci" / ".official-suite"
 #: The client's own limit inside the suite (its default); the runner kills a run this much later.
 CLIENT_TIMEOUT_MS = 30_000
 KILL_MARGIN_SECONDS = 30.0
+#: The SDK 1.x environment's interpreter (``nox -s sdk1`` makes it); ``$MCP_SDK1_PYTHON`` overrides.
+SDK1_PYTHON = REPO_ROOT / ".nox" / "sdk1" / "bin" / "python"
+
+
+def sdk1_python() -> str:
+    return os.environ.get("MCP_SDK1_PYTHON") or str(SDK1_PYTHON)
+
+
+def sdk_version(python: str) -> str:
+    """The ``mcp`` version ``python`` imports."""
+    code = "import importlib.metadata as m; print(m.version('mcp'))"
+    try:
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    except OSError:  # no such interpreter
+        return "?"
+    return done.stdout.strip() if done.returncode == 0 else "?"
 
 
 def pinned_versions() -> dict[str, str]:
@@ -73,10 +93,11 @@ def list_scenarios(node: str) -> list[tuple[str, tuple[str, ...]]]:
 
 def client_command(mode: str) -> str:
     # The suite splits the command on spaces and appends the server URL.
-    python = sys.executable
+    python, module = (sdk1_python(), "tests_sdk1.suite_client") if mode in SDK1_MODES else (sys.executable, "")
+    module = module or "tests.official_suite.client"
     if " " in python:
         raise SystemExit(f"official suite: the suite splits its --command on spaces: {python!r} has one")
-    return f"{python} -m tests.official_suite.client --mode {mode}"
+    return f"{python} -m {module} --mode {mode}"
 
 
 def run_one(node: str, scenario: str, mode: str, out: Path) -> Outcome:
@@ -124,6 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     modes = [m for m in MODES if m in (args.mode or MODES)]
     started = time.monotonic()
+    versions = {"2.x": sdk_version(sys.executable)}
+    if any(mode in SDK1_MODES for mode in modes):
+        versions["1.x"] = sdk_version(sdk1_python())
+        if not versions["1.x"].startswith("1."):
+            print(
+                f"official suite: no SDK 1.x environment at {sdk1_python()}: run `nox -s sdk1` first"
+                " (or leave the 1.x columns out with --mode)",
+                file=sys.stderr,
+            )
+            return 2
     node = install()
     listed = list_scenarios(node)
     if not listed:
@@ -145,14 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.monotonic() - started
     pins = pinned_versions()
     sys.stderr.flush()
-    print(f"\nOfficial MCP conformance suite {pins['CONFORMANCE_VERSION']}, client scenarios, mcp SDK client 2.x:\n")
+    sdks = f"mcp {versions['2.x']}" + (
+        f", and mcp {versions['1.x']} for {' and '.join(SDK1_MODES)}" if "1.x" in versions else ""
+    )
+    print(f"\nOfficial MCP conformance suite {pins['CONFORMANCE_VERSION']}, client scenarios, {sdks}:\n")
     print(render_table(outcomes, scenarios, modes))
     for mode in modes:
         for gap in gaps(mode):
             print(f"- {mode} ran without: {gap}")
-    for outcome, warning in new_warnings(outcomes):
+    yardsticks = {mode: yardstick for mode, yardstick in YARDSTICKS.items() if yardstick in modes}
+    for outcome, warning in new_warnings(outcomes, yardsticks=yardsticks):
         print(f"- new warning in {outcome.mode} ({outcome.scenario}): {warning.id}: {warning.description}")
-    failing = regressions(outcomes) if "plain" in modes else []
+    failing = regressions(outcomes, yardsticks=yardsticks)
     reasons = {(o.scenario, o.mode): pending_reason(o, PENDING) for o in failing}
     known = [o for o in failing if reasons[(o.scenario, o.mode)] is not None]
     unexpected = [o for o in failing if reasons[(o.scenario, o.mode)] is None]
@@ -167,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     report = {
         "suite": "@modelcontextprotocol/conformance",
-        "versions": pins,
+        "versions": {**pins, **{f"MCP_{line}": version for line, version in versions.items()}},
         "modes": {mode: MODE_DESCRIPTIONS[mode] for mode in modes},
         "scenarios": [
             {"name": name, "spec_versions": list(versions)} for name, versions in listed if name in scenarios

@@ -48,6 +48,7 @@ from pydantic import AnyUrl
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
 from mcp_session_recovery.adapters.mcp_sdk import connect
 
+from .logic import arguments_for, form_defaults
 from .modes import MODES, connect_accepts, gaps
 
 __all__ = ["arguments_for", "elicitation_defaults", "main"]
@@ -78,28 +79,9 @@ def say(message: str) -> None:
 # -- the client logic (the same in every mode) ---------------------------------------------------------
 
 
-def arguments_for(schema: dict[str, Any]) -> dict[str, Any]:
-    """Arguments for a tool: each property's default, else a plain value of its type."""
-    arguments: dict[str, Any] = {}
-    properties = schema.get("properties") or {}
-    for name, spec in properties.items():
-        if not isinstance(spec, dict):
-            arguments[name] = "test"
-        elif "default" in spec:
-            arguments[name] = spec["default"]
-        else:
-            kind = spec.get("type", "string")
-            arguments[name] = {"number": 1, "integer": 1, "boolean": True, "array": [], "object": {}}.get(kind, "test")
-    return arguments
-
-
 def elicitation_defaults(params: types.ElicitRequestParams) -> types.ElicitResult:
     """Accept a form elicitation with the defaults its schema gives (SEP-1034)."""
-    content: dict[str, Any] = {}
-    if isinstance(params, types.ElicitRequestFormParams):
-        for name, spec in (params.requested_schema.get("properties") or {}).items():
-            if isinstance(spec, dict) and "default" in spec:
-                content[name] = spec["default"]
+    content = form_defaults(params.requested_schema) if isinstance(params, types.ElicitRequestFormParams) else {}
     return types.ElicitResult(action="accept", content=content)
 
 

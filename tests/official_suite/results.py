@@ -147,11 +147,26 @@ def judge(
     )
 
 
-def regressions(outcomes: Iterable[Outcome], baseline: str = "plain") -> list[Outcome]:
-    """Every cell that fails a scenario the ``baseline`` mode passes."""
+def regressions(
+    outcomes: Iterable[Outcome], baseline: str = "plain", yardsticks: Mapping[str, str] | None = None
+) -> list[Outcome]:
+    """Every cell that fails a scenario its yardstick passes: ``yardsticks`` maps a mode to the mode
+    it is held to (a mode it does not name is not judged); without it, every mode but ``baseline``
+    is held to ``baseline``."""
     cells = list(outcomes)
-    passed_by_baseline = {o.scenario for o in cells if o.mode == baseline and o.passed}
-    return [o for o in cells if o.mode != baseline and o.scenario in passed_by_baseline and not o.passed]
+    held_to = _held_to(cells, baseline, yardsticks)
+    passed = {(o.mode, o.scenario) for o in cells if o.passed}
+    return [
+        o
+        for o in cells
+        if (yardstick := held_to.get(o.mode)) is not None and (yardstick, o.scenario) in passed and not o.passed
+    ]
+
+
+def _held_to(cells: Sequence[Outcome], baseline: str, yardsticks: Mapping[str, str] | None) -> dict[str, str]:
+    if yardsticks is not None:
+        return dict(yardsticks)
+    return {o.mode: baseline for o in cells if o.mode != baseline}
 
 
 def pending_reason(outcome: Outcome, pending: Mapping[tuple[str, str], str]) -> str | None:
@@ -163,15 +178,20 @@ def pending_reason(outcome: Outcome, pending: Mapping[tuple[str, str], str]) -> 
     return None
 
 
-def new_warnings(outcomes: Iterable[Outcome], baseline: str = "plain") -> list[tuple[Outcome, CheckNote]]:
-    """Warnings a mode earned on a scenario where ``baseline`` did not earn them."""
+def new_warnings(
+    outcomes: Iterable[Outcome], baseline: str = "plain", yardsticks: Mapping[str, str] | None = None
+) -> list[tuple[Outcome, CheckNote]]:
+    """Warnings a mode earned on a scenario where its yardstick (as in :func:`regressions`) did not."""
     cells = list(outcomes)
-    baseline_ids = {o.scenario: {w.id for w in o.warnings} for o in cells if o.mode == baseline}
+    held_to = _held_to(cells, baseline, yardsticks)
+    warned = {(o.mode, o.scenario): {w.id for w in o.warnings} for o in cells}
     found: list[tuple[Outcome, CheckNote]] = []
     for outcome in cells:
-        if outcome.mode == baseline or outcome.scenario not in baseline_ids:
+        yardstick = held_to.get(outcome.mode)
+        seen = warned.get((yardstick, outcome.scenario)) if yardstick is not None else None
+        if seen is None:
             continue
-        found.extend((outcome, w) for w in outcome.warnings if w.id not in baseline_ids[outcome.scenario])
+        found.extend((outcome, w) for w in outcome.warnings if w.id not in seen)
     return found
 
 

@@ -8,6 +8,7 @@ import pytest
 from mcp import types
 
 from tests.official_suite.client import arguments_for, elicitation_defaults, innermost
+from tests.official_suite.modes import YARDSTICKS
 from tests.official_suite.results import (
     CheckNote,
     Outcome,
@@ -104,6 +105,29 @@ def test_regressions_are_failures_where_plain_passes_only() -> None:
         cell("b", "transport", False),
     ]
     assert [(o.scenario, o.mode) for o in regressions(outcomes)] == [("a", "transport")]
+
+
+def test_each_mode_is_held_to_its_own_yardstick_the_1x_column_to_plain_sdk1() -> None:
+    outcomes = [
+        cell("a", "plain", True),
+        cell("a", "plain-sdk1", False),
+        cell("a", "sdk1", False),  # the 1.x client cannot do "a": no regression of ours
+        cell("b", "plain", False),
+        cell("b", "plain-sdk1", True),
+        cell("b", "sdk1", False),
+        cell("b", "transport", False),
+    ]
+    judged = regressions(outcomes, yardsticks=YARDSTICKS)
+    assert [(o.scenario, o.mode) for o in judged] == [("b", "sdk1")]
+
+
+def test_the_1x_column_earns_new_warnings_against_plain_sdk1_only() -> None:
+    outcomes = [
+        cell("a", "plain", True, ("w1",)),
+        cell("a", "plain-sdk1", True, ("w2",)),
+        cell("a", "sdk1", True, ("w1", "w2")),
+    ]
+    assert [(o.mode, w.id) for o, w in new_warnings(outcomes, yardsticks=YARDSTICKS)] == [("sdk1", "w1")]
 
 
 def test_new_warnings_are_those_plain_did_not_earn() -> None:

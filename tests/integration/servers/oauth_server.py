@@ -54,11 +54,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tests.integration.servers.sdk_server import (
     COUNTERS,
     MCP_PATH,
+    ReadyServer,
     StatsMiddleware,
-    _ReadyServer,
-    _send_json,
     bind,
     build_server,
+    send_json,
 )
 
 __all__ = ["AUTH_PATH", "REFUSABLE", "FileBackedProvider", "expire_access_tokens", "forbid", "main", "refuse"]
@@ -242,15 +242,20 @@ class AuthControl:
                 if "refuse" in command:
                     state["refuse"] = [path for path in command["refuse"] if path in REFUSABLE]
                 self._provider.save()
+<<<<<<< HEAD
             counts = {key: state.get(key) for key in ("authorizations", "refreshes", "forbid", "refuse")}
             await _send_json(send, 200, counts)
+=======
+            counts = {key: state[key] for key in ("authorizations", "refreshes", "forbid")}
+            await send_json(send, 200, counts)
+>>>>>>> sdk1
             return
         if scope["path"] in state.get("refuse", ()) and scope["method"] == "POST":
             refusal = {"error": REFUSABLE[scope["path"]], "error_description": "refused by the test"}
             await _send_json(send, 400, refusal)
             return
         if scope["path"] == MCP_PATH and state["forbid"]:
-            await _send_json(send, 403, {"error": "access_denied", "error_description": "forbidden by the test"})
+            await send_json(send, 403, {"error": "access_denied", "error_description": "forbidden by the test"})
             return
         await self._app(scope, receive, send)
 
@@ -289,7 +294,7 @@ def main() -> int:
     port = sock.getsockname()[1]
     app = build_app(port, args.state, args.token_seconds)
     config = uvicorn.Config(app, log_config=None, access_log=False, log_level=args.log_level.lower(), lifespan="on")
-    _ReadyServer(config, port).run(sockets=[sock])
+    ReadyServer(config, port).run(sockets=[sock])
     return 0
 
 
