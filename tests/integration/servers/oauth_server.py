@@ -242,17 +242,12 @@ class AuthControl:
                 if "refuse" in command:
                     state["refuse"] = [path for path in command["refuse"] if path in REFUSABLE]
                 self._provider.save()
-<<<<<<< HEAD
             counts = {key: state.get(key) for key in ("authorizations", "refreshes", "forbid", "refuse")}
-            await _send_json(send, 200, counts)
-=======
-            counts = {key: state[key] for key in ("authorizations", "refreshes", "forbid")}
             await send_json(send, 200, counts)
->>>>>>> sdk1
             return
         if scope["path"] in state.get("refuse", ()) and scope["method"] == "POST":
             refusal = {"error": REFUSABLE[scope["path"]], "error_description": "refused by the test"}
-            await _send_json(send, 400, refusal)
+            await send_json(send, 400, refusal)
             return
         if scope["path"] == MCP_PATH and state["forbid"]:
             await send_json(send, 403, {"error": "access_denied", "error_description": "forbidden by the test"})
