@@ -24,6 +24,8 @@ The rows, one module each:
 - ``herd``: 100 and 1,000 concurrent calls across a restart (initializes sent, all answered);
 - ``memory``: traced memory over 100,000 calls (and over one session never lost), per idle Session;
 - ``big_answers``: 1 MiB answers through each adapter, timed and checked byte for byte.
+- ``bridges``: a warm call direct, through ``stdio`` and through ``proxy`` (the TypeScript SDK client
+  when node is present, and the Python SDK client), interleaved in one run.
 
 Shared pieces: ``common`` (scale, timing, interleaving, servers, the table), ``clients`` (the SDK
 client, the pass-through wrapper, raw JSON-RPC over httpx2, httpx and aiohttp), ``fake_wire`` (an

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import big_answers, cpu, herd, hot_path, memory, promptness, restart
+from . import big_answers, bridges, cpu, herd, hot_path, memory, promptness, restart
 from .common import Row
 
 __all__ = ["ROWS", "select"]
@@ -17,6 +17,7 @@ ROWS: list[Row] = [
     *herd.ROWS,
     *memory.ROWS,
     *big_answers.ROWS,
+    *bridges.ROWS,
 ]
 
 
