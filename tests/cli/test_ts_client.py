@@ -15,16 +15,17 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
 from mcp_session_recovery.testing import ManagedProcess, ServedEra, ServerProcess, blob_text
-from tests.integration.processes import REPO_ROOT, ManagedServer
+from tests.integration.processes import REPO_ROOT, ManagedServer, free_port
 from tests.integration.ts_server.client import TsClient, ts_client_argv
 
-from .bridges import bridge_server, proxy_process
+from .bridges import BridgeProcess, bridge_server, proxy_process
 
 pytestmark = pytest.mark.anyio
 
@@ -165,3 +166,31 @@ async def test_progress_notifications_reach_the_typescript_client_before_and_aft
                 assert _stats(server)[0] == 1  # one initialize in each process: the bridge's
                 if restarts == 0:
                     await anyio.to_thread.run_sync(server.restart)
+
+
+async def test_the_typescript_client_keeps_its_session_across_a_sigkill_and_restart_of_the_proxy(
+    ts_argv: list[str], tmp_path: Path
+) -> None:
+    store = str(tmp_path / "sessions.sqlite3")
+    with anyio.fail_after(TEST_SECONDS), started_server("testing") as server:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/mcp"
+        argv = ["proxy", server.url, "--listen", f"127.0.0.1:{port}", "--session-store", store]
+        first = BridgeProcess(argv).start()
+        with first:
+            await anyio.to_thread.run_sync(lambda: first.wait_for_line(url))
+            async with TsClient.running(ts_argv) as ts:
+                await ts.request("connect", client=HOST, url=url)
+                assert await _bump(ts) == "1"
+                assert first.process is not None
+                first.process.kill()  # the proxy dies (SIGKILL): a crash, an upgrade, a laptop waking
+                await anyio.to_thread.run_sync(first.wait)
+                with BridgeProcess(argv).start() as second:
+                    await anyio.to_thread.run_sync(lambda: second.wait_for_line(url))
+                    # The host's next calls, under the session id the dead proxy gave it, are answered.
+                    assert await _bump(ts) == "2"
+                    assert await _bump(ts) == "3"
+                    await ts.request("close", client=HOST)
+                    assert "restored a host session" in second.stderr
+                    assert "Traceback" not in second.stderr
+        assert _stats(server) == (2, {"bump": 3})  # the host's initialize, then the restored session's
