@@ -130,6 +130,17 @@ def recovering_client_factory(
 ) -> RecoveringClientFactory[httpx.AsyncClient]: ...
 
 
+@overload
+def recovering_client_factory(
+    *,
+    library: Literal["httpx2", "httpx"],
+    mode: EraMode | str = ...,
+    options: SessionOptions | None = ...,
+    on_event: EventHook | None = ...,
+    inner: Callable[[], Any] | None = ...,
+) -> RecoveringClientFactory[Any]: ...
+
+
 def recovering_client_factory(
     *,
     library: Literal["httpx2", "httpx"] = "httpx2",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import httpx2
@@ -98,11 +98,11 @@ def test_wrong_library_or_mode_fails_at_once() -> None:
 
 
 @pytest.mark.parametrize("library", ["httpx2", "httpx"])
-async def test_headers_and_auth_reach_the_server_through_the_transport(library: str) -> None:
+async def test_headers_and_auth_reach_the_server_through_the_transport(library: Literal["httpx2", "httpx"]) -> None:
     module: Any = httpx2 if library == "httpx2" else httpx
     recorder = _Recorder()
     factory: Any = recovering_client_factory(
-        library=library,  # type: ignore[arg-type]
+        library=library,
         mode=EraMode.LEGACY,
         inner=lambda: module.MockTransport(recorder),
     )
@@ -142,7 +142,7 @@ def test_the_root_exports_the_entry_points_lazily() -> None:
         assert name in dir(mcp_session_recovery)
     assert all(hasattr(mcp_session_recovery, name) for name in mcp_session_recovery.__all__)
     with pytest.raises(AttributeError, match="no_such_name"):
-        _ = mcp_session_recovery.no_such_name  # type: ignore[attr-defined]
+        _ = mcp_session_recovery.no_such_name
 
 
 def test_importing_the_root_loads_no_http_library_until_a_client_factory_is_made() -> None:

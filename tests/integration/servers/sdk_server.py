@@ -10,6 +10,7 @@ assert on what the *server* saw (a tool ran once, not twice), and the SDK counts
 Run as its own process (the integration tests SIGKILL it and start it again on the same port)::
 
     python tests/integration/servers/sdk_server.py --port 8123 [--json-response] [--stateless]
+        [--legacy-only] [--session-idle-timeout SECONDS] [--no-get-stream]
 
 Once listening it prints exactly one line, ``READY <port>``, to stdout; logs go to stderr only (a
 pipe nobody reads after ``READY`` must never fill up). ``GET /_stats`` answers the counters as JSON.
@@ -26,7 +27,7 @@ import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -37,6 +38,7 @@ from mcp.server.mcpserver import Context, Elicit, ListRoots, MCPServer, Resolve,
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp.types import ToolAnnotations
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -74,6 +76,8 @@ class Counters:
     get_streams_opened: int = 0
     #: The value behind ``bump`` and ``peek``: the side effect a test checks.
     counter: int = 0
+    #: Sessions the SDK's session manager holds now (the idle reaper removes them).
+    live_sessions: Callable[[], int] = lambda: 0
 
     def as_json(self) -> dict[str, Any]:
         """The ``/_stats`` document."""
@@ -85,6 +89,7 @@ class Counters:
             "responses_by_status": dict(self.responses_by_status),
             "get_streams_opened": self.get_streams_opened,
             "counter": self.counter,
+            "live_sessions": self.live_sessions(),
             "pid": os.getpid(),
         }
 
@@ -235,9 +240,11 @@ class StatsMiddleware:
     real channel, so the SDK still sees the client disconnect.
     """
 
-    def __init__(self, app: ASGIApp, counters: Counters) -> None:
+    def __init__(self, app: ASGIApp, counters: Counters, *, legacy_only: bool = False, get_stream: bool = True) -> None:
         self._app = app
         self._counters = counters
+        self._legacy_only = legacy_only
+        self._get_stream = get_stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -247,11 +254,22 @@ class StatsMiddleware:
             await _send_json(send, 200 if scope["method"] == "GET" else 405, self._counters.as_json())
             return
         self._counters.http_requests[scope["method"]] += 1
+        if scope["method"] == "GET" and not self._get_stream:
+            # A server that offers no GET stream (the spec allows it): the client stops asking.
+            self._counters.responses_by_status["405"] += 1
+            await _send_json(send, 405, {"error": "no GET stream here"}, [(b"allow", b"POST, DELETE")])
+            return
         methods: list[str] = []
         if scope["method"] == "POST":
             body, rest = await _read_body(receive)
             methods = _jsonrpc_methods(body)
             self._counters.requests_by_method.update(methods)
+            if self._legacy_only and _modern(scope, methods):
+                # What a server of the handshake era (every SDK before 2.2) answers a sessionless
+                # request: it carries no session id, and it is not an initialize.
+                self._counters.responses_by_status["400"] += 1
+                await _send_json(send, 400, _MISSING_SESSION_ID)
+                return
             receive = _replay(body, rest, receive)
 
         async def counting_send(message: Message) -> None:
@@ -265,6 +283,20 @@ class StatsMiddleware:
             await send(message)
 
         await self._app(scope, receive, counting_send)
+
+
+#: The SDK 1.x server's answer to a request without a session id that is not an ``initialize``.
+_MISSING_SESSION_ID = {
+    "jsonrpc": "2.0",
+    "id": "server-error",
+    "error": {"code": -32600, "message": "Bad Request: Missing session ID"},
+}
+
+
+def _modern(scope: Scope, methods: list[str]) -> bool:
+    """Whether a POST speaks the sessionless era: its probe, or the era's protocol-version header."""
+    versions = [value.decode("latin-1") for name, value in scope["headers"] if name == b"mcp-protocol-version"]
+    return "server/discover" in methods or any(version in MODERN_PROTOCOL_VERSIONS for version in versions)
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
@@ -300,19 +332,42 @@ def _jsonrpc_methods(body: bytes) -> list[str]:
     return [m["method"] for m in messages if isinstance(m, dict) and isinstance(m.get("method"), str)]
 
 
-async def _send_json(send: Send, status: int, document: object) -> None:
+async def _send_json(
+    send: Send, status: int, document: object, extra_headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     payload = json.dumps(document).encode("utf-8")
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode("ascii"))]
+    headers.extend(extra_headers)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
-def build_app(*, json_response: bool = False, stateless: bool = False) -> StatsMiddleware:
-    """The SDK's Streamable HTTP app at ``/mcp`` (SDK defaults otherwise), wrapped for counting."""
-    sdk_app = build_server().streamable_http_app(
-        streamable_http_path=MCP_PATH, json_response=json_response, stateless_http=stateless, host="127.0.0.1"
+def build_app(
+    *,
+    json_response: bool = False,
+    stateless: bool = False,
+    legacy_only: bool = False,
+    session_idle_timeout: float | None = None,
+    get_stream: bool = True,
+) -> StatsMiddleware:
+    """The SDK's Streamable HTTP app at ``/mcp`` (SDK defaults otherwise), wrapped for counting.
+
+    ``legacy_only``: answer the sessionless era as a server of the handshake era does (400, no
+    session id), so every client falls back to ``initialize``. ``session_idle_timeout``: the SDK's
+    idle reaper closes a session after that many seconds with no request in flight (the SDK's
+    default, 30 minutes, when ``None``). ``get_stream=False``: answer GET with 405, so no open GET
+    stream keeps a session from going idle.
+    """
+    server = build_server()
+    idle: dict[str, Any] = {} if session_idle_timeout is None else {"session_idle_timeout": session_idle_timeout}
+    sdk_app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH, json_response=json_response, stateless_http=stateless, host="127.0.0.1", **idle
     )
-    return StatsMiddleware(sdk_app, COUNTERS)
+    if not stateless:
+        manager = server.session_manager
+        # The manager's own table of sessions (private: read only, for the counters).
+        COUNTERS.live_sessions = lambda: len(getattr(manager, "_server_instances", ()))
+    return StatsMiddleware(sdk_app, COUNTERS, legacy_only=legacy_only, get_stream=get_stream)
 
 
 class _ReadyServer(uvicorn.Server):
@@ -361,6 +416,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; 0 picks a free one")
     parser.add_argument("--json-response", action="store_true", help="answer POSTs with JSON instead of SSE")
     parser.add_argument("--stateless", action="store_true", help="no sessions (stateless_http=True)")
+    parser.add_argument("--legacy-only", action="store_true", help="refuse the sessionless era as pre-2026 servers do")
+    parser.add_argument("--session-idle-timeout", type=float, default=None, help="seconds before an idle session ends")
+    parser.add_argument("--no-get-stream", action="store_true", help="answer GET with 405 (no standalone stream)")
     parser.add_argument("--log-level", default="WARNING", help="stderr log level")
     parser.add_argument(
         "--no-nodelay", action="store_true", help="leave TCP_NODELAY off its connections (a delayed ACK per reuse)"
@@ -373,7 +431,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr, flush=True)
         return 2
     port = sock.getsockname()[1]
-    app = build_app(json_response=args.json_response, stateless=args.stateless)
+    app = build_app(
+        json_response=args.json_response,
+        stateless=args.stateless,
+        legacy_only=args.legacy_only,
+        session_idle_timeout=args.session_idle_timeout,
+        get_stream=not args.no_get_stream,
+    )
     # log_config=None keeps uvicorn from installing its own handlers (its access log writes to stdout).
     config = uvicorn.Config(app, log_config=None, access_log=False, log_level=args.log_level.lower(), lifespan="on")
     _ReadyServer(config, port).run(sockets=[sock])
