@@ -23,10 +23,12 @@ from typing import Any, TypeVar
 
 import anyio
 import pytest
+from agents.mcp import MCPServerStreamableHttp
+from mcp.shared.exceptions import MCPError
 
 from mcp_session_recovery import recovering_client_factory
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions
-from mcp_session_recovery.testing import ManagedProcess
+from mcp_session_recovery.testing import Behaviour, ManagedProcess, ServedEra, serve
 
 from .downtime import LossWatch, call_while_down
 from .frameworks import FRAMEWORKS, Caller, Framework, failure_text
@@ -237,3 +239,25 @@ async def test_with_the_library_the_sessionless_era_survives_a_restart_a_502_win
         else:  # ``ClientSession.initialize()`` is the handshake, whatever the server offers
             assert stats["initializes"] == 2, "the 502 window's new process, then the outage"
         assert stats["tool_executions"] == {"bump": 2}
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+async def test_the_agents_sdks_own_retries_replay_a_call_whose_outcome_is_unknown(retries: int) -> None:
+    """The library never replays a ``bump`` whose answer was cut (it may have run): the caller gets
+    the typed refusal. ``max_retry_attempts`` above 0 makes the Agents SDK call again on top of it
+    (any exception is retried, in an isolated new session for transport errors): a second run. Keep
+    it at 0, its default, with the library, which already waits out restarts and outages."""
+    factory = recovering_client_factory(options=_options())
+    params: Any = {"url": "", "httpx_client_factory": factory, "timeout": 30.0}
+    async with serve(Behaviour(eras=frozenset({ServedEra.LEGACY}))) as server:
+        params["url"] = server.url
+        async with MCPServerStreamableHttp(params, max_retry_attempts=retries, retry_backoff_seconds_base=0.01) as agents:
+            await agents.call_tool("bump", {})
+            server.configure(cut_tool_responses=1)
+            if retries == 0:
+                with pytest.raises(MCPError, match="may or may not"):
+                    await agents.call_tool("bump", {})
+                assert server.stats.tool_executions["bump"] == 2, "the first call, and the cut one once"
+            else:
+                await agents.call_tool("bump", {})  # answered: the Agents SDK sent it again
+                assert server.stats.tool_executions["bump"] == 3, "the cut call ran twice"
