@@ -251,7 +251,8 @@ async def test_the_agents_sdks_own_retries_replay_a_call_whose_outcome_is_unknow
     params: Any = {"url": "", "httpx_client_factory": factory, "timeout": 30.0}
     async with serve(Behaviour(eras=frozenset({ServedEra.LEGACY}))) as server:
         params["url"] = server.url
-        async with MCPServerStreamableHttp(params, max_retry_attempts=retries, retry_backoff_seconds_base=0.01) as agents:
+        agents_server = MCPServerStreamableHttp(params, max_retry_attempts=retries, retry_backoff_seconds_base=0.01)
+        async with agents_server as agents:
             await agents.call_tool("bump", {})
             server.configure(cut_tool_responses=1)
             if retries == 0:
