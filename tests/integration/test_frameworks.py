@@ -24,7 +24,10 @@ from typing import Any, TypeVar
 import anyio
 import pytest
 from agents.mcp import MCPServerStreamableHttp
+from fastmcp.client.transports import StreamableHttpTransport
 from mcp.shared.exceptions import MCPError
+from pydantic_ai.exceptions import ModelRetry
+from pydantic_ai.mcp import MCPToolset
 
 from mcp_session_recovery import recovering_client_factory
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions
@@ -262,3 +265,17 @@ async def test_the_agents_sdks_own_retries_replay_a_call_whose_outcome_is_unknow
             else:
                 await agents.call_tool("bump", {})  # answered: the Agents SDK sent it again
                 assert server.stats.tool_executions["bump"] == 3, "the cut call ran twice"
+
+
+async def test_pydantic_ai_hands_the_model_the_librarys_refusal_of_a_replay() -> None:
+    """With its default ``tool_error_behavior="retry"``, pydantic-ai turns the library's refusal to
+    replay a cut ``bump`` into ``ModelRetry``: the model is told the call may have run, and decides."""
+    factory = recovering_client_factory(options=_options())
+    async with serve(Behaviour(eras=frozenset({ServedEra.LEGACY}))) as server:
+        transport = StreamableHttpTransport(server.url, httpx_client_factory=factory)
+        async with MCPToolset(transport) as toolset:
+            await toolset.direct_call_tool("bump", {})
+            server.configure(cut_tool_responses=1)
+            with pytest.raises(ModelRetry, match="may or may not"):
+                await toolset.direct_call_tool("bump", {})
+            assert server.stats.tool_executions["bump"] == 2, "not replayed by the library"
