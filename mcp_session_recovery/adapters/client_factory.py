@@ -8,8 +8,10 @@ survives server restarts, outages, gateway windows and expired sessions without 
 
     factory = recovering_client_factory()
     fastmcp.Client(StreamableHttpTransport(url, httpx_client_factory=factory))
-    MCPServerStreamableHttp({"url": url, "httpx_client_factory": factory})
-    streamable_http_client(url, http_client=factory())  # the SDK 2.x: enter the client yourself
+    MCPToolset(StreamableHttpTransport(url, httpx_client_factory=factory))  # pydantic-ai
+    MCPServerStreamableHttp({"url": url, "httpx_client_factory": factory})  # the OpenAI Agents SDK
+    async with factory() as http:  # the SDK 2.x does not enter a client it is given: you do
+        streamable_http_client(url, http_client=http)
 
 Each call builds a new client with its own transport and runtime session: a framework that calls
 the factory again (a reconnect, an isolated retry) gets a fresh session, never one shared with a

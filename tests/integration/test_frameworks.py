@@ -225,15 +225,14 @@ async def test_with_the_library_restarts_a_502_window_an_outage_and_idle_expiry_
 
 
 @pytest.mark.parametrize("client", CLIENTS, ids=str)
-async def test_with_the_library_the_sessionless_era_survives_a_restart_a_502_window_and_an_outage(
+async def test_with_the_library_the_sessionless_era_survives_a_502_window_and_an_outage(
     client: Framework, sessionless: Servers
 ) -> None:
+    """The 502 window is a restart too (a new process answers the call): no handshake, nothing lost."""
     watch = LossWatch()
     factory = recovering_client_factory(options=_options(), on_event=watch)
     async with client.open(sessionless.url, factory) as caller:
         await caller.call_tool("bump", {})
-        await sessionless.restart()
-        assert await caller.call_tool("bump", {}) == "1"
         assert await call_while_down(sessionless.backend, _armed(watch), _bump(caller)) == "1"
         assert await call_while_down(sessionless.proxy, _armed(watch), _bump(caller)) == "2"
         stats = await sessionless.stats()
