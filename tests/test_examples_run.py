@@ -65,3 +65,11 @@ def test_the_connect_example_follows_both_era_changes() -> None:
         "legacy era: bump -> 1",
         tools,
     ]
+
+
+def test_the_framework_recipes_example_survives_a_restart_in_each() -> None:
+    lines = _run("frameworks.py")
+    names = ["fastmcp", "pydantic-ai", "openai-agents", "sdk ClientSession", "sdk mcp.Client"]
+    assert [line.partition(":")[0] for line in lines] == names
+    for line in lines:
+        assert line.endswith("after restart 1, initializes 1"), line

@@ -1,6 +1,8 @@
 """Thin adapters over the one runtime; import each from its module (their libraries are extras).
 
 - :mod:`.httpx_transport`: ``RecoveringTransport`` under the unmodified MCP SDK (httpx2 or httpx);
+- :mod:`.client_factory`: ``recovering_client_factory()``, clients over that transport for the SDK's
+  and the frameworks' ``httpx_client_factory`` seam;
 - :mod:`.httpx_sync_transport`: ``RecoveringSyncTransport`` for a blocking ``httpx.Client``;
 - :mod:`.mcp_sdk`: ``connect()``, a client with the SDK's call surface that owns its session;
 - :mod:`.aiohttp_middleware`: ``RecoveringMiddleware``, the same for a raw JSON-RPC client on aiohttp;

@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,8 @@ class Counters:
     counter: int = 0
     #: Sessions the SDK's idle reaper closed (counted from its log once :func:`count_reaped_sessions` ran).
     sessions_reaped: int = 0
+    #: Sessions the SDK's session manager holds now (the idle reaper removes them).
+    live_sessions: Callable[[], int] = lambda: 0
 
     def as_json(self) -> dict[str, Any]:
         """The ``/_stats`` document."""
@@ -74,6 +77,7 @@ class Counters:
             "get_streams_opened": self.get_streams_opened,
             "counter": self.counter,
             "sessions_reaped": self.sessions_reaped,
+            "live_sessions": self.live_sessions(),
             "pid": os.getpid(),
         }
 
@@ -88,11 +92,26 @@ class StatsMiddleware:
     A POST body has to be read to learn its JSON-RPC method, so it is buffered whole and handed
     to the inner app again as one ``http.request`` message; later ``receive()`` calls go to the
     real channel, so the SDK still sees the client disconnect.
+
+    ``modern_versions``: the protocol versions of the sessionless era; a request in them (or its
+    ``server/discover`` probe) is answered as a server of the handshake era does (400, "Missing
+    session ID"), so every client falls back to ``initialize``. ``get_stream=False``: GET is
+    answered 405 (the spec allows a server no GET stream), so no open stream keeps a session from
+    going idle.
     """
 
-    def __init__(self, app: ASGIApp, counters: Counters) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        counters: Counters,
+        *,
+        modern_versions: Collection[str] | None = None,
+        get_stream: bool = True,
+    ) -> None:
         self._app = app
         self._counters = counters
+        self._modern_versions = modern_versions
+        self._get_stream = get_stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -102,11 +121,19 @@ class StatsMiddleware:
             await send_json(send, 200 if scope["method"] == "GET" else 405, self._counters.as_json())
             return
         self._counters.http_requests[scope["method"]] += 1
+        if scope["method"] == "GET" and not self._get_stream:
+            self._counters.responses_by_status["405"] += 1
+            await send_json(send, 405, {"error": "no GET stream here"}, [(b"allow", b"POST, DELETE")])
+            return
         methods: list[str] = []
         if scope["method"] == "POST":
             body, rest = await _read_body(receive)
             methods = _jsonrpc_methods(body)
             self._counters.requests_by_method.update(methods)
+            if self._modern_versions is not None and _modern(scope, methods, self._modern_versions):
+                self._counters.responses_by_status["400"] += 1
+                await send_json(send, 400, _MISSING_SESSION_ID)
+                return
             receive = _replay(body, rest, receive)
 
         async def counting_send(message: Message) -> None:
@@ -120,6 +147,20 @@ class StatsMiddleware:
             await send(message)
 
         await self._app(scope, receive, counting_send)
+
+
+#: A server of the handshake era's answer to a request without a session id that is not an ``initialize``.
+_MISSING_SESSION_ID = {
+    "jsonrpc": "2.0",
+    "id": "server-error",
+    "error": {"code": -32600, "message": "Bad Request: Missing session ID"},
+}
+
+
+def _modern(scope: Scope, methods: list[str], versions: Collection[str]) -> bool:
+    """Whether a POST speaks the sessionless era: its probe, or one of the era's protocol versions."""
+    sent = [value.decode("latin-1") for name, value in scope["headers"] if name == b"mcp-protocol-version"]
+    return "server/discover" in methods or any(version in versions for version in sent)
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
@@ -155,9 +196,12 @@ def _jsonrpc_methods(body: bytes) -> list[str]:
     return [m["method"] for m in messages if isinstance(m, dict) and isinstance(m.get("method"), str)]
 
 
-async def send_json(send: Send, status: int, document: object) -> None:
+async def send_json(
+    send: Send, status: int, document: object, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = json.dumps(document).encode("utf-8")
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode("ascii"))]
+    headers += extra_headers or []
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 

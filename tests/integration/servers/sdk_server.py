@@ -30,6 +30,7 @@ from mcp.server.mcpserver import Context, Elicit, ListRoots, MCPServer, Resolve,
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp.types import ToolAnnotations
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 
 from mcp_session_recovery.testing import MAX_BLOB_SIZE, blob_text
@@ -192,12 +193,33 @@ def _declared(ctx: Context, capability: str) -> str:
     return f"{'declared' if given else 'undeclared'} {capability}"
 
 
-def build_app(*, json_response: bool = False, stateless: bool = False) -> StatsMiddleware:
-    """The SDK's Streamable HTTP app at ``/mcp`` (SDK defaults otherwise), wrapped for counting."""
-    sdk_app = build_server().streamable_http_app(
-        streamable_http_path=MCP_PATH, json_response=json_response, stateless_http=stateless, host="127.0.0.1"
+def build_app(
+    *,
+    json_response: bool = False,
+    stateless: bool = False,
+    legacy_only: bool = False,
+    session_idle_timeout: float | None = None,
+    get_stream: bool = True,
+) -> StatsMiddleware:
+    """The SDK's Streamable HTTP app at ``/mcp`` (SDK defaults otherwise), wrapped for counting.
+
+    ``legacy_only``: answer the sessionless era as a server of the handshake era does (400, no
+    session id), so every client falls back to ``initialize``. ``session_idle_timeout``: the SDK's
+    idle reaper closes a session after that many seconds with no request in flight (the SDK's
+    default, 30 minutes, when ``None``). ``get_stream=False``: answer GET with 405, so no open GET
+    stream keeps a session from going idle.
+    """
+    server = build_server()
+    idle: dict[str, Any] = {} if session_idle_timeout is None else {"session_idle_timeout": session_idle_timeout}
+    sdk_app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH, json_response=json_response, stateless_http=stateless, host="127.0.0.1", **idle
     )
-    return StatsMiddleware(sdk_app, COUNTERS)
+    if not stateless:
+        manager = server.session_manager
+        # The manager's own table of sessions (private: read only, for the counters).
+        COUNTERS.live_sessions = lambda: len(getattr(manager, "_server_instances", ()))
+    modern = MODERN_PROTOCOL_VERSIONS if legacy_only else None
+    return StatsMiddleware(sdk_app, COUNTERS, modern_versions=modern, get_stream=get_stream)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,6 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; 0 picks a free one")
     parser.add_argument("--json-response", action="store_true", help="answer POSTs with JSON instead of SSE")
     parser.add_argument("--stateless", action="store_true", help="no sessions (stateless_http=True)")
+    parser.add_argument("--legacy-only", action="store_true", help="refuse the sessionless era as pre-2026 servers do")
+    parser.add_argument("--session-idle-timeout", type=float, default=None, help="seconds before an idle session ends")
+    parser.add_argument("--no-get-stream", action="store_true", help="answer GET with 405 (no standalone stream)")
     parser.add_argument("--log-level", default="WARNING", help="stderr log level")
     parser.add_argument(
         "--no-nodelay", action="store_true", help="leave TCP_NODELAY off its connections (a delayed ACK per reuse)"
@@ -218,7 +243,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr, flush=True)
         return 2
     port = sock.getsockname()[1]
-    app = build_app(json_response=args.json_response, stateless=args.stateless)
+    app = build_app(
+        json_response=args.json_response,
+        stateless=args.stateless,
+        legacy_only=args.legacy_only,
+        session_idle_timeout=args.session_idle_timeout,
+        get_stream=not args.no_get_stream,
+    )
     # log_config=None keeps uvicorn from installing its own handlers (its access log writes to stdout).
     config = uvicorn.Config(app, log_config=None, access_log=False, log_level=args.log_level.lower(), lifespan="on")
     ReadyServer(config, port).run(sockets=[sock])
