@@ -20,7 +20,7 @@ nox.options.error_on_missing_interpreters = True
 SDK1 = "mcp>=1.30,<2"
 #: What the 1.x tests need besides the SDK: the library with httpx and its test server, and the
 #: test tools (the same floors as the ``dev`` extra; no Hypothesis: nothing there uses it).
-TEST_TOOLS = ("pytest>=8.3", "trio>=0.27", "mypy>=1.13")
+TEST_TOOLS = ("pytest>=8.3", "pytest-xdist>=3.6", "trio>=0.27", "mypy>=1.13")
 
 
 @nox.session(venv_backend="virtualenv")
