@@ -2,7 +2,8 @@
 
     python docs/check_site.py docs/_build/html [--screenshots DIR]
 
-Serves the built HTML on 127.0.0.1, visits every page reachable from the home page, and checks:
+Opens the built HTML from disk (file:// URLs: no server between the files and the browser), visits
+every page reachable from the home page, and checks:
 
 - every image on every page has rendered (the state diagrams, the benchmark plot);
 - the state-machine page shows the transition table with one row per row of the model's table,
@@ -12,22 +13,19 @@ Serves the built HTML on 127.0.0.1, visits every page reachable from the home pa
 
 Writes screenshots of the home page and the state-machine page. Exits 1 naming every problem; a
 missing browser is an error (exit 2), never a skip. Chromium is started so that it reaches no
-network but 127.0.0.1: no background networking, no component updates, no sync, a fresh profile.
+network: no background networking, no component updates, no sync, a fresh profile.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import json
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urldefrag, urljoin, urlparse
+from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -35,24 +33,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 #: Pages Sphinx makes that are not ours to check (the search page needs its index loaded by script).
 SKIPPED_PAGES = ("search.html", "genindex.html")
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def _served(directory: Path) -> Iterator[str]:
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextmanager
@@ -84,6 +64,11 @@ def _browser(profile: Path) -> Iterator[object]:
         driver.quit()
 
 
+_PAGE_DONE = """
+return document.readyState === 'complete' && document.URL === arguments[0]
+    && document.querySelector('footer') !== null && document.querySelector('script:last-of-type') !== null;
+"""
+
 _PAGE_FACTS = """
 const images = [...document.images].map(i => ({src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0}));
 const links = [...document.querySelectorAll('a[href]')].map(a => a.href);
@@ -111,24 +96,31 @@ def _screenshot(driver: object, path: Path) -> None:
 
 
 def check(site: Path, screenshots: Path) -> list[str]:
+    from selenium.webdriver.support.wait import WebDriverWait
+
     from mcp_session_recovery.model.table import TABLE
 
     problems: list[str] = []
     benchmark_rows = len(json.loads((site.parent.parent / "benchmarks.json").read_text(encoding="utf-8"))["rows"])
     shown_examples: set[str] = set()
-    with _served(site) as base, tempfile.TemporaryDirectory() as profile, _browser(Path(profile)) as driver:
+    base = site.as_uri() + "/"
+    with tempfile.TemporaryDirectory() as profile, _browser(Path(profile)) as driver:
         facts: dict[str, dict[str, object]] = {}
         queue = [urljoin(base, "index.html")]
         while queue and len(facts) < 500:  # bounded: the site has a few dozen pages
             url = queue.pop()
             if url in facts:
                 continue
+            if not Path(unquote(urlparse(url).path)).is_file():
+                problems.append(f"broken link to {url}")
+                facts[url] = {"ids": [], "links": []}
+                continue
             driver.get(url)  # type: ignore[attr-defined]
+            # The facts are read from the whole page: wait (bounded) until this URL's document has
+            # been parsed to its end, so a page read early is never mistaken for a broken one.
+            WebDriverWait(driver, 20).until(lambda d, url=url: d.execute_script(_PAGE_DONE, url))
             page: dict[str, object] = driver.execute_script(_PAGE_FACTS)  # type: ignore[attr-defined]
             facts[url] = page
-            if "404" in str(page["title"]) or "Error response" in str(page["title"]):
-                problems.append(f"{url}: not served ({page['title']})")
-                continue
             for image in page["images"]:  # type: ignore[attr-defined]
                 if not image["ok"]:
                     problems.append(f"{url}: image not rendered: {image['src']}")
@@ -166,8 +158,8 @@ def check(site: Path, screenshots: Path) -> list[str]:
                 if not target.startswith(base) or urlparse(target).path.endswith(SKIPPED_PAGES):
                     continue
                 target = target + "index.html" if target.endswith("/") else target
-                if target not in facts:
-                    if not (site / urlparse(target).path.lstrip("/")).is_file():
+                if target not in facts:  # not a page (a file Sphinx copied, say): it must exist
+                    if not Path(unquote(urlparse(target).path)).is_file():
                         problems.append(f"{url}: broken link {link}")
                     continue
                 if fragment and fragment not in facts[target]["ids"]:  # type: ignore[operator]
