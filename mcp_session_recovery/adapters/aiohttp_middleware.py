@@ -4,34 +4,13 @@ For a raw JSON-RPC client over Streamable HTTP on ``aiohttp`` (>= 3.12)::
 
     recovering = RecoveringMiddleware()
     async with aiohttp.ClientSession(middlewares=(recovering,)) as http, recovering:
-        async with http.post(url, json=initialize, headers=ACCEPT) as response:
-            session_id = response.headers["mcp-session-id"]
-        ...
+        ...  # post initialize, then requests with the (virtual) session id it returned
 
-Enter the middleware after the ``ClientSession`` so that it is closed first: its close sends the
-session's one DELETE through that ``ClientSession``.
-
-Thin: the runtime's :class:`~mcp_session_recovery.runtime.front.Front` decides what each request to
-the endpoint (``url``, or the first one a JSON-RPC request is posted to) gets: the client's
-negotiation taken over (it gets the negotiated result under its own id, and a virtual session id
-it keeps), recovery below it, the runtime's headers on every request, the GET stream kept open
-across recoveries, the DELETE closing the session. The middleware translates: a client's request is
-sent with aiohttp's ``handler`` (the runtime's headers swapped in, a re-sent body updated), and the
-client gets the server's real ``ClientResponse`` (a JSON answer with the bytes the runtime read, an
-SSE answer unread or relayed), or, for an answer the runtime made itself, one in its shape.
-
-The runtime's own requests (negotiation, restoration, DELETE) go out with ``middlewares=()``: they
-never pass through the chain again. What the runtime gives up on raises :class:`McpAiohttpError`,
-both the library's error and an ``aiohttp.ClientError``.
-
-Limits, by design: an SSE answer handed over unread is the caller's: a cut after that is its own
-to handle (resume it with a GET carrying ``Last-Event-ID``, which goes to the server under the live
-session as the client sent it, or send the request again), the library's read limits and id
-matching do not apply to it,
-and the runtime learns nothing from it (tool annotations for the replay policy, subscriptions to
-restore); ``relay_streams=True`` relays such answers through the runtime instead. A per-request
-``middlewares=`` *replaces* the session's list, so such a request bypasses this middleware unless
-it is listed.
+Enter it after the ``ClientSession``, so it closes first: its one DELETE goes through that session.
+It only translates; the runtime's :class:`~mcp_session_recovery.runtime.front.Front` decides what
+each request gets. What the runtime gives up on raises :class:`McpAiohttpError`. A per-request
+``middlewares=`` *replaces* the session's list, so list this middleware there too. The guide
+"A raw httpx or aiohttp client" in the docs says the rest.
 """
 
 from __future__ import annotations

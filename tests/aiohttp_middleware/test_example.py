@@ -24,11 +24,16 @@ def test_the_aiohttp_middleware_example_runs() -> None:
     ]
 
 
-def test_the_readme_section_sits_before_performance_and_names_the_example() -> None:
+def test_the_readme_section_names_the_example_and_the_per_request_pitfall() -> None:
     readme = (ROOT / "README.md").read_text()
-    section = readme.index("## aiohttp middleware")
-    assert section < readme.index("## Performance")
-    body = readme[section : readme.index("## Performance")]
+    section = readme.index("### A raw httpx or aiohttp client")
+    body = readme[section : readme.index("\n### ", section + 1)]
     assert "examples/aiohttp_middleware.py" in body
+    assert "needs the `aiohttp` extra" in body, "the demo extra does not bring aiohttp"
     assert "replaces" in body
     assert "middlewares=" in body
+
+
+def test_the_docs_include_the_example_rather_than_a_copy() -> None:
+    guide = (ROOT / "docs" / "guides" / "raw-clients.md").read_text()
+    assert "```{literalinclude} ../../examples/aiohttp_middleware.py" in guide

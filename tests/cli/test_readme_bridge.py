@@ -1,4 +1,4 @@
-"""The README's "proxy and stdio" snippets: the Claude Desktop entry runs as written, the URL is the proxy's."""
+"""The README's snippets for a host you cannot change: the Claude Desktop entry runs, the URL is the proxy's."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from .bridges import WAIT_SECONDS
 
 def _section() -> str:
     text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index("### proxy and stdio")
-    return text[start : text.index("\n## ", start)]
+    start = text.index("### A host you cannot change")
+    return text[start : text.index("\n### ", start + 1)]
 
 
 def _json_blocks() -> list[dict[str, Any]]:
@@ -33,7 +33,9 @@ def test_the_claude_code_url_is_where_the_proxy_listens_by_default() -> None:
 
 def test_the_claude_desktop_entry_runs_as_written_against_a_server() -> None:
     (entry,) = [entry for block in _json_blocks() for entry in block["mcpServers"].values() if "command" in entry]
-    assert entry["command"] == "mcp-session-recovery"
+    # A GUI host does not see the shell's PATH: the entry names the venv's script by its absolute path.
+    assert entry["command"].startswith("/")
+    assert entry["command"].endswith("/.venv/bin/mcp-session-recovery")
     with ServerProcess(eras=[ServedEra.LEGACY]) as server:
         args = [server.url if arg.startswith("https://") else arg for arg in entry["args"]]
         # The console script is `python -m mcp_session_recovery.cli` in a checkout.

@@ -16,22 +16,23 @@ from mcp_session_recovery.testing.conformance.plugin import Conformance
 from .clients import plain_sdk
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTION = "## Check your own transport or client"
+SECTION = "### Check your own transport or client"
 
 
 def _example() -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index(SECTION) :]
-    section = section[: section.index("\n## ", len(SECTION))]
+    section = section[: section.index("\n## ", len(SECTION))]  # the next section ends it
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
     assert len(blocks) == 1, "one Python example in the section"
     return str(blocks[0])
 
 
-def test_the_section_sits_just_before_performance() -> None:
+def test_the_section_is_the_last_way_to_use_it_and_links_its_guide() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     after = readme[readme.index(SECTION) + len(SECTION) :]
-    assert after.index("\n## ") == after.index("\n## Performance")
+    assert after.index("\n## ") == after.index("\n## Learn more")
+    assert "/guides/conformance.html" in after[: after.index("\n## ")]
 
 
 def test_the_readme_example_passes_in_pytest(tmp_path: Path) -> None:
