@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from mcp.client.stdio import stdio_client
 
 from tests.integration.processes import REPO_ROOT, ManagedServer, oauth_server_argv
 from tests.integration.servers.oauth_server import AUTH_PATH, expire_access_tokens
+from tests.integration.ts_server.setup import ensure_ts_server
 
 from .bridges import BridgeProcess, host_session, proxy_process, read_line, send_line
 
@@ -232,13 +232,12 @@ def test_an_oauth_refusal_body_reaches_the_stdio_host_as_a_json_rpc_error(run: R
 TS_CLIENT = REPO_ROOT / "tests" / "integration" / "ts_server" / "stdio_client.mjs"
 
 
-@pytest.mark.skipif(
-    shutil.which("node") is None or not (TS_CLIENT.parent / "node_modules").is_dir(),
-    reason="node and the TypeScript SDK (tests/integration/ts_server/node_modules) are needed",
-)
 def test_the_typescript_sdk_client_through_stdio_oauth_across_a_restart_and_an_expiry(run: Run) -> None:
-    node = shutil.which("node")
-    assert node is not None
+    # The TypeScript SDK is installed on demand (npm ci); only a machine without node skips.
+    ready = ensure_ts_server()
+    if isinstance(ready, str):
+        pytest.skip(ready)
+    node = ready[0]
     bridge = [sys.executable, "-m", "mcp_session_recovery.cli", "stdio", run.server.url]
     bridge += ["--oauth-store", str(run.store), "--timeout", str(CALL_SECONDS)]
     with (

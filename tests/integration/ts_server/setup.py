@@ -6,6 +6,7 @@ saying why the server cannot run, so callers can `pytest.skip(reason)`.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -68,7 +69,10 @@ def ensure_ts_server() -> list[str] | str:
         return "node is not installed (not on PATH); the TypeScript SDK interop server needs Node >= 20"
     if not SERVER.is_file():
         return f"{SERVER} is missing"
-    with _lock:
+    # A lock between processes too: test workers (pytest-xdist) may all ask at once, and two
+    # `npm ci` in one directory remove each other's node_modules.
+    with _lock, (HERE / ".npm-ci.lock").open("w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
         if not _deps_installed():
             npm = shutil.which("npm")
             if npm is None:
