@@ -28,6 +28,8 @@ def sdk1(session: nox.Session) -> None:
     """The SDK 1.x client over RecoveringTransport on httpx, against real server processes."""
     session.install("-e", ".[httpx,testing]", SDK1, *TEST_TOOLS)
     session.run("python", "-c", "import mcp, importlib.metadata as m; assert m.version('mcp') < '2', m.version('mcp')")
-    # Typed against the 1.x SDK: the main mypy run (mcp 2.x installed) leaves tests_sdk1/ out.
-    session.run("mypy", "tests_sdk1")
+    # Typed against the 1.x SDK: the main mypy run (mcp 2.x installed) leaves tests_sdk1/ out. The
+    # library's own modules are checked there; here, what they say about the 2.x SDK (the root names
+    # ``connect`` for type checkers) is not an error of the 1.x tests.
+    session.run("mypy", "--follow-imports=silent", "tests_sdk1")
     session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "tests_sdk1", *session.posargs)
