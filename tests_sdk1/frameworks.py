@@ -17,6 +17,7 @@ conformance kit calls): the text of the tool's answer, or the client's own excep
 
 from __future__ import annotations
 
+import asyncio  # noqa: TID251 - see in_a_task_of_its_own
 import os
 import re
 import tempfile
@@ -25,7 +26,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import httpx
@@ -34,9 +35,9 @@ from langchain_mcp_adapters.client import MultiServerMCPClient
 from langchain_mcp_adapters.tools import load_mcp_tools
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp_use.client import MCPClient
-from mcp_use.client.connectors import StdioConnector
-from mcp_use.client.session import MCPSession
+from mcp_use.client import MCPClient  # type: ignore[import-untyped]
+from mcp_use.client.connectors import StdioConnector  # type: ignore[import-untyped]
+from mcp_use.client.session import MCPSession  # type: ignore[import-untyped]
 
 from mcp_session_recovery import RecoveringClientFactory, recovering_client_factory
 from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions, TransitionRecord
@@ -53,10 +54,13 @@ __all__ = [
     "bridge_python",
     "call_while_down",
     "framework",
+    "in_a_task_of_its_own",
     "mcp_use_client",
     "stdio_bridge_config",
     "text_of",
 ]
+
+T = TypeVar("T")
 
 #: The interpreter of the main environment (nox sets it to its own): the ``stdio`` bridge runs there.
 BRIDGE_PYTHON_VARIABLE = "SDK1_BRIDGE_PYTHON"
@@ -197,8 +201,44 @@ async def _langchain_per_call(url: str, library: Library | None, read_timeout: f
 
 
 @asynccontextmanager
-async def mcp_use_client(url: str, read_timeout: float | None = None) -> AsyncIterator[MCPSession]:
-    """mcp-use alone, as its README opens it: ``MCPClient.from_dict`` and ``create_session``."""
+async def in_a_task_of_its_own(open_session: Callable[[], AbstractAsyncContextManager[T]]) -> AsyncIterator[T]:
+    """Hold what ``open_session()`` opens in a task of its own, for as long as the block runs.
+
+    mcp-use 1.7.1 enters the SDK's ``ClientSession`` (and so its task group's cancel scope) in the
+    task that connects, and never leaves it: any cancel scope around it (``anyio.fail_after``, a task
+    group, the conformance kit's deadlines) then fails on exit with "Attempted to exit a cancel scope
+    that isn't the current task's current cancel scope". Opened in a task that does nothing else,
+    the scope it leaves behind ends with that task.
+    """
+    opened: list[T] = []
+    ready = anyio.Event()
+    done = anyio.Event()
+
+    async def hold() -> None:
+        try:
+            async with open_session() as session:
+                opened.append(session)
+                ready.set()
+                await done.wait()
+        finally:
+            ready.set()  # also when opening failed: the caller then finds nothing opened
+
+    # A bare asyncio task: an anyio task runs its coroutine inside a cancel scope of its own, which
+    # the scope mcp-use leaves behind would break on the way out. mcp-use runs on asyncio only.
+    task = asyncio.get_running_loop().create_task(hold())
+    try:
+        await ready.wait()
+        if not opened:
+            await task  # raises what opening raised
+        yield opened[0]
+    finally:
+        done.set()
+        with anyio.CancelScope(shield=True):
+            await task
+
+
+@asynccontextmanager
+async def _mcp_use_client(url: str, read_timeout: float | None) -> AsyncIterator[MCPSession]:
     entry: dict[str, Any] = {"url": url}
     if read_timeout is not None:
         entry["sse_read_timeout"] = read_timeout
@@ -211,20 +251,31 @@ async def mcp_use_client(url: str, read_timeout: float | None = None) -> AsyncIt
         await client.close_all_sessions()
 
 
+def mcp_use_client(url: str, read_timeout: float | None = None) -> AbstractAsyncContextManager[MCPSession]:
+    """mcp-use alone, as its README opens it (``MCPClient.from_dict``, ``create_session``), in a task of its own."""
+    return in_a_task_of_its_own(lambda: _mcp_use_client(url, read_timeout))
+
+
+@asynccontextmanager
+async def _mcp_use_bridged(url: str, log: Path) -> AsyncIterator[MCPSession]:
+    # The connector ``MCPClient`` builds from the bridge's entry, with its stderr (the bridge's
+    # status line) in a file the test reads to know when the bridge noticed a dead server.
+    config = stdio_bridge_config(url)
+    with log.open("a", encoding="utf-8") as errlog:
+        connector = StdioConnector(config["command"], config["args"], config["env"], errlog=errlog)
+        async with MCPSession(connector) as session:
+            await session.initialize()
+            yield session
+
+
 @asynccontextmanager
 async def _mcp_use(url: str, library: Library | None, read_timeout: float | None) -> AsyncIterator[Caller]:
     if library is None:
         async with mcp_use_client(url, read_timeout) as session:
             yield _Texts(session.call_tool)
         return
-    # The connector ``MCPClient`` builds from the bridge's entry, with its stderr (the bridge's
-    # status line) in a file the test reads to know when the bridge noticed a dead server.
-    config = stdio_bridge_config(url)
-    with library.bridge_log.open("a", encoding="utf-8") as errlog:
-        connector = StdioConnector(config["command"], config["args"], config["env"], errlog=errlog)
-        async with MCPSession(connector) as session:
-            await session.initialize()
-            yield _Texts(session.call_tool)
+    async with in_a_task_of_its_own(lambda: _mcp_use_bridged(url, library.bridge_log)) as session:
+        yield _Texts(session.call_tool)
 
 
 @asynccontextmanager

@@ -15,6 +15,7 @@ of a handshake on every call, but a call made while the server is down still fai
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -224,7 +225,7 @@ async def test_the_per_call_mode_pays_a_handshake_for_every_call(servers: Server
 async def test_mcp_use_with_the_bridge_in_its_config_survives_a_restart(servers: Servers) -> None:
     """The recipe as mcp-use users write it: the ``stdio`` bridge as the server's command in
     ``MCPClient``'s config (its HTTP connector has no seam for an httpx client or transport)."""
-    from mcp_use.client import MCPClient
+    from mcp_use.client import MCPClient  # type: ignore[import-untyped]
 
     from .frameworks import stdio_bridge_config, text_of
 
@@ -243,3 +244,27 @@ async def test_mcp_use_with_the_bridge_in_its_config_survives_a_restart(servers:
         assert (counted["initializes"], counted["tool_executions"]) == (1, {"bump": 2})
     finally:
         await client.close_all_sessions()
+
+
+# -- nothing leaves this machine (mcp-use's telemetry) -------------------------------------------------
+
+
+def test_the_guard_refuses_and_records_a_lookup_of_another_host() -> None:
+    """The guard every test here runs under (conftest): a lookup of another name fails loudly."""
+    from .conftest import FOREIGN_LOOKUPS
+
+    try:
+        with pytest.raises(socket.gaierror, match="only of this machine"):
+            socket.getaddrinfo("telemetry.invalid", 443)
+        assert FOREIGN_LOOKUPS == ["telemetry.invalid"]
+    finally:
+        FOREIGN_LOOKUPS.clear()  # this one was the test's own
+
+
+def test_mcp_use_telemetry_is_off() -> None:
+    """``MCP_USE_ANONYMIZED_TELEMETRY=false``: mcp-use builds neither its posthog nor its scarf client
+    (the tests above also show that no name but this machine's was looked up while it ran)."""
+    from mcp_use.telemetry.telemetry import Telemetry  # type: ignore[import-untyped]
+
+    telemetry = Telemetry()
+    assert (telemetry._posthog_client, telemetry._scarf_client) == (None, None)
