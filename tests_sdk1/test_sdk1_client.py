@@ -110,7 +110,9 @@ async def test_alone_a_restart_leaves_the_1x_client_on_its_dead_session(server: 
                 with pytest.raises(McpError, match="Session terminated"):
                     await session.call_tool("bump", {})
             counted = await stats(server)
-            assert counted["responses_by_status"] == {"404": 2}
+            # Both calls, and the GET stream's own retry when it came before this read (it waits 1 s).
+            assert set(counted["responses_by_status"]) == {"404"}
+            assert counted["responses_by_status"]["404"] >= 2
             assert counted["initializes"] == 0
 
 

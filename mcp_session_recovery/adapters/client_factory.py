@@ -13,6 +13,13 @@ survives server restarts, outages, gateway windows and expired sessions without 
     async with factory() as http:  # the SDK 2.x does not enter a client it is given: you do
         streamable_http_client(url, http_client=http)
 
+The SDK's 1.x line (``mcp<2``) and the frameworks on it build ``httpx`` clients::
+
+    factory = recovering_client_factory(library="httpx")
+    MultiServerMCPClient({"s": {"transport": "streamable_http", "url": url, "httpx_client_factory": factory}})
+    async with factory() as http:  # the SDK 1.x
+        streamable_http_client(url, http_client=http)
+
 Each call builds a new client with its own transport and runtime session: a framework that calls
 the factory again (a reconnect, an isolated retry) gets a fresh session, never one shared with a
 client it closed. Whoever enters the client enters its transport (httpx does that), so a client

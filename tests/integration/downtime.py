@@ -1,5 +1,5 @@
 """The tests' recipes around a dead server: a call made while it is down, completed once it is back;
-a herd of calls across a restart."""
+a herd of calls across a restart; the text of whatever failed, to assert a symptom."""
 
 from __future__ import annotations
 
@@ -65,3 +65,24 @@ async def herd_after_a_restart(server: ManagedProcess, call: Callable[[], Awaita
             for _ in range(size):
                 tg.start_soon(one)
     return results
+
+
+def failure_text(error: BaseException) -> str:
+    """Every exception's type and message in ``error``'s chain and groups, for asserting a symptom."""
+    parts: list[str] = []
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    for _ in range(50):  # bounded: chains and groups are finite, this only guards against cycles
+        if not pending:
+            break
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        parts.append(f"{type(current).__name__}: {current}")
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                pending.append(linked)
+    return "\n".join(parts)

@@ -24,6 +24,8 @@ from pydantic_ai.mcp import MCPToolset
 
 from mcp_session_recovery import RecoveringClientFactory
 
+from .downtime import failure_text
+
 __all__ = ["FRAMEWORKS", "Caller", "Factory", "Framework", "failure_text", "framework", "text_of"]
 
 #: What the tests hand a framework: a recovering factory, or ``None`` for the framework alone.
@@ -45,27 +47,6 @@ def text_of(result: Any) -> str:
     if isinstance(result, dict) and "result" in result:
         return str(result["result"])  # pydantic-ai hands structured content on as it came
     return str(result.content[0].text)
-
-
-def failure_text(error: BaseException) -> str:
-    """Every exception's type and message in ``error``'s chain and groups, for asserting a symptom."""
-    parts: list[str] = []
-    pending: list[BaseException] = [error]
-    seen: set[int] = set()
-    for _ in range(50):  # bounded: chains and groups are finite, this only guards against cycles
-        if not pending:
-            break
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        parts.append(f"{type(current).__name__}: {current}")
-        if isinstance(current, BaseExceptionGroup):
-            pending.extend(current.exceptions)
-        for linked in (current.__cause__, current.__context__):
-            if linked is not None:
-                pending.append(linked)
-    return "\n".join(parts)
 
 
 class _Texts:

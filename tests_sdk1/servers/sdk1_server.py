@@ -7,7 +7,10 @@ session manager closes a session that had no request in flight for ``session_idl
 seconds (30 minutes by default) and answers its id with 404 afterwards; ``--session-idle-timeout``
 shortens it so a test meets the server's own reaper in seconds.
 
-    python -m tests_sdk1.servers.sdk1_server --port 8123 [--json-response] [--session-idle-timeout S]
+    python -m tests_sdk1.servers.sdk1_server --port 8123 [--json-response] [--session-idle-timeout S] [--no-get-stream]
+
+``--no-get-stream`` answers GET with 405 (the spec allows a server no GET stream), so no client's open
+GET stream keeps a session from going idle.
 
 Once listening it prints exactly one line, ``READY <port>``, to stdout; logs go to stderr only.
 """
@@ -75,11 +78,14 @@ def build_server(*, json_response: bool, session_idle_timeout: float = DEFAULT_S
 
 
 def build_app(
-    *, json_response: bool = False, session_idle_timeout: float = DEFAULT_SESSION_IDLE_TIMEOUT
+    *,
+    json_response: bool = False,
+    session_idle_timeout: float = DEFAULT_SESSION_IDLE_TIMEOUT,
+    get_stream: bool = True,
 ) -> StatsMiddleware:
     """The 1.x SDK's Streamable HTTP app at ``/mcp``, wrapped for counting."""
     server = build_server(json_response=json_response, session_idle_timeout=session_idle_timeout)
-    return StatsMiddleware(server.streamable_http_app(), COUNTERS)
+    return StatsMiddleware(server.streamable_http_app(), COUNTERS, get_stream=get_stream)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_SESSION_IDLE_TIMEOUT,
         help="seconds without a request in flight before the SDK reaps a session (its default: 1800)",
     )
+    parser.add_argument("--no-get-stream", action="store_true", help="answer GET with 405 (no standalone stream)")
     parser.add_argument("--log-level", default="WARNING", help="stderr log level")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
@@ -103,7 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     port = sock.getsockname()[1]
     count_reaped_sessions()
-    app = build_app(json_response=args.json_response, session_idle_timeout=args.session_idle_timeout)
+    app = build_app(
+        json_response=args.json_response,
+        session_idle_timeout=args.session_idle_timeout,
+        get_stream=not args.no_get_stream,
+    )
     config = uvicorn.Config(app, log_config=None, access_log=False, log_level=args.log_level.lower(), lifespan="on")
     ReadyServer(config, port).run(sockets=[sock])
     return 0
