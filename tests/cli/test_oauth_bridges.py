@@ -30,6 +30,7 @@ from mcp.client.stdio import stdio_client
 
 from tests.integration.processes import REPO_ROOT, ManagedServer, oauth_server_argv
 from tests.integration.servers.oauth_server import AUTH_PATH, expire_access_tokens
+from tests.integration.ts_server.client import TsClient, ts_client_argv
 from tests.integration.ts_server.setup import ensure_ts_server
 
 from .bridges import BridgeProcess, host_session, proxy_process, read_line, send_line
@@ -279,4 +280,32 @@ def test_the_typescript_sdk_client_through_stdio_oauth_across_a_restart_and_an_e
     assert run.authorizations_asked() == 1
     assert run.counts()["refreshes"] >= 1
     written = run.stderr_file.read_text()
+    assert [secret for secret in run.secrets_issued() if secret in written] == []
+
+
+async def test_the_typescript_sdk_client_through_the_proxys_oauth_across_a_restart_and_an_expiry(run: Run) -> None:
+    argv = ts_client_argv()  # the TypeScript SDK is installed on demand; only a machine without node skips
+    if isinstance(argv, str):
+        pytest.skip(argv)
+    flags = ("--oauth", "--oauth-store", str(run.store), "--timeout", str(CALL_SECONDS))
+    bridge, local = proxy_process(run.server.url, *flags, env=run.env())
+    try:
+        with anyio.fail_after(4 * CALL_SECONDS):
+            async with TsClient.running(argv) as host:
+                await host.request("connect", client="host", url=local)
+                texts = [(await host.call("host", "bump"))["text"]]
+                await anyio.to_thread.run_sync(run.server.kill)
+                expire_access_tokens(run.state)  # the tokens run out while the server is down
+                await anyio.to_thread.run_sync(run.server.start)
+                texts.append((await host.call("host", "bump"))["text"])
+                await _restart(run.server)
+                texts.append((await host.call("host", "bump"))["text"])
+                await host.request("close", client="host")
+    finally:
+        bridge.stop()
+        written = bridge.stderr
+        _close(bridge)
+    assert texts == ["1", "1", "1"], "each call answered, by the process that ran it"
+    assert run.authorizations_asked() == 1
+    assert run.counts()["refreshes"] >= 1
     assert [secret for secret in run.secrets_issued() if secret in written] == []
