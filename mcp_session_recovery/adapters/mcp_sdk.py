@@ -6,7 +6,7 @@
         tools = await client.list_tools()
         result = await client.call_tool("add", {"a": 1, "b": 2})   # mcp_types.CallToolResult
 
-The adapter owns negotiation (DESIGN §5): the runtime probes, negotiates and re-negotiates itself,
+The adapter owns negotiation: the runtime probes, negotiates and re-negotiates itself,
 so a server that changes era in either direction on the same URL (a deploy, a rollback) is followed
 without the caller noticing; a legacy session that is re-initialized gets its subscriptions and log
 level back; when the server's terms change, the tool list is fetched again and ``on_tools_changed``

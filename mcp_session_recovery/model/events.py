@@ -171,7 +171,7 @@ class ListenRefused(Event):
     """The server answered 404 to the GET stream that carried the session id of ``generation``.
 
     The server-to-client stream is no request: nothing was processed and nothing waits for it. The
-    404 says what a 404 to a request says (the session is gone, DESIGN §2) about the binding of
+    404 says what a 404 to a request says (the session is gone) about the binding of
     ``generation`` only; a report about an older binding says nothing about the live one.
 
     ``stream_served`` says whether the server had opened (answered 200) a GET stream of that

@@ -1,6 +1,6 @@
 """How a ``tools/call`` is answered, in either era: normally, or with one of the answer faults.
 
-The faults a client's edges must survive (DESIGN §7): an answer cut after the tool ran, one SSE
+The faults a client's edges must survive: an answer cut after the tool ran, one SSE
 event that never ends, a JSON body larger than any sane limit, and an answer whose JSON-RPC id is
 not the request's. The tool has already run (and been counted) when one of these is chosen, as on
 a real server whose answer goes wrong on the way out.

@@ -4,7 +4,7 @@ In production the server restarts behind something (a load balancer, an ingress,
 platform's router) that keeps accepting connections while the backend is gone and answers for it:
 ``502 Bad Gateway`` from most proxies, or ``404 page not found`` from a router that has no route
 while the container restarts. A client must tell those answers from an MCP server's stale-session
-404 (DESIGN §2: *unreachable*, not *session gone*), so the tests need the real thing on a socket,
+404 (*unreachable*, not *session gone*), so the tests need the real thing on a socket,
 not a mock: this module forwards HTTP/1.1 from ``127.0.0.1:proxy.port`` to a backend port,
 streaming answers through as they arrive (an SSE stream must flow live, so nothing is buffered),
 and answers for the backend while nothing listens there.

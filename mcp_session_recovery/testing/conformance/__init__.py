@@ -1,4 +1,4 @@
-"""A conformance kit: prove a transport or a client upholds the recovery invariants (DESIGN §3).
+"""A conformance kit: prove a transport or a client upholds the recovery invariants.
 
 Run it from any pytest, against the fault-injecting test server it serves itself::
 

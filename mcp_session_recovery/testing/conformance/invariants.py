@@ -1,6 +1,6 @@
 """The judge: which recovery invariants one story's evidence breaks.
 
-Written from DESIGN §3's invariants, not from this library's transition table: the evidence is
+Written from the recovery invariants, not from this library's transition table: the evidence is
 what the server received (its counters and its request log) and what each caller got back, so
 any client can be judged, whatever it is built on.
 """

@@ -9,7 +9,7 @@ __all__ = ["ConformanceReport", "Counters", "Invariant", "Violation"]
 
 
 class Invariant(enum.Enum):
-    """The recovery invariants a check judges (DESIGN §3), each with what it demands."""
+    """The recovery invariants a check judges, each with what it demands."""
 
     #: Every call resolves with a result or an exception, never hangs past its deadline, and
     #: answers its own request (``add`` returns its sum).
