@@ -141,20 +141,23 @@ _INITIALIZED = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialize
 class _Answer:
     """Reads the JSON-RPC response to ``request_id`` from a JSON body or an SSE stream, chunk by chunk.
 
-    An SSE stream is read only up to the event that carries the response (as the SDK and the
-    Session do): a server may keep the stream open after it.
+    A JSON body is read as the SDK and httpx's ``read()`` read it: its chunks kept, joined once at
+    the end, then parsed. An SSE stream is read only up to the event that carries the response (as
+    the SDK and the Session do): a server may keep the stream open after it.
     """
 
     def __init__(self, content_type: str, request_id: int) -> None:
         self._sse = content_type.startswith("text/event-stream")
         self._id = request_id
         self._buffer = bytearray()
+        self._chunks: list[bytes] = []
 
     def feed(self, chunk: bytes) -> dict[str, Any] | None:
         """The response once it is complete (SSE only), else ``None``."""
-        self._buffer += chunk
         if not self._sse:
+            self._chunks.append(chunk)
             return None
+        self._buffer += chunk
         while True:
             text = self._buffer.replace(b"\r\n", b"\n")
             end = text.find(b"\n\n")
@@ -171,7 +174,7 @@ class _Answer:
         """The response at the end of the body."""
         if self._sse:
             raise ValueError("the SSE stream ended without the response")
-        message = json.loads(self._buffer)
+        message = json.loads(b"".join(self._chunks))
         if not isinstance(message, dict) or message.get("id") != self._id:
             raise ValueError("the JSON body is not the response to the request")
         return message

@@ -5,26 +5,26 @@
     with httpx.Client(transport=RecoveringSyncTransport(httpx.HTTPTransport())) as client:
         client.post(url, json=..., headers=...)
 
-The runtime is async, so the twin runs it on an event loop in a helper thread (an anyio blocking
-portal, opened when the client is entered and closed when it leaves) and runs the blocking inner
-transport in worker threads from there. Every decision is the async transport's.
+The runtime is async: the twin runs it on a private event loop that the calling threads run
+themselves (:class:`~.driven_loop.DrivenLoop`), and the blocking inner transport's steps of a
+request in that request's own thread, so a request makes no trip between threads. Every decision is
+the async transport's.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager
+import functools
+import io
+import math
+from collections.abc import AsyncIterator, Iterator, Mapping
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-import anyio.from_thread
-import anyio.lowlevel
-import anyio.to_thread
-from anyio.from_thread import BlockingPortal, start_blocking_portal
-from anyio.lowlevel import EventLoopToken
+import anyio
 
 from mcp_session_recovery.runtime.reading import is_stream, media_type
 
+from .driven_loop import DrivenLoop, blocking
 from .httpx_transport import RecoveringTransport, TransportNotStarted
 from .httpx_wire import library_of
 
@@ -41,36 +41,37 @@ _BATCH = 4 << 20
 
 
 class _AsyncFacade:
-    """The blocking inner transport, as the async one the runtime expects (its calls in worker threads)."""
+    """The blocking inner transport, as the async one the runtime expects (its calls :func:`blocking`)."""
 
     def __init__(self, inner: Any, module: ModuleType) -> None:
         self._inner = inner
         self._module = module
 
     async def __aenter__(self) -> _AsyncFacade:
-        await anyio.to_thread.run_sync(self._inner.__enter__)
+        await blocking(self._inner.__enter__)
         return self
 
     async def aclose(self) -> None:
-        await anyio.to_thread.run_sync(self._inner.close)
+        await blocking(self._inner.close)
 
     async def handle_async_request(self, request: Any) -> Any:
         body = await request.aread()
-        # The extensions carry the client's timeouts: without them a silent server holds the worker
-        # thread (and so the transport's close) for ever.
-        blocking = self._module.Request(
-            request.method, request.url, headers=request.headers, content=body, extensions=request.extensions
+        # The extensions carry the client's timeouts, capped at the request's deadline: a blocking step
+        # cannot be cancelled, and a silent server would hold its thread (and the transport's close).
+        extensions = _within(request.extensions, anyio.current_effective_deadline() - anyio.current_time())
+        sent = self._module.Request(
+            request.method, request.url, headers=request.headers, content=body, extensions=extensions
         )
-        response, chunks, first = await anyio.to_thread.run_sync(self._exchange, blocking)
-        stream = _threaded_stream(self._module, response, chunks, first)
+        response, chunks, first = await blocking(self._exchange, sent)
+        stream = _stream_types(self._module)[0](response, chunks, first)
         return self._module.Response(response.status_code, headers=response.headers, stream=stream, request=request)
 
     def _exchange(self, request: Any) -> tuple[Any, Iterator[bytes], _Batch | None]:
-        """In a worker thread: the inner transport's response, its chunks, and the first batch of
+        """Blocking: the inner transport's response, its chunks, and the first batch of
         them if the body is JSON.
 
-        The runtime reads a JSON body whole, so reading it in the same trip spares one there and
-        back; once it is read to its end, the response is closed in that trip too. Any other body is
+        The runtime reads a JSON body whole, so reading it in the same step spares one there and
+        back; once it is read to its end, the response is closed in that step too. Any other body is
         left to the runtime: an event stream is handed on as it comes, and a body the runtime may
         leave unread (a notification's acceptance) must stay unread, or the connection is kept.
         """
@@ -88,75 +89,98 @@ class _AsyncFacade:
         return response, chunks, first
 
 
-#: Chunks read in one trip to a worker thread, and whether more may follow.
-_Batch = tuple[list[bytes], bool]
+def _within(extensions: Mapping[str, Any], seconds: float) -> Mapping[str, Any]:
+    """``extensions`` with each of its timeouts at most ``seconds`` (no change without a deadline)."""
+    if seconds == math.inf:
+        return extensions
+    seconds = max(seconds, 0.001)
+    timeouts = extensions.get("timeout") or {}
+    capped = {kind: seconds if timeouts.get(kind) is None else min(timeouts[kind], seconds) for kind in _TIMEOUTS}
+    return {**extensions, "timeout": capped}
 
 
-def _threaded_stream(module: ModuleType, response: Any, chunks: Iterator[bytes], first: _Batch | None) -> Any:
-    """An async byte stream reading a blocking response's ``chunks`` in worker threads.
+_TIMEOUTS = ("connect", "read", "write", "pool")
 
-    An event stream's chunks are handed over one by one, as they come (an event must not wait for
-    the next). Any other body is read whole by the runtime, so a worker reads up to ``_BATCH`` bytes
-    of it at a time: each trip to a worker thread and back costs about as much as reading a 64 KiB
-    chunk, and a 1 MiB answer comes in 16 of them. ``first`` is the batch read with the headers.
-    """
-    events = is_stream(response.headers)
-    closed = first is not None and not first[1]
+#: Chunks read in one blocking step, and whether more may follow.
+_Batch = tuple[bytes, bool]
 
-    class ThreadedStream(module.AsyncByteStream):  # type: ignore[name-defined,misc]
+
+@functools.cache
+def _stream_types(module: ModuleType) -> tuple[Any, Any]:
+    """The two byte streams a blocking response and an async one cross over in, for ``module``
+    (``httpx`` or ``httpx2``): made once, for a class made per call costs as much as a small answer."""
+
+    class BlockingBody(module.AsyncByteStream):  # type: ignore[name-defined,misc]
+        """An async byte stream reading a blocking response's ``chunks`` :func:`blocking`.
+
+        An event stream's chunks are handed over one by one, as they come (an event must not wait
+        for the next). Any other body is read whole by the runtime, so one step reads up to
+        ``_BATCH`` bytes of it: a step in a worker thread costs about as much as reading a 64 KiB
+        chunk, and a 1 MiB answer comes in 16 of them. ``first`` is the batch read with the headers.
+        """
+
+        def __init__(self, response: Any, chunks: Iterator[bytes], first: _Batch | None) -> None:
+            self._response = response
+            self._chunks = chunks
+            self._first = first
+            self._events = is_stream(response.headers)
+
         async def __aiter__(self) -> AsyncIterator[bytes]:
-            if events:
-                while (chunk := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
+            chunks = self._chunks
+            if self._events:
+                while (chunk := await blocking(next, chunks, None)) is not None:
                     yield chunk
                 return
-            batch, more = first if first is not None else await anyio.to_thread.run_sync(_batch, chunks)
-            for chunk in batch:
-                yield chunk
-            while more:
-                batch, more = await anyio.to_thread.run_sync(_batch, chunks)
-                for chunk in batch:
-                    yield chunk
+            batch, more = self._first if self._first is not None else await blocking(_batch, chunks)
+            while True:
+                if batch:
+                    yield batch
+                if not more:
+                    return
+                batch, more = await blocking(_batch, chunks)
 
         async def aclose(self) -> None:
-            if not closed:
-                await anyio.to_thread.run_sync(response.close)
+            if self._first is None or self._first[1]:  # else closed in the step that read it to its end
+                await blocking(self._response.close)
 
-    return ThreadedStream()
+    class LoopBody(module.SyncByteStream):  # type: ignore[name-defined,misc]
+        """A blocking byte stream reading an async response on ``driven``."""
 
+        def __init__(self, driven: DrivenLoop, response: Any) -> None:
+            self._driven = driven
+            self._response = response
 
-def _batch(chunks: Iterator[bytes]) -> _Batch:
-    """The next chunks of ``chunks``, up to ``_BATCH`` bytes, and whether more may follow."""
-    batch: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        batch.append(chunk)
-        size += len(chunk)
-        if size >= _BATCH:
-            return batch, True
-    return batch, False
-
-
-def _loop_stream(module: ModuleType, loop: EventLoopToken, response: Any) -> Any:
-    """A blocking byte stream reading an async response on ``loop``."""
-
-    class LoopStream(module.SyncByteStream):  # type: ignore[name-defined,misc]
         def __iter__(self) -> Iterator[bytes]:
-            chunks = response.stream.__aiter__()  # the raw stream: a body given as bytes is one too
-            while (chunk := anyio.from_thread.run(_next_lines, chunks, token=loop)) is not None:
+            chunks = self._response.stream.__aiter__()  # the raw stream: a body given as bytes is one too
+            while (chunk := self._driven.run(_next_lines, chunks)) is not None:
                 yield chunk
 
         def close(self) -> None:
-            anyio.from_thread.run(response.aclose, token=loop)
+            self._driven.run(self._response.aclose)
 
-    return LoopStream()
+    return BlockingBody, LoopBody
+
+
+def _batch(chunks: Iterator[bytes]) -> _Batch:
+    """The next ``_BATCH`` bytes of ``chunks`` or fewer, in one piece, and whether more may follow.
+
+    Gathered as they arrive: each copy is made while the next chunk is still on its way, and the
+    runtime, which reads such a body whole, gets it in one piece it does not copy again.
+    """
+    gathered = io.BytesIO()
+    for chunk in chunks:
+        gathered.write(chunk)
+        if gathered.tell() >= _BATCH:
+            return gathered.getvalue(), True
+    return gathered.getvalue(), False
 
 
 async def _next_lines(chunks: AsyncIterator[bytes]) -> bytes | None:
     """The next chunks up to one that ends a line, in one piece (``None`` at the end).
 
     The runtime hands on an event stream whole events at a time, the pieces of a big one in a row:
-    taking them together up to a line end never waits past an event, and spares a trip between
-    threads per piece (a 1 MiB event comes in 16).
+    taking them together up to a line end never waits past an event, and spares a call per piece (a
+    1 MiB event comes in 16).
     """
     pieces: list[bytes] = []
     while True:
@@ -182,17 +206,16 @@ class RecoveringSyncTransport(_TransportBase):
     def __init__(self, inner: Any, *, library: ModuleType | None = None, **options: Any) -> None:
         self._module = library_of(inner, library)
         self._recovering = RecoveringTransport(_AsyncFacade(inner, self._module), library=self._module, **options)
-        self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
-        self._entered: AbstractContextManager[Any] | None = None
-        #: The portal's event loop: calls go into it in one hop (the portal's own calls take two).
-        self._loop_token: EventLoopToken | None = None
+        self._driven: DrivenLoop | None = None
 
     def __enter__(self) -> RecoveringSyncTransport:
-        self._portal_cm = start_blocking_portal()
-        portal = self._portal_cm.__enter__()
-        self._entered = portal.wrap_async_context_manager(self._recovering)
-        self._entered.__enter__()
-        self._loop_token = portal.call(anyio.lowlevel.current_token)
+        driven = DrivenLoop()
+        try:
+            driven.hold(self._recovering)
+        except BaseException:
+            driven.close()
+            raise
+        self._driven = driven
         return self
 
     def __exit__(
@@ -205,18 +228,13 @@ class RecoveringSyncTransport(_TransportBase):
 
     def close(self) -> None:
         """Close the session (one DELETE for a live legacy session), the inner transport and the loop."""
-        entered, portal_cm = self._entered, self._portal_cm
-        self._entered = self._portal_cm = self._loop_token = None
-        try:
-            if entered is not None:
-                entered.__exit__(None, None, None)
-        finally:
-            if portal_cm is not None:
-                portal_cm.__exit__(None, None, None)
+        driven, self._driven = self._driven, None
+        if driven is not None:
+            driven.close()
 
     def handle_request(self, request: Any) -> Any:
-        loop = self._loop_token
-        if loop is None:
+        driven = self._driven
+        if driven is None:
             raise TransportNotStarted(
                 "enter the client first: with httpx.Client(transport=RecoveringSyncTransport(...)) as client"
             )
@@ -224,16 +242,16 @@ class RecoveringSyncTransport(_TransportBase):
         asynchronous = self._module.Request(
             request.method, request.url, headers=request.headers, content=body, extensions=request.extensions
         )
-        response = anyio.from_thread.run(self._answer, asynchronous, token=loop)
+        response = driven.run(self._answer, asynchronous)
         if not is_stream(response.headers):
-            stream = self._module.ByteStream(response.content)  # read in the same trip: no more trips
+            stream = self._module.ByteStream(response.content)  # read in the same call: no more calls
         else:
-            stream = _loop_stream(self._module, loop, response)
+            stream = _stream_types(self._module)[1](driven, response)
         return self._module.Response(response.status_code, headers=response.headers, stream=stream, request=request)
 
     async def _answer(self, request: Any) -> Any:
         """The async transport's response; a body that is not an event stream read and closed (the
-        runtime read it whole already): each trip between this thread and the loop's costs time."""
+        runtime read it whole already)."""
         response = await self._recovering.handle_async_request(request)
         if not is_stream(response.headers):
             await response.aread()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -56,3 +57,37 @@ def test_a_blocking_client_keeps_its_session_across_a_restart() -> None:
                 server.restart()
                 assert [_call(client, server.url, session_id, n) for n in (3, 4)] == ["1", "2"]
                 assert server.stats().initializes == 1
+
+
+def test_threads_sharing_a_blocking_client_do_not_wait_for_each_other() -> None:
+    """One thread's call waiting on a slow tool holds up neither the others' calls nor the session:
+    each thread does its own request's I/O, and runs the runtime while it waits."""
+    with ServerProcess(eras=frozenset({ServedEra.LEGACY}), response_style=ResponseStyle.JSON) as server:
+        transport = RecoveringSyncTransport(httpx.HTTPTransport(), options=OPTIONS)
+        with httpx.Client(transport=transport, timeout=20) as client:
+            init = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "sync"}},
+            }
+            session_id = client.post(server.url, json=init, headers=ACCEPT).headers["mcp-session-id"]
+            slow = {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}
+            slow["params"] = {"name": "slow", "arguments": {"seconds": 5}}
+            answers: list[Any] = []
+            waiting = threading.Thread(
+                target=lambda: answers.append(
+                    client.post(server.url, json=slow, headers={**ACCEPT, "mcp-session-id": session_id}).json()
+                )
+            )
+            waiting.start()
+            for _ in range(200):  # until the server runs the slow tool (at most 10 s)
+                if server.stats().tool_executions.get("slow"):
+                    break
+                waiting.join(0.05)
+            assert server.stats().tool_executions.get("slow") == 1
+            assert [_call(client, server.url, session_id, n) for n in range(3, 8)] == ["1", "2", "3", "4", "5"]
+            assert waiting.is_alive(), "five calls went through while the slow one was still running"
+            assert not answers
+            waiting.join(20)
+            assert answers[0]["result"]["content"][0]["text"] == "done"

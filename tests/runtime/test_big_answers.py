@@ -255,7 +255,7 @@ async def test_a_big_tools_list_still_teaches_the_memory_its_annotations(style: 
     assert (learned["tool-0"], learned["tool-1"]) == ({"readOnlyHint": True}, {"readOnlyHint": False})
 
 
-# --- RecoveringSyncTransport: a worker thread's trips ---------------------------------------------
+# --- RecoveringSyncTransport: the blocking steps -----------------------------------------------------
 
 
 class _Blocking:
@@ -288,34 +288,36 @@ class _BlockingTransport(httpx.BaseTransport):
 
 
 async def _through_facade(content_type: str | None, count: int) -> list[str]:
-    """What a body of ``count`` chunks goes through, from the blocking transport to the runtime."""
+    """What a body of ``count`` chunks goes through, from the blocking transport to the runtime: the
+    blocking reads, the headers, and each piece the runtime got (its size in chunks)."""
     log: list[str] = []
     facade = _AsyncFacade(_BlockingTransport(_Blocking(content_type, count, log)), httpx)
     response = await facade.handle_async_request(httpx.Request("POST", "http://127.0.0.1:9/mcp", content=b"{}"))
     log.append("headers")
-    async for _ in response.stream:
-        log.append("got")
+    async for piece in response.stream:
+        assert len(piece) % CHUNK == 0
+        log.append(f"got {len(piece) // CHUNK}")
     await response.stream.aclose()
-    assert log.count("got") == count
+    assert sum(int(entry.split()[1]) for entry in log if entry.startswith("got")) == count
     return log
 
 
 async def test_a_json_body_comes_with_its_headers_and_in_few_trips() -> None:
-    """A body the runtime reads whole goes over in batches (each trip to a worker costs about as much
-    as reading a chunk), the first in the trip that brought the headers; a body read to its end is
-    closed in that trip, not in one more."""
-    count = 70  # 4.4 MiB: 4 MiB (64 chunks) with the headers, the rest in the next trip, which ends it
+    """A body the runtime reads whole goes over in batches of one piece each (the runtime does not
+    copy it again), the first in the step that brought the headers; a body read to its end with its
+    headers is closed in that step, not in one more."""
+    count = 70  # 4.4 MiB: 4 MiB (64 chunks) with the headers, the rest in the next step, which ends it
     log = await _through_facade("application/json", count)
     assert log == [
         *(f"read {n}" for n in range(64)),
         "headers",
-        *["got"] * 64,
+        "got 64",
         *(f"read {n}" for n in range(64, count)),
-        *["got"] * (count - 64),
+        f"got {count - 64}",
         "closed",
     ]
     small = await _through_facade("application/json", 3)
-    assert small == ["read 0", "read 1", "read 2", "closed", "headers", *["got"] * 3]
+    assert small == ["read 0", "read 1", "read 2", "closed", "headers", "got 3"]
 
 
 @pytest.mark.parametrize("content_type", ["text/event-stream", None], ids=["event-stream", "no-body"])
@@ -324,7 +326,7 @@ async def test_other_bodies_are_left_to_the_runtime(content_type: str | None) ->
     notification's acceptance is not read with its headers (left unread, its connection is not kept)."""
     count = 3 if content_type else 0
     log = await _through_facade(content_type, count)
-    assert log == ["headers", *(entry for n in range(count) for entry in (f"read {n}", "got")), "closed"]
+    assert log == ["headers", *(entry for n in range(count) for entry in (f"read {n}", "got 1")), "closed"]
 
 
 async def test_the_pieces_of_an_event_cross_to_a_blocking_client_in_one_trip() -> None:
