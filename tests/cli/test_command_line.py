@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -126,14 +127,23 @@ def test_a_missing_optional_package_is_one_line_naming_the_commands_extra(
     assert f"pip install 'mcp-session-recovery[{extra}]'" in lines[0]
 
 
-def test_ci_runs_exactly_the_readmes_two_commands() -> None:
+def test_ci_runs_every_command_of_the_readmes_try_it_as_written() -> None:
+    """Every command block of "Try it" (the virtual environment, the demo, the tests) is a line of
+    ``.ci/run``, in the same order, with nothing but pip's ``-q`` added, and nothing of Python runs
+    before the environment is made; the clone is prose (CI runs on one already)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = readme.split("```sh\n")[1:3]
-    commands = [line for block in blocks for line in block.split("```")[0].splitlines() if not line.startswith("#")]
+    try_it = readme.split("\n## Try it\n")[1].split("\n## ")[0]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", try_it, flags=re.DOTALL)
+    assert {language for language, _ in blocks} == {"sh"}, "every block of Try it is a shell block CI runs"
+    commands = [line for _, block in blocks for line in block.splitlines() if line and not line.startswith("#")]
     assert commands == [
+        "python3 -m venv .venv && . .venv/bin/activate",
         "pip install -e '.[demo]' && mcp-session-recovery demo",
         "pip install -e '.[dev]' && python -m pytest",
     ]
-    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    ran = [line.replace("pip install -q ", "pip install ") for line in ci.splitlines() if line.startswith("pip ")]
-    assert ran == commands
+    ci = [line.replace("pip install -q ", "pip install ") for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    positions = [ci.index(command) for command in commands]
+    assert positions == sorted(positions)
+    python = [i for i, line in enumerate(ci) if line.startswith(("pip ", "python ", "ruff ", "mypy", ".ci/"))]
+    assert positions[0] < min(python), "everything after the virtual environment runs in it"
+    assert "git clone" not in try_it.replace("install from a clone", "")
