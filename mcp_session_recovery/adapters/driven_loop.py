@@ -70,6 +70,8 @@ class _Caller:
     task: asyncio.Task[Any] | None = None
     jobs: list[_Job] = field(default_factory=list)
     finished: bool = False
+    #: Its thread left before the task was done (an interrupt): its steps go to workers now.
+    left: bool = False
     #: Set while this caller runs the loop: done when the loop must let it go (a job, or its answer).
     turn: asyncio.Future[None] | None = None
 
@@ -140,11 +142,19 @@ class DrivenLoop:
                 self._loop.call_soon_threadsafe(self._start, caller, function(*args), context)
             else:
                 self._start(caller, function(*args), context)
-        return cast(T, self._serve(caller))
+        try:
+            return cast(T, self._serve(caller))
+        except BaseException:
+            if not caller.finished:  # interrupted (KeyboardInterrupt): the call is abandoned, as a task cancelled
+                self._abandon(caller)
+            raise
 
     def post(self, caller: _Caller, job: _Job) -> None:
         """On the loop: hand ``job`` to ``caller``'s thread, and stop the loop if that thread runs it."""
         with self._changed:
+            if caller.left:
+                self.in_worker(job)
+                return
             caller.jobs.append(job)
             self._changed.notify_all()
         self._end_turn(caller)
@@ -180,6 +190,9 @@ class DrivenLoop:
 
     def _start(self, caller: _Caller, work: Awaitable[Any], context: contextvars.Context) -> None:
         """Make ``caller``'s task: in the thread running the loop, or under the lock while none does."""
+        if caller.left:
+            work.close()  # type: ignore[attr-defined]  # a coroutine, never started
+            return
         caller.task = self._loop.create_task(work, context=context)  # type: ignore[arg-type]
         caller.task.add_done_callback(lambda _: self._finish(caller))
 
@@ -198,6 +211,8 @@ class DrivenLoop:
             if jobs:
                 drive = self._hand_over(jobs)
             elif caller.finished:
+                with self._changed:  # it may have been counted as waiting to take the loop
+                    self._hand_ready_work_on()
                 assert caller.task is not None
                 return caller.task.result()
             if drive:
@@ -221,6 +236,19 @@ class DrivenLoop:
         for outcome in outcomes:
             self._loop.call_soon(_settle, *outcome)
         return True
+
+    def _abandon(self, caller: _Caller) -> None:
+        """``caller``'s thread is gone: its steps left and to come go to workers, its task is cancelled."""
+        with self._changed:
+            caller.left = True
+            jobs, caller.jobs = caller.jobs, []
+            if self._loop.is_closed():
+                return
+            for job in jobs:
+                self._workers.submit(self._work, job)
+            if caller.task is not None:
+                self._loop.call_soon_threadsafe(caller.task.cancel)
+            self._hand_ready_work_on()
 
     def _finish(self, caller: _Caller) -> None:
         """On the loop: ``caller``'s task is done."""
@@ -271,9 +299,14 @@ class DrivenLoop:
         with self._changed:
             self._driving = False
             self._changed.notify_all()
-            if not self._waiting and self._has_ready() and not self._loop.is_closed():
-                self._driving = True
-                self._workers.submit(self._run_ready)
+            self._hand_ready_work_on()
+
+    def _hand_ready_work_on(self) -> None:
+        """Under the lock, the loop free: work ready in it goes to a worker unless a caller waits to
+        take the loop (work is never left ready in a loop nobody runs)."""
+        if not self._driving and not self._waiting and not self._loop.is_closed() and self._has_ready():
+            self._driving = True
+            self._workers.submit(self._run_ready)
 
     # -- the held context manager --------------------------------------------------------------------
 

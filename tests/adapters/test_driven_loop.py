@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 
 from mcp_session_recovery.adapters.driven_loop import DrivenLoop, blocking
@@ -147,6 +148,55 @@ def test_a_thread_running_its_own_loop_can_call_but_the_loops_own_thread_cannot(
 
     with pytest.raises(RuntimeError, match="would wait for ever"):
         driven.run(reentrant)
+
+
+def test_background_work_moves_on_between_calls() -> None:
+    """Work a call started goes on after the call returned, step after step, with no call to run
+    the loop: a worker runs it while it has work ready."""
+    group: list[anyio.abc.TaskGroup] = []
+    done = threading.Event()
+    threads: set[int] = set()
+
+    @asynccontextmanager
+    async def held() -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            group.append(tasks)
+            yield
+            tasks.cancel_scope.cancel()
+
+    async def background() -> None:
+        for _ in range(3):
+            await anyio.sleep(0)  # a round of the loop between the steps
+            threads.add(await blocking(threading.get_ident))
+        await blocking(done.set)
+
+    async def start() -> None:
+        group[0].start_soon(background)
+
+    driven = DrivenLoop()
+    driven.hold(held())
+    driven.run(start)
+    assert done.wait(BOUND), "the background work finished with no call made after it started"
+    assert threading.get_ident() not in threads
+    driven.close()
+
+
+def test_an_interrupted_call_leaves_the_loop_serving_the_others(driven: DrivenLoop) -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    async def interrupt() -> None:
+        await blocking(interrupted)
+
+    async def answer() -> int:
+        return await blocking(lambda: 5)
+
+    with pytest.raises(KeyboardInterrupt):
+        driven.run(interrupt)
+    assert driven.run(answer) == 5
+    thread, outcome = _in_thread(driven.run, answer)
+    thread.join(BOUND)
+    assert outcome == [5]
 
 
 def test_the_held_context_is_entered_and_left_in_one_task_at_hold_and_close() -> None:

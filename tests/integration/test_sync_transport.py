@@ -13,6 +13,12 @@ from mcp_session_recovery.runtime import Backoff, EraCache, SessionOptions
 from mcp_session_recovery.testing import ResponseStyle, ServedEra, ServerProcess
 
 ACCEPT = {"accept": "application/json, text/event-stream"}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "sync"}},
+}
 OPTIONS = SessionOptions(backoff=Backoff(base=0.05, cap=0.5), max_attempts=40, era_cache=EraCache())
 
 
@@ -37,13 +43,7 @@ def test_a_blocking_client_keeps_its_session_across_a_restart() -> None:
         with ServerProcess(eras=frozenset({ServedEra.LEGACY}), response_style=style) as server:
             transport = RecoveringSyncTransport(httpx.HTTPTransport(), options=OPTIONS)
             with httpx.Client(transport=transport, timeout=20) as client:
-                init = {
-                    "jsonrpc": "2.0",
-                    "id": 1,
-                    "method": "initialize",
-                    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "sync"}},
-                }
-                response = client.post(server.url, json=init, headers=ACCEPT)
+                response = client.post(server.url, json=INITIALIZE, headers=ACCEPT)
                 assert response.status_code == 200
                 session_id = response.headers["mcp-session-id"]
                 assert session_id.startswith("recovering-"), "the client sees a virtual id it may keep forever"
@@ -65,13 +65,7 @@ def test_threads_sharing_a_blocking_client_do_not_wait_for_each_other() -> None:
     with ServerProcess(eras=frozenset({ServedEra.LEGACY}), response_style=ResponseStyle.JSON) as server:
         transport = RecoveringSyncTransport(httpx.HTTPTransport(), options=OPTIONS)
         with httpx.Client(transport=transport, timeout=20) as client:
-            init = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "sync"}},
-            }
-            session_id = client.post(server.url, json=init, headers=ACCEPT).headers["mcp-session-id"]
+            session_id = client.post(server.url, json=INITIALIZE, headers=ACCEPT).headers["mcp-session-id"]
             slow = {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}
             slow["params"] = {"name": "slow", "arguments": {"seconds": 5}}
             answers: list[Any] = []

@@ -266,6 +266,50 @@ def test_a_bug_in_a_blocking_transport_fails_the_first_request_at_once() -> None
     assert time.monotonic() - started < AT_ONCE
 
 
+def _mock_server(module: ModuleType, methods: list[str]) -> Any:
+    """An ``httpx``/``httpx2`` ``MockTransport`` answering as a legacy server, every answer a response
+    made with its content (read already, as a mock's are)."""
+
+    def answer(request: Any) -> Any:
+        message = json.loads(request.content)
+        methods.append(message["method"])
+        if "id" not in message:
+            return module.Response(202)
+        result: dict[str, Any] = {"tools": []}
+        if message["method"] == "initialize":
+            result = {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "serverInfo": {"name": "mock", "version": "1"},
+            }
+        body = {"jsonrpc": "2.0", "id": message["id"], "result": result}
+        return module.Response(200, json=body, headers={"mcp-session-id": "mock-session"})
+
+    return module.MockTransport(answer)
+
+
+def test_a_mock_transport_serves_the_blocking_twin() -> None:
+    methods: list[str] = []
+    with httpx.Client(transport=RecoveringSyncTransport(_mock_server(httpx, methods), options=options())) as http:
+        initialized = http.post(URL, json=INITIALIZE, headers=ACCEPT)
+        assert initialized.json()["result"]["serverInfo"]["name"] == "mock"
+        headers = {**ACCEPT, "mcp-session-id": initialized.headers["mcp-session-id"]}
+        assert http.post(URL, json=TOOLS_LIST, headers=headers).json()["result"] == {"tools": []}
+    assert methods == ["initialize", "notifications/initialized", "tools/list"]
+
+
+async def test_a_mock_transport_serves_the_async_transport() -> None:
+    methods: list[str] = []
+    async with httpx2.AsyncClient(
+        transport=RecoveringTransport(_mock_server(httpx2, methods), options=options())
+    ) as http:
+        initialized = await http.post(URL, json=INITIALIZE, headers=ACCEPT)
+        assert initialized.json()["result"]["serverInfo"]["name"] == "mock"
+        headers = {**ACCEPT, "mcp-session-id": initialized.headers["mcp-session-id"]}
+        assert (await http.post(URL, json=TOOLS_LIST, headers=headers)).json()["result"] == {"tools": []}
+    assert methods == ["initialize", "notifications/initialized", "tools/list"]
+
+
 async def test_a_network_fault_is_still_retried() -> None:
     """The control: the wire's own exception (a refused connection) is waited out, not failed at once."""
     inner = Scripted("initialize", lambda: httpx2.ConnectError("All connection attempts failed"))

@@ -268,7 +268,8 @@ class _Blocking:
         self._log = log
         self._lock = threading.Lock()
 
-    def iter_raw(self) -> Iterator[bytes]:
+    @property
+    def stream(self) -> Iterator[bytes]:
         for n in range(self._chunks):
             with self._lock:
                 self._log.append(f"read {n}")
