@@ -20,7 +20,7 @@ import logging
 import sys
 from typing import TextIO
 
-from mcp_session_recovery.model import Binding, State
+from mcp_session_recovery.model import Binding, CredentialsRefused, State
 from mcp_session_recovery.model.classify import UNTREATED_LOSS
 from mcp_session_recovery.runtime import TransitionRecord
 
@@ -72,6 +72,9 @@ def status_text(record: TransitionRecord, binding: Binding | None) -> str | None
     if phase is Phase.CONNECTING:
         return "connecting…"
     if phase is Phase.RECONNECTING:
+        if isinstance(record.event, CredentialsRefused):
+            # No timer retries refused credentials: the reason says what happens next.
+            return f"not connected{why}"
         if record.negotiated == 0:  # never connected yet: nothing to reconnect
             return f"cannot connect{why}; retrying…"
         return f"reconnecting…{why}"

@@ -19,6 +19,8 @@ from mcp_session_recovery.cli.upstream import failure_message
 from mcp_session_recovery.model import (
     BackoffElapsed,
     Binding,
+    CredentialsRefused,
+    CredentialsRejected,
     DeadlineExceeded,
     Era,
     Event,
@@ -156,6 +158,32 @@ def test_a_first_connection_that_fails_says_it_cannot_connect_and_counts_one_gen
         f"upstream {ORIGIN}: cannot connect (server unreachable: the name did not resolve); retrying…",
         f"upstream {ORIGIN}: connected: legacy 2025-11-25, generation 1",
     ]
+
+
+def test_refused_credentials_say_what_happens_next_not_retrying() -> None:
+    """No timer retries refused credentials (the next request negotiates again, with the ones it
+    brings, as the bridges' OAuth does): the line says so instead of "retrying…"."""
+    stream = io.StringIO()
+    line = StatusLine(stream=stream)
+    refusal = CredentialsRejected(401)
+    records = [
+        _record(State.UNINITIALIZED, State.INITIALIZING, generation=1, negotiated=0),
+        _record(
+            State.INITIALIZING,
+            State.INVALIDATED,
+            generation=1,
+            negotiated=0,
+            reason=str(refusal),
+            event=CredentialsRefused(generation=1, error=refusal),
+        ),
+        _record(State.INVALIDATED, State.INITIALIZING, generation=2, negotiated=0),
+        _record(State.INITIALIZING, State.READY, generation=2, negotiated=1),
+    ]
+    _show(line, records)
+    lines = stream.getvalue().splitlines()
+    assert lines[1] == f"upstream {ORIGIN}: not connected ({refusal})"
+    assert "retrying" not in lines[1]
+    assert lines[-1].startswith(f"upstream {ORIGIN}: connected")
 
 
 @pytest.mark.parametrize(
