@@ -40,7 +40,7 @@ from mcp.shared.context import RequestContext
 from pydantic import AnyUrl
 
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
-from tests.official_suite.logic import arguments_for, form_defaults
+from tests.official_suite.logic import InMemoryTokenStorage, arguments_for, form_defaults, say
 
 __all__ = ["SDK1_MODES", "UNSUPPORTED", "main"]
 
@@ -54,10 +54,6 @@ CIMD_URL = "https://conformance-test.local/client-metadata.json"
 UNSUPPORTED: dict[str, str] = {
     "auth/cross-app-access-complete-flow": "the 1.x SDK has no IdentityAssertionOAuthProvider (SEP-990)",
 }
-
-
-def say(message: str) -> None:
-    print(f"official-suite client: {message}", file=sys.stderr, flush=True)
 
 
 async def answer_elicitation(
@@ -80,26 +76,6 @@ async def exercise(session: ClientSession) -> list[str]:
         else:
             say(f"tools/call {tool.name}: isError={result.isError}")
     return failures
-
-
-class InMemoryTokenStorage:
-    """Tokens and client registration kept in memory for one run."""
-
-    def __init__(self, client_info: OAuthClientInformationFull | None = None) -> None:
-        self._tokens: OAuthToken | None = None
-        self._client_info = client_info
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self._tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self._tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self._client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self._client_info = client_info
 
 
 class HeadlessAuthorization:
@@ -130,7 +106,7 @@ async def auth_for(scenario: str, server_url: str, context: dict[str, Any]) -> h
     """The 1.x SDK's OAuth provider for an ``auth/*`` scenario (``None`` for the others)."""
     if not scenario.startswith("auth/") or scenario in UNSUPPORTED:
         return None
-    storage = InMemoryTokenStorage()
+    storage: InMemoryTokenStorage[OAuthToken, OAuthClientInformationFull] = InMemoryTokenStorage()
     if scenario == "auth/client-credentials-basic":
         return ClientCredentialsOAuthProvider(
             server_url, storage, context["client_id"], context["client_secret"], "client_secret_basic"

@@ -48,7 +48,7 @@ from pydantic import AnyUrl
 from mcp_session_recovery.adapters.httpx_transport import RecoveringTransport
 from mcp_session_recovery.adapters.mcp_sdk import connect
 
-from .logic import arguments_for, form_defaults
+from .logic import InMemoryTokenStorage, arguments_for, form_defaults, say
 from .modes import MODES, connect_accepts, gaps
 
 __all__ = ["arguments_for", "elicitation_defaults", "main"]
@@ -70,10 +70,6 @@ class Calls(Protocol):
     async def list_tools(self) -> types.ListToolsResult: ...
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> types.CallToolResult: ...
-
-
-def say(message: str) -> None:
-    print(f"official-suite client: {message}", file=sys.stderr, flush=True)
 
 
 # -- the client logic (the same in every mode) ---------------------------------------------------------
@@ -107,26 +103,6 @@ async def exercise(calls: Calls) -> list[str]:
 
 
 # -- OAuth, headless ---------------------------------------------------------------------------------
-
-
-class InMemoryTokenStorage:
-    """Tokens and client registration kept in memory for one run."""
-
-    def __init__(self, client_info: OAuthClientInformationFull | None = None) -> None:
-        self._tokens: OAuthToken | None = None
-        self._client_info = client_info
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self._tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self._tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self._client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self._client_info = client_info
 
 
 class HeadlessAuthorization:
@@ -198,7 +174,7 @@ async def auth_for(scenario: str, server_url: str, context: dict[str, Any]) -> h
     """The SDK's OAuth provider for an ``auth/*`` scenario (``None`` for the others)."""
     if not scenario.startswith("auth/"):
         return None
-    storage = InMemoryTokenStorage()
+    storage: InMemoryTokenStorage[OAuthToken, OAuthClientInformationFull] = InMemoryTokenStorage()
     if scenario == "auth/client-credentials-basic":
         return ClientCredentialsOAuthProvider(
             server_url, storage, context["client_id"], context["client_secret"], "client_secret_basic"

@@ -4,10 +4,40 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-__all__ = ["arguments_for", "form_defaults"]
+__all__ = ["InMemoryTokenStorage", "arguments_for", "form_defaults", "say"]
+
+Tokens = TypeVar("Tokens")
+ClientInfo = TypeVar("ClientInfo")
+
+
+def say(message: str) -> None:
+    """A line of the client's own on stderr (stdout is the suite's)."""
+    print(f"official-suite client: {message}", file=sys.stderr, flush=True)
+
+
+class InMemoryTokenStorage(Generic[Tokens, ClientInfo]):
+    """The SDK's token storage for one run, in memory: tokens and the client's registration (each
+    SDK line with its own types)."""
+
+    def __init__(self, client_info: ClientInfo | None = None) -> None:
+        self._tokens: Tokens | None = None
+        self._client_info = client_info
+
+    async def get_tokens(self) -> Tokens | None:
+        return self._tokens
+
+    async def set_tokens(self, tokens: Tokens) -> None:
+        self._tokens = tokens
+
+    async def get_client_info(self) -> ClientInfo | None:
+        return self._client_info
+
+    async def set_client_info(self, client_info: ClientInfo) -> None:
+        self._client_info = client_info
 
 
 def arguments_for(schema: Mapping[str, Any]) -> dict[str, Any]:
