@@ -36,6 +36,8 @@ T = TypeVar("T")
 
 #: The most blocking steps of background work at once (anyio's own default for its worker threads).
 MAX_WORKERS = 40
+#: The most a caller's blocking step waits for the background steps handed to workers before it to begin.
+BACKGROUND_FIRST = 0.05
 #: The most rounds a worker runs the loop in one go before it lets another thread in.
 MAX_ROUNDS = 1000
 
@@ -116,7 +118,12 @@ class DrivenLoop:
         self._driving = False
         #: Callers waiting for the loop to be free (a worker running it lets them in at once).
         self._waiting = 0
+        #: Background steps handed to workers that no worker has begun yet.
+        self._unstarted = 0
         self._workers = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="mcp-session-recovery-blocking")
+        # One worker started now, idle until needed: the first background step (the DELETE of a session
+        # given up, sent while the call that re-negotiated is replayed) must not wait for a new thread.
+        self._workers.submit(int)
         #: The task keeping :meth:`hold`'s context manager open, and what tells it to leave.
         self._held: tuple[asyncio.Task[None], asyncio.Event] | None = None
         _DRIVEN[self._loop] = self
@@ -161,6 +168,8 @@ class DrivenLoop:
 
     def in_worker(self, job: _Job) -> None:
         """On the loop: run ``job`` in a worker thread; its outcome wakes the loop, or a worker runs it."""
+        with self._changed:
+            self._unstarted += 1
         self._workers.submit(self._work, job)
 
     def hold(self, manager: AbstractAsyncContextManager[Any]) -> None:
@@ -209,6 +218,7 @@ class DrivenLoop:
                 if drive:
                     self._driving = True
             if jobs:
+                self._after_background_began()
                 drive = self._hand_over(jobs)
             elif caller.finished:
                 with self._changed:  # it may have been counted as waiting to take the loop
@@ -222,6 +232,14 @@ class DrivenLoop:
                 finally:
                     caller.turn = None
                     self._let_go()
+
+    def _after_background_began(self) -> None:
+        """Wait (briefly) until every background step handed to a worker has begun: what the session
+        decided before this caller's step goes out first (the DELETE of a session given up before
+        the request re-sent on the new one), though the caller's thread is running and a worker is
+        yet to wake."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._unstarted, timeout=BACKGROUND_FIRST)
 
     def _hand_over(self, jobs: list[_Job]) -> bool:
         """Run a caller's ``jobs`` and give the loop their outcomes; ``True`` when this thread took the
@@ -245,7 +263,7 @@ class DrivenLoop:
             if self._loop.is_closed():
                 return
             for job in jobs:
-                self._workers.submit(self._work, job)
+                self.in_worker(job)
             if caller.task is not None:
                 self._loop.call_soon_threadsafe(caller.task.cancel)
             self._hand_ready_work_on()
@@ -267,6 +285,9 @@ class DrivenLoop:
 
     def _work(self, job: _Job) -> None:
         """In a worker: run ``job``, hand its outcome to the loop, and run the loop if nobody does."""
+        with self._changed:
+            self._unstarted -= 1
+            self._changed.notify_all()
         value, error = job.run()
         with self._changed:
             if self._loop.is_closed():

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from mcp_session_recovery.runtime import SessionOptions
+from mcp_session_recovery.runtime.deadlines import sending_deadline
 from mcp_session_recovery.runtime.reading import is_stream, media_type
 
 from .driven_loop import DrivenLoop, blocking
@@ -35,16 +37,18 @@ if TYPE_CHECKING:
 else:
     _TransportBase = object
 
-#: The most of a body that is not an event stream one trip to a worker thread reads.
+#: The most of a body that is not an event stream one blocking step reads (at most the read limit).
 _BATCH = 4 << 20
 
 
 class _AsyncFacade:
     """The blocking inner transport, as the async one the runtime expects (its calls :func:`blocking`)."""
 
-    def __init__(self, inner: Any, module: ModuleType) -> None:
+    def __init__(self, inner: Any, module: ModuleType, batch: int = _BATCH) -> None:
         self._inner = inner
         self._module = module
+        #: The most one blocking step reads of a JSON body: never past the runtime's read limit.
+        self._most = batch
 
     async def __aenter__(self) -> _AsyncFacade:
         await blocking(self._inner.__enter__)
@@ -57,12 +61,21 @@ class _AsyncFacade:
         body = await request.aread()
         # The extensions carry the client's timeouts, capped at the request's deadline: a blocking step
         # cannot be cancelled, and a silent server would hold its thread (and the transport's close).
-        extensions = _within(request.extensions, anyio.current_effective_deadline() - anyio.current_time())
+        deadline = min(anyio.current_effective_deadline(), sending_deadline())
+        extensions = _within(request.extensions, deadline - anyio.current_time())
         sent = self._module.Request(
             request.method, request.url, headers=request.headers, content=body, extensions=extensions
         )
-        response, chunks, first = await blocking(self._exchange, sent)
-        stream = _stream_types(self._module)[0](response, chunks, first)
+        try:
+            response, chunks, first = await blocking(self._exchange, sent)
+        except self._module.TimeoutException:
+            if anyio.current_time() >= deadline:
+                # Timed out by the call's own deadline, which cancels the call: let that land, as on
+                # the async transport (the caller gets DeadlineExceeded, not a server's silence).
+                with anyio.move_on_after(_LANDING):
+                    await anyio.sleep_forever()
+            raise
+        stream = _stream_types(self._module)[0](response, chunks, first, self._most)
         return self._module.Response(response.status_code, headers=response.headers, stream=stream, request=request)
 
     def _exchange(self, request: Any) -> tuple[Any, Iterator[bytes], _Batch | None]:
@@ -79,7 +92,7 @@ class _AsyncFacade:
         if media_type(response.headers) != "application/json":
             return response, chunks, None
         try:
-            first = _batch(chunks)
+            first = _batch(chunks, self._most)
             if not first[1]:
                 response.close()
         except BaseException:
@@ -99,6 +112,8 @@ def _within(extensions: Mapping[str, Any], seconds: float) -> Mapping[str, Any]:
 
 
 _TIMEOUTS = ("connect", "read", "write", "pool")
+#: The most a call timed out by its deadline waits for the deadline's cancellation (due already).
+_LANDING = 1.0
 
 #: Chunks read in one blocking step, and whether more may follow.
 _Batch = tuple[bytes, bool]
@@ -118,10 +133,11 @@ def _stream_types(module: ModuleType) -> tuple[Any, Any]:
         chunk, and a 1 MiB answer comes in 16 of them. ``first`` is the batch read with the headers.
         """
 
-        def __init__(self, response: Any, chunks: Iterator[bytes], first: _Batch | None) -> None:
+        def __init__(self, response: Any, chunks: Iterator[bytes], first: _Batch | None, most: int) -> None:
             self._response = response
             self._chunks = chunks
             self._first = first
+            self._most = most
             self._events = is_stream(response.headers)
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -130,13 +146,13 @@ def _stream_types(module: ModuleType) -> tuple[Any, Any]:
                 while (chunk := await blocking(next, chunks, None)) is not None:
                     yield chunk
                 return
-            batch, more = self._first if self._first is not None else await blocking(_batch, chunks)
+            batch, more = self._first if self._first is not None else await blocking(_batch, chunks, self._most)
             while True:
                 if batch:
                     yield batch
                 if not more:
                     return
-                batch, more = await blocking(_batch, chunks)
+                batch, more = await blocking(_batch, chunks, self._most)
 
         async def aclose(self) -> None:
             if self._first is None or self._first[1]:  # else closed in the step that read it to its end
@@ -160,15 +176,16 @@ def _stream_types(module: ModuleType) -> tuple[Any, Any]:
     return BlockingBody, LoopBody
 
 
-def _batch(chunks: Iterator[bytes]) -> _Batch:
-    """The next ``_BATCH`` bytes of ``chunks`` or fewer, in one piece, and whether more may follow:
-    joined here, the runtime, which reads such a body whole, does not copy it again."""
+def _batch(chunks: Iterator[bytes], most: int) -> _Batch:
+    """The next ``most`` bytes of ``chunks`` or fewer (give or take a chunk), in one piece, and
+    whether more may follow: joined here, the runtime, which reads such a body whole, does not copy
+    it again."""
     batch: list[bytes] = []
     size = 0
     for chunk in chunks:
         batch.append(chunk)
         size += len(chunk)
-        if size >= _BATCH:
+        if size >= most:
             return b"".join(batch), True
     return b"".join(batch), False
 
@@ -203,7 +220,10 @@ class RecoveringSyncTransport(_TransportBase):
 
     def __init__(self, inner: Any, *, library: ModuleType | None = None, **options: Any) -> None:
         self._module = library_of(inner, library)
-        self._recovering = RecoveringTransport(_AsyncFacade(inner, self._module), library=self._module, **options)
+        limits = (options.get("options") or SessionOptions()).limits
+        # One byte past the limit is enough for the runtime to refuse a body (AnswerTooLarge).
+        facade = _AsyncFacade(inner, self._module, min(_BATCH, limits.max_json_body + 1))
+        self._recovering = RecoveringTransport(facade, library=self._module, **options)
         self._driven: DrivenLoop | None = None
 
     def __enter__(self) -> RecoveringSyncTransport:

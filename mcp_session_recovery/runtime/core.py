@@ -80,7 +80,7 @@ from mcp_session_recovery.model.negotiation import read_discover, read_initializ
 
 from .backoff import retry_after_seconds
 from .calls import Call, Resolution, Waiter
-from .deadlines import Deadlines
+from .deadlines import Deadlines, sends_for_no_call
 from .era_cache import origin_of
 from .memory import SessionMemory
 from .observe import BindingChange, EventHook, SessionLog, TransitionRecord, logger
@@ -286,6 +286,7 @@ class SessionCore:
         self._task_group.start_soon(self._in_background, scope, function, *args)
 
     async def _in_background(self, scope: anyio.CancelScope, function: Background, *args: Any) -> None:
+        sends_for_no_call()  # started from a caller's task, it copied that call's deadline
         try:
             with scope:
                 await function(*args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -85,3 +86,24 @@ def test_threads_sharing_a_blocking_client_do_not_wait_for_each_other() -> None:
             assert not answers
             waiting.join(20)
             assert answers[0]["result"]["content"][0]["text"] == "done"
+
+
+def test_a_call_whose_own_thread_waits_on_a_silent_server_ends_at_its_deadline() -> None:
+    """The caller's thread does its request's I/O and no cancellation can reach it there: the I/O
+    is given the call's deadline as its timeouts, so a server that never answers holds it no longer
+    than the deadline, not the client's own 60 s read timeout; and the caller gets what the async
+    transport gives, DeadlineExceeded."""
+    deadline = 1.0
+    options = SessionOptions(backoff=Backoff(base=0.05, cap=0.5), request_timeout=deadline, era_cache=EraCache())
+    with ServerProcess(eras=frozenset({ServedEra.LEGACY}), response_style=ResponseStyle.JSON) as server:
+        transport = RecoveringSyncTransport(httpx.HTTPTransport(), options=options)
+        with httpx.Client(transport=transport, timeout=60) as client:
+            session_id = client.post(server.url, json=INITIALIZE, headers=ACCEPT).headers["mcp-session-id"]
+            slow = {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}
+            slow["params"] = {"name": "slow", "arguments": {"seconds": 120}}
+            started = time.monotonic()
+            answer = client.post(server.url, json=slow, headers={**ACCEPT, "mcp-session-id": session_id}).json()
+            waited = time.monotonic() - started
+    assert answer["id"] == 2
+    assert answer["error"]["data"]["error"] == "DeadlineExceeded", answer
+    assert deadline * 0.9 <= waited < deadline + 5, waited

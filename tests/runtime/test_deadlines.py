@@ -6,13 +6,14 @@ slept towards before), never after it was closed, and at once when its deadline 
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 import pytest
 
-from mcp_session_recovery.runtime.deadlines import Deadlines
+from mcp_session_recovery.runtime.deadlines import Deadlines, sending_deadline, sends_for_no_call
 
 pytestmark = pytest.mark.anyio
 
@@ -93,3 +94,28 @@ async def test_scopes_opened_before_the_watcher_starts_are_kept() -> None:
                 await anyio.sleep(LATER)
             group.cancel_scope.cancel()
     assert scope.cancelled_caught
+
+
+async def test_the_sending_deadline_is_the_open_calls_in_its_own_task_only() -> None:
+    """What a blocking wire reads to bound I/O no cancellation reaches: the deadline of the call the
+    current task sends for, while it is open; a background task started meanwhile sends for none."""
+    seen: list[float] = []
+
+    async def background() -> None:
+        sends_for_no_call()  # what the core's background tasks do first
+        seen.append(sending_deadline())
+
+    async with watched() as deadlines:
+        assert sending_deadline() == math.inf
+        outer = deadlines.open(anyio.current_time() + LATER)
+        due = deadlines._live[outer]
+        assert sending_deadline() == due
+        inner = deadlines.open(due - 1)
+        assert sending_deadline() == due - 1
+        async with anyio.create_task_group() as group:
+            group.start_soon(background)
+        deadlines.close(inner)
+        assert sending_deadline() == due
+        deadlines.close(outer)
+        assert sending_deadline() == math.inf
+    assert seen == [math.inf]
