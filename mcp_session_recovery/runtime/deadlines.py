@@ -20,7 +20,7 @@ from contextvars import ContextVar, Token
 
 import anyio
 
-__all__ = ["Deadlines", "sending_deadline"]
+__all__ = ["Deadlines", "sending_deadline", "sends_for_no_call"]
 
 #: The deadline (``anyio.current_time()``) of the open call whose sends the current task performs.
 _SENDING: ContextVar[float] = ContextVar("mcp_session_recovery_sending_deadline", default=math.inf)
