@@ -36,7 +36,7 @@ T = TypeVar("T")
 
 #: The most blocking steps of background work at once (anyio's own default for its worker threads).
 MAX_WORKERS = 40
-#: The most a caller's blocking step waits for the background steps handed to workers before it to begin.
+#: The most a caller's blocking step waits for the background steps handed to workers before it to end.
 BACKGROUND_FIRST = 0.05
 #: The most rounds a worker runs the loop in one go before it lets another thread in.
 MAX_ROUNDS = 1000
@@ -118,8 +118,8 @@ class DrivenLoop:
         self._driving = False
         #: Callers waiting for the loop to be free (a worker running it lets them in at once).
         self._waiting = 0
-        #: Background steps handed to workers that no worker has begun yet.
-        self._unstarted = 0
+        #: Background steps handed to workers and not done yet.
+        self._background = 0
         self._workers = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="mcp-session-recovery-blocking")
         # One worker started now, idle until needed: the first background step (the DELETE of a session
         # given up, sent while the call that re-negotiated is replayed) must not wait for a new thread.
@@ -169,7 +169,7 @@ class DrivenLoop:
     def in_worker(self, job: _Job) -> None:
         """On the loop: run ``job`` in a worker thread; its outcome wakes the loop, or a worker runs it."""
         with self._changed:
-            self._unstarted += 1
+            self._background += 1
         self._workers.submit(self._work, job)
 
     def hold(self, manager: AbstractAsyncContextManager[Any]) -> None:
@@ -218,7 +218,7 @@ class DrivenLoop:
                 if drive:
                     self._driving = True
             if jobs:
-                self._after_background_began()
+                self._after_background()
                 drive = self._hand_over(jobs)
             elif caller.finished:
                 with self._changed:  # it may have been counted as waiting to take the loop
@@ -233,13 +233,13 @@ class DrivenLoop:
                     caller.turn = None
                     self._let_go()
 
-    def _after_background_began(self) -> None:
-        """Wait (briefly) until every background step handed to a worker has begun: what the session
-        decided before this caller's step goes out first (the DELETE of a session given up before
-        the request re-sent on the new one), though the caller's thread is running and a worker is
-        yet to wake."""
+    def _after_background(self) -> None:
+        """Wait (briefly) until the background steps handed to workers are done: what the session
+        decided first is done first (the DELETE of a session given up, then the request re-sent on
+        the new one), though the caller's thread is running and a worker is yet to wake. Background
+        steps are rare on the hot path (none in a READY call), and the wait is bounded."""
         with self._changed:
-            self._changed.wait_for(lambda: not self._unstarted, timeout=BACKGROUND_FIRST)
+            self._changed.wait_for(lambda: not self._background, timeout=BACKGROUND_FIRST)
 
     def _hand_over(self, jobs: list[_Job]) -> bool:
         """Run a caller's ``jobs`` and give the loop their outcomes; ``True`` when this thread took the
@@ -285,11 +285,10 @@ class DrivenLoop:
 
     def _work(self, job: _Job) -> None:
         """In a worker: run ``job``, hand its outcome to the loop, and run the loop if nobody does."""
-        with self._changed:
-            self._unstarted -= 1
-            self._changed.notify_all()
         value, error = job.run()
         with self._changed:
+            self._background -= 1
+            self._changed.notify_all()
             if self._loop.is_closed():
                 return
             # Under the lock: a thread letting go of the loop sees this callback, or this worker
