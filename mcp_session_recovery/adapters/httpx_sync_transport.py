@@ -17,7 +17,7 @@ import functools
 import math
 from collections.abc import AsyncIterator, Iterator, Mapping
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 
@@ -75,7 +75,7 @@ class _AsyncFacade:
                 with anyio.move_on_after(_LANDING):
                     await anyio.sleep_forever()
             raise
-        stream = _stream_types(self._module)[0](response, chunks, first, self._most)
+        stream = _stream_types(self._module).blocking_body(response, chunks, first, self._most)
         return self._module.Response(response.status_code, headers=response.headers, stream=stream, request=request)
 
     def _exchange(self, request: Any) -> tuple[Any, Iterator[bytes], _Batch | None]:
@@ -119,8 +119,15 @@ _LANDING = 1.0
 _Batch = tuple[bytes, bool]
 
 
+class _StreamTypes(NamedTuple):
+    #: An async stream over a blocking response (what the runtime reads).
+    blocking_body: Any
+    #: A blocking stream over an async response (what the blocking client reads).
+    loop_body: Any
+
+
 @functools.cache
-def _stream_types(module: ModuleType) -> tuple[Any, Any]:
+def _stream_types(module: ModuleType) -> _StreamTypes:
     """The two byte streams a blocking response and an async one cross over in, for ``module``
     (``httpx`` or ``httpx2``): made once, for a class made per call costs as much as a small answer."""
 
@@ -173,7 +180,7 @@ def _stream_types(module: ModuleType) -> tuple[Any, Any]:
         def close(self) -> None:
             self._driven.run(self._response.aclose)
 
-    return BlockingBody, LoopBody
+    return _StreamTypes(BlockingBody, LoopBody)
 
 
 def _batch(chunks: Iterator[bytes], most: int) -> _Batch:
@@ -264,7 +271,7 @@ class RecoveringSyncTransport(_TransportBase):
         if not is_stream(response.headers):
             stream = self._module.ByteStream(response.content)  # read in the same call: no more calls
         else:
-            stream = _stream_types(self._module)[1](driven, response)
+            stream = _stream_types(self._module).loop_body(driven, response)
         return self._module.Response(response.status_code, headers=response.headers, stream=stream, request=request)
 
     async def _answer(self, request: Any) -> Any:

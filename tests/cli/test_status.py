@@ -27,7 +27,9 @@ from mcp_session_recovery.model import (
     InitializeSucceeded,
     NegotiationDisrupted,
     Progress,
+    Replayability,
     RequestDisrupted,
+    RequestSubmitted,
     Signal,
     State,
     TransportFailure,
@@ -176,14 +178,22 @@ def test_refused_credentials_say_what_happens_next_not_retrying() -> None:
             reason=str(refusal),
             event=CredentialsRefused(generation=1, error=refusal),
         ),
-        _record(State.INVALIDATED, State.INITIALIZING, generation=2, negotiated=0),
-        _record(State.INITIALIZING, State.READY, generation=2, negotiated=1),
+        # The next request negotiates again, with new credentials.
+        _record(
+            State.INVALIDATED,
+            State.RECOVERING,
+            generation=2,
+            negotiated=0,
+            event=RequestSubmitted(request_id=1, method="tools/list", replayability=Replayability.ALWAYS),
+        ),
+        _record(State.RECOVERING, State.READY, generation=2, negotiated=1),
     ]
     _show(line, records)
-    lines = stream.getvalue().splitlines()
-    assert lines[1] == f"upstream {ORIGIN}: not connected ({refusal})"
-    assert "retrying" not in lines[1]
-    assert lines[-1].startswith(f"upstream {ORIGIN}: connected")
+    assert stream.getvalue().splitlines() == [
+        f"upstream {ORIGIN}: connecting…",
+        f"upstream {ORIGIN}: not connected ({refusal})",
+        f"upstream {ORIGIN}: connected: legacy 2025-11-25, generation 1",
+    ]
 
 
 @pytest.mark.parametrize(

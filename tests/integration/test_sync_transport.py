@@ -30,12 +30,24 @@ def _message(response: httpx.Response) -> Any:
     return response.json()
 
 
-def _call(client: httpx.Client, url: str, session_id: str, request_id: int) -> str:
-    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": "bump", "arguments": {}}}
+def _tool_call(
+    client: httpx.Client, url: str, session_id: str, request_id: int, name: str = "bump", **arguments: Any
+) -> Any:
+    """The answer (a JSON-RPC message) to a ``tools/call`` of ``name``, under the caller's own id."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments},
+    }
     response = client.post(url, json=body, headers={**ACCEPT, "mcp-session-id": session_id})
-    assert response.status_code == 200, response.text
     message = _message(response)
     assert message["id"] == request_id, "the answer carries the caller's own id"
+    return message
+
+
+def _call(client: httpx.Client, url: str, session_id: str, request_id: int) -> str:
+    message = _tool_call(client, url, session_id, request_id)
     return str(message["result"]["content"][0]["text"])
 
 
@@ -67,13 +79,9 @@ def test_threads_sharing_a_blocking_client_do_not_wait_for_each_other() -> None:
         transport = RecoveringSyncTransport(httpx.HTTPTransport(), options=OPTIONS)
         with httpx.Client(transport=transport, timeout=20) as client:
             session_id = client.post(server.url, json=INITIALIZE, headers=ACCEPT).headers["mcp-session-id"]
-            slow = {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}
-            slow["params"] = {"name": "slow", "arguments": {"seconds": 5}}
             answers: list[Any] = []
             waiting = threading.Thread(
-                target=lambda: answers.append(
-                    client.post(server.url, json=slow, headers={**ACCEPT, "mcp-session-id": session_id}).json()
-                )
+                target=lambda: answers.append(_tool_call(client, server.url, session_id, 2, "slow", seconds=5))
             )
             waiting.start()
             for _ in range(200):  # until the server runs the slow tool (at most 10 s)
@@ -99,11 +107,8 @@ def test_a_call_whose_own_thread_waits_on_a_silent_server_ends_at_its_deadline()
         transport = RecoveringSyncTransport(httpx.HTTPTransport(), options=options)
         with httpx.Client(transport=transport, timeout=60) as client:
             session_id = client.post(server.url, json=INITIALIZE, headers=ACCEPT).headers["mcp-session-id"]
-            slow = {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}
-            slow["params"] = {"name": "slow", "arguments": {"seconds": 120}}
             started = time.monotonic()
-            answer = client.post(server.url, json=slow, headers={**ACCEPT, "mcp-session-id": session_id}).json()
+            answer = _tool_call(client, server.url, session_id, 2, "slow", seconds=120)
             waited = time.monotonic() - started
-    assert answer["id"] == 2
     assert answer["error"]["data"]["error"] == "DeadlineExceeded", answer
     assert deadline * 0.9 <= waited < deadline + 5, waited
